@@ -1,0 +1,124 @@
+"""Fixtures for compat-tests: a broker to talk to, Kafka's Java tools, unique names.
+
+By default a kwire broker is started once per session (`python -m kwire serve`
+on a free port with a temp data dir). With `--bootstrap HOST:PORT` every test
+that only needs *a* broker runs against that external broker instead (e.g. a
+real Apache Kafka from scripts/run-kafka.sh), which is how the scenarios are
+checked to be right; tests that need process control (test_durability) skip.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # 'compat-tests' is no package name
+
+from harness import ALL_PROCESSES, KafkaRefProcess, KafkaTools, KwireProcess  # noqa: E402
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--bootstrap", default=None, metavar="HOST:PORT",
+        help="run compat-tests against this external broker instead of starting kwire",
+    )
+    parser.addoption(
+        "--process-broker", default="kwire", choices=("kwire", "kafka"),
+        help="the broker process compat-tests start and control themselves (when no "
+             "--bootstrap): kwire (default), or a real KRaft Kafka from the Maven jars, "
+             "to check the scenarios, durability included, against Kafka itself",
+    )
+
+
+@dataclass
+class Broker:
+    bootstrap: str
+    external: bool
+    process: KwireProcess | None = None
+
+
+@pytest.fixture(scope="session")
+def external_bootstrap(request: pytest.FixtureRequest) -> str | None:
+    return request.config.getoption("--bootstrap")
+
+
+def _new_process(request: pytest.FixtureRequest, root: Path, name: str,
+                 settings: dict[str, str] | None = None) -> KwireProcess:
+    if request.config.getoption("--process-broker") == "kafka":
+        tools = request.getfixturevalue("kafka_tools")
+        return KafkaRefProcess(root / f"{name}-data", root / f"{name}.log", tools, settings)
+    return KwireProcess(root / f"{name}-data", root / f"{name}.log", settings)
+
+
+@pytest.fixture(scope="session")
+def broker(
+    request: pytest.FixtureRequest, external_bootstrap: str | None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Broker]:
+    """The broker most tests talk to: --bootstrap's, else one kwire for the session."""
+    if external_bootstrap:
+        yield Broker(external_bootstrap, external=True)
+        return
+    proc = _new_process(request, tmp_path_factory.mktemp("broker-session"), "broker")
+    proc.start()
+    try:
+        yield Broker(proc.bootstrap, external=False, process=proc)
+        proc.stop()  # graceful shutdown must exit 0
+    finally:
+        proc.close()
+
+
+@pytest.fixture
+def kwire_factory(
+    request: pytest.FixtureRequest, external_bootstrap: str | None, tmp_path: Path
+) -> Iterator[Callable[..., KwireProcess]]:
+    """Make KwireProcess objects this test controls (start/stop/kill/restart).
+
+    Skips (with the reason) under --bootstrap: an external broker can't be killed.
+    """
+    if external_bootstrap:
+        pytest.skip("needs to start/kill kwire itself; not possible with --bootstrap")
+    made: list[KwireProcess] = []
+
+    def make(settings: dict[str, str] | None = None, name: str = "kwire") -> KwireProcess:
+        p = _new_process(request, tmp_path, name, settings)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+        ALL_PROCESSES.remove(p)  # after the call-phase report, which shows its log
+
+
+@pytest.fixture(scope="session")
+def kafka_tools() -> KafkaTools:
+    """Kafka 4.1.2's Java tools. Missing java or jars is a failure, never a skip."""
+    try:
+        return KafkaTools.locate()
+    except RuntimeError as e:
+        pytest.fail(f"Kafka Java tools unavailable: {e}", pytrace=False)
+
+
+@pytest.fixture
+def topic_name(request: pytest.FixtureRequest) -> str:
+    """A topic name unique to this test (Kafka-legal characters only)."""
+    base = "".join(c if c.isalnum() or c in "._-" else "-" for c in request.node.name)
+    return f"compat-{base[:150]}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # noqa: ANN201
+    """On failure, attach the log tail of the session kwire and of this test's kwires."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for i, p in enumerate(ALL_PROCESSES):
+            if p.log_path.exists():
+                report.sections.append(
+                    (f"kwire log #{i} ({p.log_path}), last 200 lines", p.log_tail(200)))

@@ -1,0 +1,107 @@
+"""Composition root: the only module that picks concrete backends and wires them.
+
+`run(config)` opens the data dir, binds the listener, prints the ready line,
+serves until SIGINT/SIGTERM, then shuts down gracefully: stop accepting,
+finish requests in flight, flush every log and write the clean-shutdown marker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from kwire.broker.dispatcher import Dispatcher
+from kwire.broker.services import Broker
+from kwire.clock import SystemClock
+from kwire.cluster.api import BrokerInfo
+from kwire.cluster.local import LocalMetadataStore
+from kwire.config import LONG_MAX, Config, Listener
+from kwire.log.local.store import LocalLogStore
+from kwire.net.server import Server
+
+log = logging.getLogger("kwire")
+
+
+async def serve(config: Config, stop: asyncio.Event) -> None:
+    clock = SystemClock()
+    data_dir = config.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    listener = config.listener
+    server_holder: list[Server] = []
+
+    async def dispatch(frame: bytes, host: str) -> bytes | None:
+        return await dispatcher.dispatch(frame, host)
+
+    server = Server(dispatch, listener.host, listener.port,
+                    int(config["socket.request.max.bytes"]), int(config["max.connections"]))
+    host, port = await server.start()
+    server_holder.append(server)
+    bound = Listener("PLAINTEXT", listener.host, port)
+    advertised = config.advertised_listener
+    if not config.values.get("advertised.listeners"):
+        advertised = Listener("PLAINTEXT", advertised.host, port)
+    node = BrokerInfo(config.node_id, advertised.host, advertised.port)
+    logs = LocalLogStore(data_dir, clock.wall_ms)
+    metadata = LocalMetadataStore(data_dir, node)
+    broker = Broker(config, node, metadata, logs, clock)
+    dispatcher = Dispatcher(broker)
+    await broker.open_partitions()
+    housekeeping = asyncio.create_task(_housekeeping(broker))
+    print(f"kwire ready: listening on {bound} (advertised as {advertised}), "
+          f"node.id={node.node_id}, data dir {data_dir}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await server.close()
+        housekeeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await housekeeping
+        await broker.partitions.close()
+        log.info("shut down cleanly")
+
+
+async def _housekeeping(broker: Broker) -> None:
+    """Retention every log.retention.check.interval.ms; time-based flushes when set."""
+    config = broker.config
+    retention_every = int(config["log.retention.check.interval.ms"]) / 1000
+    flush_ms = config.log_flush_interval_ms
+    flush_every = min(flush_ms, 1000) / 1000 if flush_ms < LONG_MAX else None
+    loop = asyncio.get_running_loop()
+    next_retention = loop.time() + retention_every
+    while True:
+        wait = next_retention - loop.time()
+        if flush_every is not None:
+            wait = min(wait, flush_every)
+        await asyncio.sleep(max(0.0, wait))
+        try:
+            if flush_every is not None:
+                await broker.logs.flush_due(broker.now_ms())
+            if loop.time() >= next_retention:
+                deleted = await broker.logs.enforce_retention(broker.now_ms())
+                if deleted:
+                    log.info("retention deleted %d segment(s)", deleted)
+                next_retention = loop.time() + retention_every
+        except Exception:
+            log.exception("housekeeping failed; retrying at the next interval")
+
+
+def run(config: Config) -> int:
+    import uvloop
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(config, stop)
+
+    try:
+        uvloop.run(main())
+    except OSError as exc:
+        print(f"kwire: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0

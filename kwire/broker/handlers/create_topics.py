@@ -1,0 +1,99 @@
+"""CreateTopics (19): partitions, replication factor, configs, validate_only,
+with the error codes Kafka returns for each way a request can be wrong."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from kwire.broker import topic_config
+from kwire.broker.context import RequestContext
+from kwire.broker.registry import handler
+from kwire.broker.topics import invalid_reason
+from kwire.cluster.api import TopicExists
+from kwire.errors import ErrorCode
+
+
+@handler(19, "CreateTopics", 2, 7)
+async def create_topics(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    counts = Counter(t.name for t in request.topics)
+    results = []
+    for t in request.topics:
+        if counts[t.name] > 1:
+            results.append(_failed(t.name, ErrorCode.INVALID_REQUEST,
+                                   f"Create topics request from client contains a duplicate "
+                                   f"topic with name {t.name}"))
+        else:
+            results.append(await _create_one(ctx, t, bool(request.validate_only)))
+    return {"throttle_time": 0, "topics": results}
+
+
+def _failed(name: str, code: ErrorCode, message: str | None) -> dict[str, Any]:
+    return {"name": name, "topic_id": None, "error_code": code, "error_message": message,
+            "topic_config_error_code": 0, "num_partitions": -1, "replication_factor": -1,
+            "configs": None}
+
+
+async def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> dict[str, Any]:
+    broker = ctx.broker
+    name = t.name
+    reason = invalid_reason(name)
+    if reason is not None:
+        return _failed(name, ErrorCode.INVALID_TOPIC_EXCEPTION, reason)
+    if name in broker.snapshot().topics:
+        return _failed(name, ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+    assignments = list(t.assignments)
+    partitions = int(t.num_partitions)
+    replication = int(t.replication_factor)
+    live = {b.node_id for b in broker.snapshot().brokers}
+    if assignments:
+        if partitions != -1 or replication != -1:
+            return _failed(name, ErrorCode.INVALID_REQUEST,
+                           "Both numPartitions or replicationFactor and replicasAssignments "
+                           "were set. Both cannot be used at the same time.")
+        for a in assignments:
+            if not a.broker_ids or not set(a.broker_ids) <= live:
+                return _failed(name, ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                               f"Replica assignment {list(a.broker_ids)} names unknown brokers")
+        partitions = len(assignments)
+        replication = len(assignments[0].broker_ids)
+    if partitions == -1:
+        partitions = int(broker.config["num.partitions"])
+    if replication == -1:
+        replication = int(broker.config["default.replication.factor"])
+    if partitions <= 0:
+        return _failed(name, ErrorCode.INVALID_PARTITIONS,
+                       "Number of partitions was set to an invalid non-positive value.")
+    if replication <= 0:
+        return _failed(name, ErrorCode.INVALID_REPLICATION_FACTOR,
+                       "Replication factor must be larger than 0, or -1 to use the default value.")
+    if replication > len(live):
+        return _failed(name, ErrorCode.INVALID_REPLICATION_FACTOR,
+                       f"Unable to replicate the partition {replication} time(s): The target "
+                       f"replication factor of {replication} cannot be reached because only "
+                       f"{len(live)} broker(s) are registered.")
+    try:
+        configs = topic_config.validate({c.name: c.value for c in t.configs})
+    except topic_config.InvalidConfig as exc:
+        return _failed(name, ErrorCode.INVALID_CONFIG, str(exc))
+    topic_id = None
+    if not validate_only:
+        try:
+            topic = await broker.create_topic(name, partitions, configs)
+        except TopicExists:
+            return _failed(name, ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+        topic_id = topic.topic_id
+    return {
+        "name": name,
+        "topic_id": topic_id,
+        "error_code": ErrorCode.NONE,
+        "error_message": None,
+        "topic_config_error_code": 0,
+        "num_partitions": partitions,
+        "replication_factor": replication,
+        "configs": [
+            {"name": e.name, "value": e.value, "read_only": False,
+             "config_source": e.source, "is_sensitive": False}
+            for e in topic_config.effective(broker.config, configs)
+        ],
+    }

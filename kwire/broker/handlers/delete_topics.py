@@ -1,0 +1,39 @@
+"""DeleteTopics (20): by name, or by topic id from v6."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kwire.broker.context import RequestContext
+from kwire.broker.handlers._lookup import resolve_topic
+from kwire.broker.registry import handler
+from kwire.cluster.api import TopicNotFound
+from kwire.errors import ErrorCode
+
+
+@handler(20, "DeleteTopics", 1, 6)
+async def delete_topics(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    wanted: list[tuple[str | None, Any]]
+    if ctx.api_version >= 6:
+        wanted = [(t.name, t.topic_id) for t in request.topics]
+    else:
+        wanted = [(name, None) for name in request.topic_names]
+    enabled = bool(ctx.broker.config["delete.topic.enable"])
+    responses = []
+    for name, topic_id in wanted:
+        topic, code = resolve_topic(ctx.broker.snapshot(), name, topic_id)
+        message = None
+        if topic is not None and not enabled:
+            code, message = ErrorCode.TOPIC_DELETION_DISABLED, "Topic deletion is disabled."
+        elif topic is not None:
+            try:
+                await ctx.broker.delete_topic(topic.name)
+            except TopicNotFound:
+                code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        responses.append({
+            "name": topic.name if topic else name,
+            "topic_id": topic.topic_id if topic else topic_id,
+            "error_code": code,
+            "error_message": message,
+        })
+    return {"throttle_time": 0, "responses": responses}

@@ -1,0 +1,67 @@
+"""ListOffsets (2): earliest, latest, by timestamp and max timestamp per partition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kwire.broker.context import RequestContext
+from kwire.broker.partitions import Partition
+from kwire.broker.registry import handler
+from kwire.errors import ErrorCode
+
+LATEST = -1
+EARLIEST = -2
+MAX_TIMESTAMP = -3  # v7+, KIP-734
+EARLIEST_LOCAL = -4  # v8+, KIP-405: no tiered storage, so the log start offset
+EARLIEST_PENDING_UPLOAD = -5  # v9+, KIP-1023: nothing is ever uploaded here
+
+
+@handler(2, "ListOffsets", 1, 10)
+async def list_offsets(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    read_committed = int(getattr(request, "isolation_level", 0)) == 1
+    topics = []
+    for t in request.topics:
+        partitions = []
+        for p in t.partitions:
+            partition = ctx.broker.partition(t.name, p.partition_index)
+            if partition is None:
+                partitions.append(_answer(p.partition_index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+                continue
+            partitions.append(await _lookup(partition, p, read_committed))
+        topics.append({"name": t.name, "partitions": partitions})
+    return {"throttle_time": 0, "topics": topics}
+
+
+def _answer(index: int, code: ErrorCode, timestamp: int = -1, offset: int = -1,
+            leader_epoch: int = -1) -> dict[str, Any]:
+    return {"partition_index": index, "error_code": code, "timestamp": timestamp,
+            "offset": offset, "leader_epoch": leader_epoch,
+            # v0 only; kept so every version's fields are present
+            "old_style_offsets": ()}
+
+
+async def _lookup(partition: Partition, p: Any, read_committed: bool) -> dict[str, Any]:
+    index = p.partition_index
+    epoch = partition.leader_epoch
+    current = getattr(p, "current_leader_epoch", -1)
+    if current >= 0 and current != epoch:
+        code = ErrorCode.FENCED_LEADER_EPOCH if current < epoch else ErrorCode.UNKNOWN_LEADER_EPOCH
+        return _answer(index, code)
+    offsets = partition.log.offsets()
+    ts = int(p.timestamp)
+    if ts == LATEST:
+        end = offsets.last_stable_offset if read_committed else offsets.high_watermark
+        return _answer(index, ErrorCode.NONE, -1, end, epoch)
+    if ts in (EARLIEST, EARLIEST_LOCAL):
+        return _answer(index, ErrorCode.NONE, -1, offsets.log_start_offset, epoch)
+    if ts == MAX_TIMESTAMP:
+        found = await partition.log.max_timestamp()
+    elif ts == EARLIEST_PENDING_UPLOAD:
+        found = None
+    elif ts < 0:
+        return _answer(index, ErrorCode.INVALID_REQUEST)
+    else:
+        found = await partition.log.offset_for_timestamp(ts)
+    if found is None:
+        return _answer(index, ErrorCode.NONE, -1, -1, -1)
+    return _answer(index, ErrorCode.NONE, found.timestamp, found.offset, epoch)

@@ -1,0 +1,41 @@
+"""OffsetForLeaderEpoch (23): the end offset of a leader epoch, so clients can
+validate their position after a leader change (KIP-320).
+
+A partition's leader epoch only moves when its leadership does, and every
+batch is stored with the epoch it was written under; the answer for the
+current epoch is the log end offset (Kafka's LeaderEpochFileCache.endOffsetFor).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kwire.broker.context import RequestContext
+from kwire.broker.registry import handler
+from kwire.errors import ErrorCode
+
+
+@handler(23, "OffsetForLeaderEpoch", 2, 4)
+async def offset_for_leader_epoch(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    topics = []
+    for t in request.topics:
+        partitions = []
+        for p in t.partitions:
+            partition = ctx.broker.partition(t.topic, p.partition)
+            answer = {"partition": p.partition, "error_code": ErrorCode.NONE,
+                      "leader_epoch": -1, "end_offset": -1}
+            if partition is None:
+                answer["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            else:
+                current = int(getattr(p, "current_leader_epoch", -1))
+                epoch = partition.leader_epoch
+                if current >= 0 and current < epoch:
+                    answer["error_code"] = ErrorCode.FENCED_LEADER_EPOCH
+                elif current > epoch:
+                    answer["error_code"] = ErrorCode.UNKNOWN_LEADER_EPOCH
+                elif int(p.leader_epoch) == epoch:
+                    answer["leader_epoch"] = epoch
+                    answer["end_offset"] = partition.log.offsets().log_end_offset
+            partitions.append(answer)
+        topics.append({"topic": t.topic, "partitions": partitions})
+    return {"throttle_time": 0, "topics": topics}

@@ -1,0 +1,84 @@
+"""Produce (0): validate each partition's single v2 batch by its header, append it,
+answer per partition. Batches are stored as sent, compressed or not.
+
+acks=0 gets no response at all (the client sent it with expectResponse=false).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kwire.broker.context import RequestContext
+from kwire.broker.handlers._lookup import resolve_topic
+from kwire.broker.registry import handler
+from kwire.errors import ErrorCode
+from kwire.records.batch import InvalidBatch, validate_produce_batch
+
+# Kafka 4.x advertises Produce from v0 but answers only v3+ (KAFKA-18659): old
+# librdkafka turns compression off unless v0 is inside the advertised range.
+PRODUCE_ADVERTISED_MIN = 0
+
+
+@handler(0, "Produce", 3, 13, advertised_min=PRODUCE_ADVERTISED_MIN)
+async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
+    acks = int(request.acks)
+    topics_out: list[dict[str, Any]] = []
+    for topic_data in request.topic_data:
+        name = getattr(topic_data, "name", None)
+        topic_id = getattr(topic_data, "topic_id", None)
+        topic, topic_error = resolve_topic(ctx.broker.snapshot(), name, topic_id)
+        partitions_out = []
+        for pdata in topic_data.partition_data:
+            if acks not in (-1, 0, 1):
+                outcome = _error(pdata.index, ErrorCode.INVALID_REQUIRED_ACKS)
+            elif request.transactional_id is not None:
+                outcome = _error(pdata.index, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                                 "transactions are not supported by kwire yet")
+            elif topic is None:
+                outcome = _error(pdata.index, topic_error)
+            else:
+                outcome = await _produce_partition(ctx, topic.name, pdata.index, pdata.records)
+            partitions_out.append(outcome)
+        topics_out.append(
+            {"name": name, "topic_id": topic_id, "partition_responses": partitions_out}
+        )
+    if acks == 0:
+        return None
+    return {"responses": topics_out, "throttle_time": 0}
+
+
+def _error(index: int, code: ErrorCode, message: str | None = None) -> dict[str, Any]:
+    return {
+        "index": index, "error_code": code, "base_offset": -1, "log_append_time": -1,
+        "log_start_offset": -1, "record_errors": (), "error_message": message,
+    }
+
+
+async def _produce_partition(
+    ctx: RequestContext, topic: str, index: int, records: bytes | None
+) -> dict[str, Any]:
+    partition = ctx.broker.partition(topic, index)
+    if partition is None:
+        return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    data = records or b""
+    try:
+        header = validate_produce_batch(
+            data, produce_version=ctx.api_version, max_message_bytes=partition.max_message_bytes
+        )
+    except InvalidBatch as exc:
+        return _error(index, ErrorCode(exc.error_code), exc.message)
+    if header.is_transactional:
+        return _error(index, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                      "transactions are not supported by kwire yet")
+    # Kafka drops a trailing partial batch (UnifiedLog.trimInvalidBytes): store the one batch.
+    batch = bytearray(memoryview(data)[: header.size])
+    outcome = await partition.append(batch, header, ctx.broker.now_ms())
+    return {
+        "index": index,
+        "error_code": outcome.error_code,
+        "base_offset": outcome.base_offset,
+        "log_append_time": outcome.log_append_time_ms,
+        "log_start_offset": outcome.log_start_offset,
+        "record_errors": (),
+        "error_message": outcome.error_message,
+    }

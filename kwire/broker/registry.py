@@ -1,0 +1,53 @@
+"""The handler registry: which API keys and versions kwire serves.
+
+Each handler module registers itself with `@handler(...)`; ApiVersions answers
+from this table, so what is advertised is exactly what has a handler. The
+ranges follow Apache Kafka 4.1 (CLIENTS.md §1.1), clipped to what kio can
+encode. `advertised_min` may lie below the first version kwire decodes: Kafka
+4.x advertises Produce from v0 only because librdkafka ≤ 2.11 turns compression
+off otherwise (KAFKA-18659), and refuses v0-2 when they arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kwire.broker.context import RequestContext
+
+HandlerFn = Callable[["RequestContext", Any], Awaitable[dict[str, Any] | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiHandler:
+    api_key: int
+    name: str
+    min_version: int
+    max_version: int
+    advertised_min: int
+    fn: HandlerFn
+
+
+REGISTRY: dict[int, ApiHandler] = {}
+
+
+def handler(
+    api_key: int, name: str, min_version: int, max_version: int, advertised_min: int | None = None
+) -> Callable[[HandlerFn], HandlerFn]:
+    def register(fn: HandlerFn) -> HandlerFn:
+        if api_key in REGISTRY:
+            raise RuntimeError(f"api_key {api_key} registered twice")
+        REGISTRY[api_key] = ApiHandler(
+            api_key, name, min_version, max_version,
+            min_version if advertised_min is None else advertised_min, fn,
+        )
+        return fn
+
+    return register
+
+
+def advertised() -> list[tuple[int, int, int]]:
+    """(api_key, min_version, max_version) for ApiVersions, sorted by key."""
+    return [(h.api_key, h.advertised_min, h.max_version) for _, h in sorted(REGISTRY.items())]

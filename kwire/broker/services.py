@@ -1,0 +1,107 @@
+"""The broker's services as handlers see them: config, metadata, partitions,
+producer ids and the clock. Topic lifecycle (create, delete, grow, reconfigure)
+lives here because it touches both the metadata store and the partition logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from kwire.broker import topic_config
+from kwire.broker.partitions import Partition, PartitionManager
+from kwire.clock import Clock
+from kwire.cluster.api import BrokerInfo, ClusterMetadata, MetadataStore, TopicMetadata
+from kwire.config import Config
+from kwire.log.api import LogStore, TopicPartition
+
+log = logging.getLogger("kwire.broker")
+
+PRODUCER_ID_BLOCK = 1000
+
+
+class ProducerIdManager:
+    """Hands out producer ids from blocks reserved durably in the metadata store,
+    so ids are never reused across restarts (Kafka's ProducerIdManager)."""
+
+    def __init__(self, store: MetadataStore) -> None:
+        self._store = store
+        self._next = 0
+        self._end = 0
+        self._lock = asyncio.Lock()
+
+    async def next_id(self) -> int:
+        async with self._lock:
+            if self._next >= self._end:
+                self._next = await self._store.allocate_producer_ids(PRODUCER_ID_BLOCK)
+                self._end = self._next + PRODUCER_ID_BLOCK
+            pid = self._next
+            self._next += 1
+            return pid
+
+
+class Broker:
+    def __init__(
+        self,
+        config: Config,
+        node: BrokerInfo,
+        metadata: MetadataStore,
+        logs: LogStore,
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.node = node
+        self.metadata = metadata
+        self.partitions = PartitionManager(logs)
+        self.logs = logs
+        self.clock = clock
+        self.producer_ids = ProducerIdManager(metadata)
+
+    def snapshot(self) -> ClusterMetadata:
+        return self.metadata.snapshot()
+
+    def now_ms(self) -> int:
+        return self.clock.wall_ms()
+
+    async def open_partitions(self) -> None:
+        """Open the log of every partition in the metadata (at start)."""
+        for topic in self.snapshot().topics.values():
+            await self._open_topic(topic)
+
+    async def _open_topic(self, topic: TopicMetadata) -> None:
+        settings = topic_config.typed(self.config, topic.configs)
+        log_config = topic_config.log_config(self.config, topic.configs)
+        for index, state in enumerate(topic.partitions):
+            await self.partitions.open(
+                TopicPartition(topic.name, index), state.leader_epoch, log_config,
+                settings["message.timestamp.type"] == "LogAppendTime",
+                settings["max.message.bytes"],
+            )
+
+    def partition(self, topic: str, index: int) -> Partition | None:
+        return self.partitions.get(TopicPartition(topic, index))
+
+    async def create_topic(
+        self, name: str, partitions: int, configs: Mapping[str, str]
+    ) -> TopicMetadata:
+        topic = await self.metadata.create_topic(name, partitions, configs)
+        await self._open_topic(topic)
+        log.info("created topic %s with %d partitions (id %s)", name, partitions, topic.topic_id)
+        return topic
+
+    async def delete_topic(self, name: str) -> TopicMetadata:
+        topic = await self.metadata.delete_topic(name)
+        for index in range(len(topic.partitions)):
+            await self.partitions.delete(TopicPartition(name, index))
+        log.info("deleted topic %s", name)
+        return topic
+
+    async def create_partitions(self, name: str, total: int) -> TopicMetadata:
+        topic = await self.metadata.create_partitions(name, total)
+        await self._open_topic(topic)
+        return topic
+
+    async def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
+        await self.metadata.set_topic_configs(name, configs)
+        await self._open_topic(self.snapshot().topics[name])

@@ -1,0 +1,53 @@
+"""Command line: `kwire serve [--host H] [--port P] [--data-dir D] [--config FILE]
+[--set key=value ...]` → Config → app.run()."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from kwire.config import ConfigError, load_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kwire", description="A Kafka-compatible broker.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run a single-node broker")
+    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default 9092; 0 picks a free one)")
+    serve.add_argument("--data-dir", help="log directory (default ./kwire-data)")
+    serve.add_argument("--config", type=Path, help="a Kafka server.properties file")
+    serve.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override one property; repeatable")
+    serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    overrides: dict[str, str] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            print(f"kwire: --set expects KEY=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        overrides[key.strip()] = value
+    try:
+        config = load_config(args.config, overrides, args.host, args.port, args.data_dir)
+    except ConfigError as exc:
+        print(f"kwire: {exc}", file=sys.stderr)
+        return 2
+    from kwire.app import run
+
+    return run(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

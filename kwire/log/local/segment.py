@@ -1,0 +1,216 @@
+"""One log segment: `<base>.log` plus its `.index` and `.timeindex`.
+
+A segment owns its three files, appends batches to the `.log` (bytes exactly as
+stored, Kafka's on-disk format), keeps the sparse indexes the way Kafka's
+LogSegment.append does, and answers position and timestamp look-ups for reads.
+Which segment to write, when to roll and what to delete is `log.py`'s business;
+rebuilding a segment after a crash is `recovery.py`'s.
+
+I/O is plain blocking os.write / os.pread on the event loop thread: a write is
+one batch into the page cache and a read is at most one fetch's max bytes,
+both short enough that handing them to a thread would cost more than it saves,
+and keeping them synchronous is what makes offset order equal call order.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kwire.log.local._batches import (
+    BATCH_HEADER_SIZE,
+    LOG_OVERHEAD,
+    BatchHeader,
+    Buffer,
+    parse_header,
+)
+from kwire.log.local.index import OffsetIndex, TimeIndex
+
+LOG_SUFFIX = ".log"
+INDEX_SUFFIX = ".index"
+TIME_INDEX_SUFFIX = ".timeindex"
+
+
+def segment_name(base_offset: int) -> str:
+    """Kafka's file name stem: the base offset, zero-padded to 20 digits."""
+    return f"{base_offset:020d}"
+
+
+class Segment:
+    """Open files and in-memory state of one segment.
+
+    `next_offset` is one past the last offset stored (the base offset while empty);
+    `max_timestamp` / `offset_of_max_timestamp` are Kafka's maxTimestampSoFar and
+    shallowOffsetOfMaxTimestampSoFar (-1 while unknown).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        base_offset: int,
+        index_interval_bytes: int,
+        *,
+        truncate: bool = False,
+    ) -> None:
+        stem = directory / segment_name(base_offset)
+        self.base_offset = base_offset
+        self.log_path = stem.with_name(stem.name + LOG_SUFFIX)
+        self.offset_index = OffsetIndex(stem.with_name(stem.name + INDEX_SUFFIX), base_offset)
+        self.time_index = TimeIndex(stem.with_name(stem.name + TIME_INDEX_SUFFIX), base_offset)
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if truncate else 0)
+        self.fd = os.open(self.log_path, flags, 0o644)
+        stat = os.fstat(self.fd)
+        self.size = stat.st_size
+        self.last_modified_ms = stat.st_mtime_ns // 1_000_000
+        self.next_offset = base_offset
+        self.max_timestamp = -1
+        self.offset_of_max_timestamp = -1
+        self.bytes_since_last_index_entry = 0
+        # When segment.ms counts from: the clock at the first append in this process,
+        # or the first batch's max timestamp for a segment found on disk (Kafka's rule).
+        self.roll_base_ms: int | None = None
+        self.index_interval_bytes = index_interval_bytes  # log.py updates it on reconfigure
+
+    @classmethod
+    def create(cls, directory: Path, base_offset: int, index_interval_bytes: int) -> Segment:
+        """A new empty segment; leftovers under the same name are empty by construction
+        (segments roll only at the log end offset), so truncating them loses nothing."""
+        segment = cls(directory, base_offset, index_interval_bytes, truncate=True)
+        segment.offset_index.reset()
+        segment.time_index.reset()
+        return segment
+
+    # -- writing -------------------------------------------------------------
+
+    def append(self, batch: Buffer, header: BatchHeader, now_ms: int) -> None:
+        """Write one batch (offsets already assigned) and index it."""
+        position = self.size
+        view = memoryview(batch)
+        written = 0
+        try:
+            while written < len(view):  # os.write may write less than asked (rare on files)
+                written += os.write(self.fd, view[written:])
+        except OSError:
+            # Disk full or I/O error: leave no partial batch behind for the next append
+            # to follow; the offset was not taken (next_offset moves in track()).
+            os.ftruncate(self.fd, position)
+            raise
+        self.size += len(view)
+        self.last_modified_ms = now_ms
+        if self.roll_base_ms is None:
+            self.roll_base_ms = now_ms
+        # Data first, then the index: a crash between the two leaves an index that
+        # is merely sparser, never one pointing past the data.
+        self.track(header, position)
+
+    def track(self, header: BatchHeader, position: int) -> None:
+        """Kafka's LogSegment.append bookkeeping for the batch at `position`: the max
+        timestamp so far, and an index entry once more than index.interval.bytes have
+        gone by since the last one. Recovery replays batches through here too."""
+        if header.max_timestamp > self.max_timestamp:
+            self.max_timestamp = header.max_timestamp
+            self.offset_of_max_timestamp = header.last_offset
+        if self.bytes_since_last_index_entry > self.index_interval_bytes:
+            self.offset_index.append(header.last_offset, position)
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+            self.bytes_since_last_index_entry = 0
+        self.bytes_since_last_index_entry += header.size
+        self.next_offset = header.next_offset
+
+    def seal(self) -> None:
+        """The segment stops being the active one (Kafka's onBecomeInactiveSegment):
+        the time index gets a last entry with the segment's max timestamp, which is
+        what retention and look-ups read once the segment is reloaded."""
+        self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+        self.offset_index.close()
+        self.time_index.close()
+
+    def truncate_to(self, position: int) -> None:
+        os.ftruncate(self.fd, position)
+        self.size = position
+
+    def flush(self) -> None:
+        os.fsync(self.fd)
+        self.offset_index.flush()
+        self.time_index.flush()
+
+    def close(self, fsync: bool) -> None:
+        """Close the files; like Kafka's LogSegment.close, first record the max
+        timestamp in the time index so a clean reopen needs no scan for it."""
+        self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+        if fsync:
+            self.flush()
+        self.offset_index.close()
+        self.time_index.close()
+        os.close(self.fd)
+
+    def delete(self) -> None:
+        """Close and remove the files; the `.log` goes last so a crash midway leaves
+        either a whole segment or orphan index files that loading removes."""
+        self.offset_index.delete()
+        self.time_index.delete()
+        os.close(self.fd)
+        self.log_path.unlink(missing_ok=True)
+
+    # -- reading -------------------------------------------------------------
+
+    def header_at(self, position: int) -> BatchHeader:
+        return parse_header(os.pread(self.fd, BATCH_HEADER_SIZE, position))
+
+    def locate(self, offset: int) -> tuple[int, BatchHeader] | None:
+        """Position and header of the batch holding `offset` or, past a gap, the
+        first batch after it; None when the segment ends before."""
+        _, position = self.offset_index.lookup(offset)
+        while position < self.size:
+            header = self.header_at(position)
+            if header.last_offset >= offset:
+                return position, header
+            position += header.size
+        return None
+
+    def read(self, offset: int, max_bytes: int, min_one_batch: bool) -> bytes | None:
+        """Whole batches from the one holding `offset`, at most `max_bytes` unless the
+        first alone is larger and `min_one_batch`; None when no batch is at or after
+        `offset` in this segment."""
+        found = self.locate(offset)
+        if found is None:
+            return None
+        start, first = found
+        if first.size > max_bytes:
+            return os.pread(self.fd, first.size, start) if min_one_batch else b""
+        data = os.pread(self.fd, min(max_bytes, self.size - start), start)
+        whole = whole_batches_length(data)
+        return data if whole == len(data) else data[:whole]
+
+    def find_by_timestamp(self, timestamp: int, min_offset: int) -> tuple[int, int] | None:
+        """(max timestamp, offset) of the first batch at or above `min_offset` whose
+        max timestamp is >= `timestamp` (Kafka's LogSegment.findOffsetByTimestamp,
+        at batch granularity); the offset is the batch base, raised to `min_offset`."""
+        _, indexed_offset = self.time_index.lookup(timestamp)
+        # The time entry names the first batch to reach its timestamp, so no batch
+        # before that one can qualify: start at (or just before) it.
+        _, position = self.offset_index.lookup(indexed_offset)
+        while position < self.size:
+            header = self.header_at(position)
+            if header.max_timestamp >= timestamp and header.last_offset >= min_offset:
+                return header.max_timestamp, max(header.base_offset, min_offset)
+            position += header.size
+        return None
+
+    def largest_timestamp(self) -> int:
+        """What retention.ms compares with: Kafka uses the max batch timestamp, or the
+        last modification time when batches carry none."""
+        return self.max_timestamp if self.max_timestamp >= 0 else self.last_modified_ms
+
+
+def whole_batches_length(data: Buffer) -> int:
+    """How many leading bytes of `data` are complete batches (by their length fields)."""
+    position = 0
+    end = len(data)
+    while end - position >= LOG_OVERHEAD:
+        size = int.from_bytes(data[position + 8 : position + 12], "big", signed=True)
+        size += LOG_OVERHEAD
+        if size < BATCH_HEADER_SIZE or position + size > end:
+            break
+        position += size
+    return position

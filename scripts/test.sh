@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install everything the tests need, then run the whole suite:
+#   unit and property tests (tests/), real-client compatibility tests
+#   (compat-tests/: kafka-python, confluent-kafka, aiokafka, Kafka's Java tools),
+#   the benchmark smoke run, and the lint/type checks.
+# Usage: scripts/test.sh [extra pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY="${PYTHON:-python3}"
+VENV="${KWIRE_VENV:-.venv}"
+
+need_apt=()
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+if ((${#need_apt[@]})); then
+    echo "installing ${need_apt[*]} with apt-get" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+    "$PY" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q -e '.[test,dev]'
+
+# Kafka's jars (command-line tools) from Maven Central, cached under ~/.cache/kwire.
+export KWIRE_KAFKA_LIBS="$(scripts/fetch-kafka.sh)"
+
+echo "== ruff and mypy"
+"$VENV/bin/ruff" check kwire
+"$VENV/bin/mypy" kwire
+
+echo "== pytest"
+set +e
+"$VENV/bin/python" -m pytest -q -rfEs "$@"
+rc=$?
+set -e
+# pytest exits 5 when it collected no tests: that is a failure here, not a pass.
+if [[ $rc -eq 5 ]]; then
+    echo "pytest collected no tests" >&2
+    exit 1
+fi
+exit $rc

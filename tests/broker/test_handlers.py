@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _harness import InProcessBroker  # type: ignore[import-not-found]
+
+from kwire.errors import ErrorCode, ProtocolViolation
+from kwire.records.batch import parse_header
+from kwire.records.builder import build_batch, decode_records
+
+
+@pytest.fixture
+def kb(tmp_path: Path) -> InProcessBroker:
+    return InProcessBroker(tmp_path)
+
+
+async def _create(kb: InProcessBroker, name: str, partitions: int = 3, **configs: str) -> Any:
+    return await kb.call(19, 7, {"topics": [{
+        "name": name, "num_partitions": partitions, "replication_factor": 1,
+        "assignments": (), "configs": [{"name": k.replace("_", "."), "value": v}
+                                       for k, v in configs.items()]}],
+        "timeout": 5000, "validate_only": False})
+
+
+async def test_api_versions_advertises_kafka_ranges(kb: InProcessBroker) -> None:
+    r = await kb.call(18, 3, {"client_software_name": "kwire-test",
+                              "client_software_version": "1.0"})
+    keys = {k.api_key: (k.min_version, k.max_version) for k in r.api_keys}
+    assert r.error_code == 0
+    assert keys[0] == (0, 13) and keys[1] == (4, 18) and keys[18] == (0, 4)
+    assert 11 not in keys  # no consumer groups advertised yet
+
+
+async def test_api_versions_unknown_version_answers_v0(kb: InProcessBroker) -> None:
+    frame = struct.pack(">hhih", 18, 77, 9, -1)
+    raw = await kb.dispatcher.dispatch(frame, "127.0.0.1")
+    assert raw is not None
+    correlation_id, error_code = struct.unpack_from(">ih", raw)
+    assert (correlation_id, error_code) == (9, ErrorCode.UNSUPPORTED_VERSION)
+
+
+async def test_unknown_api_key_and_version_close_the_connection(kb: InProcessBroker) -> None:
+    with pytest.raises(ProtocolViolation):
+        await kb.dispatcher.dispatch(struct.pack(">hhih", 999, 0, 1, -1), "h")
+    with pytest.raises(ProtocolViolation):
+        await kb.dispatcher.dispatch(struct.pack(">hhih", 3, 99, 1, -1), "h")
+
+
+async def test_create_topics_errors(kb: InProcessBroker) -> None:
+    assert (await _create(kb, "ok")).topics[0].error_code == 0
+    assert (await _create(kb, "ok")).topics[0].error_code == ErrorCode.TOPIC_ALREADY_EXISTS
+    assert (await _create(kb, "bad name!")).topics[0].error_code == (
+        ErrorCode.INVALID_TOPIC_EXCEPTION)
+    assert (await _create(kb, "p0", 0)).topics[0].error_code == ErrorCode.INVALID_PARTITIONS
+    r = await _create(kb, "cfg", 1, retention_ms="abc")
+    assert r.topics[0].error_code == ErrorCode.INVALID_CONFIG
+    r = await kb.call(19, 7, {"topics": [{"name": "rf", "num_partitions": 1,
+                                          "replication_factor": 3, "assignments": (),
+                                          "configs": ()}], "timeout": 1, "validate_only": False})
+    assert r.topics[0].error_code == ErrorCode.INVALID_REPLICATION_FACTOR
+
+
+async def test_metadata_auto_creates_and_keeps_topic_ids(kb: InProcessBroker) -> None:
+    r = await kb.call(3, 12, {"topics": [{"name": "auto", "topic_id": None}],
+                              "allow_auto_topic_creation": True,
+                              "include_topic_authorized_operations": False})
+    topic = r.topics[0]
+    assert topic.error_code == 0 and len(topic.partitions) == 1
+    assert topic.partitions[0].leader_id == 1 and topic.partitions[0].leader_epoch == 0
+    again = await kb.call(3, 12, {"topics": None, "allow_auto_topic_creation": False,
+                                  "include_topic_authorized_operations": False})
+    assert [t.topic_id for t in again.topics] == [topic.topic_id]
+    assert r.controller_id == 1 and r.cluster_id
+
+
+async def _produce(kb: InProcessBroker, topic: str, batch: bytes, partition: int = 0,
+                   acks: int = -1, version: int = 9) -> Any:
+    return await kb.call(0, version, {"transactional_id": None, "acks": acks, "timeout": 5000,
+                                      "topic_data": [{"name": topic, "partition_data": [
+                                          {"index": partition, "records": batch}]}]})
+
+
+async def test_produce_fetch_round_trip_and_idempotent_duplicate(kb: InProcessBroker) -> None:
+    await _create(kb, "t", 1)
+    records = [(b"k%d" % i, b"v%d" % i, [("h", b"x")]) for i in range(5)]
+    batch = build_batch(records, base_timestamp=1_000, producer_id=7, producer_epoch=0,
+                        base_sequence=0)
+    r = await _produce(kb, "t", batch)
+    part = r.responses[0].partition_responses[0]
+    assert (part.error_code, part.base_offset) == (0, 0)
+    dup = await _produce(kb, "t", batch)
+    assert dup.responses[0].partition_responses[0].base_offset == 0
+    gap = build_batch(records, base_timestamp=1_000, producer_id=7, producer_epoch=0,
+                      base_sequence=9)
+    r = await _produce(kb, "t", gap)
+    assert r.responses[0].partition_responses[0].error_code == (
+        ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER)
+    fetched = await kb.call(1, 12, {
+        "max_wait": 0, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": 0,
+        "session_id": 0, "session_epoch": -1, "forgotten_topics_data": (), "rack_id": "",
+        "topics": [{"topic": "t", "partitions": [{"partition": 0, "fetch_offset": 0,
+                                                  "partition_max_bytes": 1 << 20}]}]})
+    p = fetched.responses[0].partitions[0]
+    assert p.high_watermark == 5 and p.log_start_offset == 0
+    header = parse_header(p.records)
+    assert header.base_offset == 0 and header.partition_leader_epoch == 0
+    assert [(r.key, r.value) for r in decode_records(bytes(p.records))] == [
+        (k, v) for k, v, _ in records]
+
+
+async def test_produce_errors_per_partition(kb: InProcessBroker) -> None:
+    await _create(kb, "small", 1, max_message_bytes="200")
+    big = build_batch([(None, b"x" * 500, [])], base_timestamp=1)
+    r = await _produce(kb, "small", big)
+    assert r.responses[0].partition_responses[0].error_code == ErrorCode.MESSAGE_TOO_LARGE
+    corrupt = bytearray(build_batch([(None, b"x", [])], base_timestamp=1))
+    corrupt[-1] ^= 0xFF
+    r = await _produce(kb, "small", bytes(corrupt))
+    assert r.responses[0].partition_responses[0].error_code == ErrorCode.CORRUPT_MESSAGE
+    r = await _produce(kb, "missing", build_batch([(None, b"x", [])], base_timestamp=1))
+    assert r.responses[0].partition_responses[0].error_code == (
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    assert await _produce(kb, "small", build_batch([(None, b"x", [])], base_timestamp=1),
+                          acks=0) is None
+
+
+async def test_log_append_time_rewrites_timestamp(kb: InProcessBroker) -> None:
+    await _create(kb, "lat", 1, message_timestamp_type="LogAppendTime")
+    r = await _produce(kb, "lat", build_batch([(None, b"x", [])], base_timestamp=5))
+    part = r.responses[0].partition_responses[0]
+    assert part.log_append_time is not None
+    listed = await kb.call(2, 7, {"replica_id": -1, "isolation_level": 0, "topics": [
+        {"name": "lat", "partitions": [{"partition_index": 0, "current_leader_epoch": -1,
+                                        "timestamp": -3}]}]})
+    assert listed.topics[0].partitions[0].timestamp == kb.clock.wall_ms()
