@@ -122,7 +122,8 @@ def test_bad_frames_never_hurt_the_broker_or_a_good_client(
 
     proc = kwire_factory({"socket.request.max.bytes": str(MAX_REQUEST)}).start()
     port = int(proc.bootstrap.rsplit(":", 1)[1])
-    rss = psutil.Process(proc.pid)
+    assert proc.proc is not None
+    rss = psutil.Process(proc.proc.pid)
 
     acked: list[tuple[int, bytes]] = []
     stop = threading.Event()

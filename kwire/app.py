@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import sys
 
@@ -36,7 +37,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         return await dispatcher.dispatch(frame, host)
 
     server = Server(dispatch, listener.host, listener.port,
-                    int(config["socket.request.max.bytes"]), int(config["max.connections"]))
+                    int(config["socket.request.max.bytes"]), int(config["max.connections"]),
+                    int(config["connections.max.idle.ms"]))
     host, port = await server.start()
     server_holder.append(server)
     bound = Listener("PLAINTEXT", listener.host, port)
@@ -89,8 +91,21 @@ async def _housekeeping(broker: Broker) -> None:
             log.exception("housekeeping failed; retrying at the next interval")
 
 
+def _raise_open_file_limit() -> None:
+    """Thousands of client connections need thousands of descriptors; lift the soft
+    limit to the hard one, as the JVM does for Kafka (-XX:+MaxFDLimit)."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("could not raise the open-file limit: %s", exc)
+
+
 def run(config: Config) -> int:
     import uvloop
+
+    _raise_open_file_limit()
 
     async def main() -> None:
         stop = asyncio.Event()

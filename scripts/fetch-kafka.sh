@@ -7,6 +7,7 @@
 # prints the libs folder on stdout.
 set -euo pipefail
 V="${1:-${KAFKA_VERSION:-4.1.2}}"
+LOG4J=2.25.3  # the log4j-core version kafka 4.1.2 depends on
 ROOT="${KWIRE_CACHE:-$HOME/.cache/kwire}/kafka-$V"
 LIBS="$ROOT/libs"
 if [[ -f "$ROOT/.complete" ]]; then echo "$LIBS"; exit 0; fi
@@ -17,6 +18,8 @@ cat > "$ROOT/pom.xml" <<POM
  <dependencies>
   <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$V</version></dependency>
   <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$V</version></dependency>
+  <!-- the jars bring log4j-core but no slf4j binding; without one the tools log nothing -->
+  <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$LOG4J</version></dependency>
  </dependencies></project>
 POM
 mvn -B -q -f "$ROOT/pom.xml" org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \

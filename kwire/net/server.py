@@ -15,6 +15,7 @@ import asyncio
 import logging
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable
 
 from kwire.errors import ProtocolViolation
@@ -37,6 +38,7 @@ class Connection:
         self.host = peer[0] if isinstance(peer, tuple) else "unknown"
         self.busy = False
         self.closing = False
+        self.last_active = time.monotonic()
 
 
 class Server:
@@ -47,6 +49,7 @@ class Server:
         port: int,
         max_request_size: int,
         max_connections: int,
+        max_idle_ms: int = 600_000,
     ) -> None:
         self._dispatch = dispatch
         self._host = host
@@ -55,6 +58,8 @@ class Server:
         self._max_connections = max_connections
         self._server: asyncio.Server | None = None
         self._connections: dict[Connection, asyncio.Task[None]] = {}
+        self._max_idle = max_idle_ms / 1000 if max_idle_ms >= 0 else None
+        self._reaper: asyncio.Task[None] | None = None
 
     async def start(self) -> tuple[str, int]:
         self._server = await asyncio.start_server(
@@ -62,7 +67,19 @@ class Server:
         )
         sock = self._server.sockets[0]
         host, port = sock.getsockname()[:2]
+        if self._max_idle is not None:
+            self._reaper = asyncio.create_task(self._close_idle(self._max_idle))
         return str(host), int(port)
+
+    async def _close_idle(self, max_idle: float) -> None:
+        """connections.max.idle.ms: close connections with no request for that long."""
+        while True:
+            await asyncio.sleep(min(max_idle, 30.0))
+            cutoff = time.monotonic() - max_idle
+            for conn, task in list(self._connections.items()):
+                if not conn.busy and conn.last_active < cutoff:
+                    log.info("closing %s: idle for more than connections.max.idle.ms", conn.peer)
+                    task.cancel()
 
     @property
     def connection_count(self) -> int:
@@ -100,6 +117,7 @@ class Server:
                     return
                 frame = await reader.readexactly(size)
                 conn.busy = True
+                conn.last_active = time.monotonic()
                 try:
                     response = await self._dispatch(frame, conn.host)
                     if response is not None:
@@ -108,6 +126,7 @@ class Server:
                         await writer.drain()
                 finally:
                     conn.busy = False
+                    conn.last_active = time.monotonic()
         except ProtocolViolation as exc:
             log.warning("closing %s: %s", conn.peer, exc)
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -119,6 +138,8 @@ class Server:
         """Stop accepting, let requests in flight finish, then close every connection."""
         if self._server is not None:
             self._server.close()
+        if self._reaper is not None:
+            self._reaper.cancel()
         for conn, task in list(self._connections.items()):
             conn.closing = True
             if not conn.busy:

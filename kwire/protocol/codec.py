@@ -21,7 +21,7 @@ from typing import Any
 
 from kio.index import UnknownAPIKey, UnknownEntity, load_request_schema, load_response_schema
 from kio.schema.errors import ErrorCode as KioErrorCode
-from kio.serial import entity_reader, entity_writer
+from kio.serial import entity_writer
 from kio.serial._introspect import (
     EntityField,
     EntityTupleField,
@@ -30,6 +30,7 @@ from kio.serial._introspect import (
 )
 
 from kwire.errors import ProtocolViolation
+from kwire.protocol.reader import entity_reader
 
 Body = Mapping[str, Any]
 
@@ -50,16 +51,14 @@ def is_flexible(api_key: int, version: int) -> bool:
     return bool(load_request_schema(api_key, version).__flexible__)
 
 
-@cache
-def _request_reader(api_key: int, version: int) -> Callable[[Any, int], tuple[Any, int]]:
-    return entity_reader(load_request_schema(api_key, version))
-
-
 def decode_request(api_key: int, version: int, frame: bytes | memoryview, pos: int) -> Any:
-    """The kio request entity for this API version, read from `frame[pos:]`."""
+    """The kio request entity for this API version, read from `frame[pos:]` by the
+    bounded reader (see reader.py for why not kio's native entity reader)."""
     try:
-        entity, _size = _request_reader(api_key, version)(frame, pos)
-    except Exception as exc:  # kio raises several types for malformed input
+        entity, _end = entity_reader(load_request_schema(api_key, version))(frame, pos)
+    except ProtocolViolation:
+        raise
+    except Exception as exc:  # kio's primitive readers raise several types for bad input
         raise ProtocolViolation(f"cannot decode api_key={api_key} v{version}: {exc}") from None
     return entity
 
