@@ -8,6 +8,9 @@ from kwire.broker.context import RequestContext
 from kwire.broker.partitions import Partition
 from kwire.broker.registry import handler
 from kwire.errors import ErrorCode
+from kwire.log.api import TimestampOffset
+from kwire.records.batch import parse_header
+from kwire.records.timestamps import first_record_at_or_after, max_timestamp_record
 
 LATEST = -1
 EARLIEST = -2
@@ -56,12 +59,34 @@ async def _lookup(partition: Partition, p: Any, read_committed: bool) -> dict[st
         return _answer(index, ErrorCode.NONE, -1, offsets.log_start_offset, epoch)
     if ts == MAX_TIMESTAMP:
         found = await partition.log.max_timestamp()
+        exact = await _record_in_batch(partition, found, None)
     elif ts == EARLIEST_PENDING_UPLOAD:
-        found = None
+        exact = None
     elif ts < 0:
         return _answer(index, ErrorCode.INVALID_REQUEST)
     else:
         found = await partition.log.offset_for_timestamp(ts)
-    if found is None:
+        exact = await _record_in_batch(partition, found, ts)
+    if exact is None:
         return _answer(index, ErrorCode.NONE, -1, -1, -1)
-    return _answer(index, ErrorCode.NONE, found.timestamp, found.offset, epoch)
+    offset, timestamp = exact
+    return _answer(index, ErrorCode.NONE, timestamp, offset, epoch)
+
+
+async def _record_in_batch(
+    partition: Partition, found: TimestampOffset | None, timestamp: int | None
+) -> tuple[int, int] | None:
+    """The log finds the batch by its header; Kafka answers with the exact record:
+    the first at or after `timestamp`, or the one with the largest timestamp."""
+    if found is None:
+        return None
+    result = await partition.log.read(found.offset, 1, min_one_batch=True)
+    if not result.records:
+        return None
+    batch = bytes(memoryview(result.records)[: parse_header(result.records).size])
+    if timestamp is None:
+        return max_timestamp_record(batch, skip_control=False)
+    # DeleteRecords may have moved the log start inside this batch; Kafka never
+    # answers below it. Transaction markers count as records here, as in Kafka.
+    return first_record_at_or_after(
+        batch, timestamp, min_offset=result.log_start_offset, skip_control=False)
