@@ -62,7 +62,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         housekeeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await housekeeping
-        await broker.partitions.close()
+        await broker.close()
         log.info("shut down cleanly")
 
 

@@ -14,6 +14,8 @@ from kwire.broker.partitions import Partition, PartitionManager
 from kwire.clock import Clock
 from kwire.cluster.api import BrokerInfo, ClusterMetadata, MetadataStore, TopicMetadata
 from kwire.config import Config
+from kwire.coordinator.group import GroupCoordinator
+from kwire.coordinator.group.manager import GroupManager
 from kwire.log.api import LogStore, TopicPartition
 
 log = logging.getLogger("kwire.broker")
@@ -57,6 +59,12 @@ class Broker:
         self.logs = logs
         self.clock = clock
         self.producer_ids = ProducerIdManager(metadata)
+        self.groups = GroupManager(self, GroupCoordinator(
+            group_initial_rebalance_delay_ms=int(config["group.initial.rebalance.delay.ms"]),
+            group_min_session_timeout_ms=int(config["group.min.session.timeout.ms"]),
+            group_max_session_timeout_ms=int(config["group.max.session.timeout.ms"]),
+            offsets_retention_ms=int(config["offsets.retention.minutes"]) * 60_000,
+        ))
 
     def snapshot(self) -> ClusterMetadata:
         return self.metadata.snapshot()
@@ -65,9 +73,15 @@ class Broker:
         return self.clock.wall_ms()
 
     async def open_partitions(self) -> None:
-        """Open the log of every partition in the metadata (at start)."""
+        """Open the log of every partition in the metadata, then rebuild group
+        state from __consumer_offsets (at start)."""
         for topic in self.snapshot().topics.values():
             await self._open_topic(topic)
+        await self.groups.start()
+
+    async def close(self) -> None:
+        await self.groups.close()
+        await self.partitions.close()
 
     async def _open_topic(self, topic: TopicMetadata) -> None:
         settings = topic_config.typed(self.config, topic.configs)
@@ -83,9 +97,9 @@ class Broker:
         return self.partitions.get(TopicPartition(topic, index))
 
     async def create_topic(
-        self, name: str, partitions: int, configs: Mapping[str, str]
+        self, name: str, partitions: int, configs: Mapping[str, str], internal: bool = False
     ) -> TopicMetadata:
-        topic = await self.metadata.create_topic(name, partitions, configs)
+        topic = await self.metadata.create_topic(name, partitions, configs, internal)
         await self._open_topic(topic)
         log.info("created topic %s with %d partitions (id %s)", name, partitions, topic.topic_id)
         return topic

@@ -15,7 +15,7 @@ import datetime
 import io
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, fields, is_dataclass
+from dataclasses import MISSING, fields
 from functools import cache
 from typing import Any
 
@@ -140,7 +140,7 @@ def _entity(inner: type) -> Callable[[Any], Any]:
 
 def build(cls: type, body: Body) -> Any:
     """The kio entity `cls` from a handler's dict (see module docstring)."""
-    if is_dataclass(body):
+    if isinstance(body, cls):
         return body
     kwargs: dict[str, Any] = {}
     for name, converter, required in _plan(cls):

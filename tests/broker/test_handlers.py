@@ -31,7 +31,8 @@ async def test_api_versions_advertises_kafka_ranges(kb: InProcessBroker) -> None
     keys = {k.api_key: (k.min_version, k.max_version) for k in r.api_keys}
     assert r.error_code == 0
     assert keys[0] == (0, 13) and keys[1] == (4, 18) and keys[18] == (0, 4)
-    assert 11 not in keys  # no consumer groups advertised yet
+    assert keys[11] == (0, 9) and keys[8] == (2, 9) and keys[10] == (0, 6)
+    assert 24 not in keys  # no transactions advertised yet
 
 
 async def test_api_versions_unknown_version_answers_v0(kb: InProcessBroker) -> None:

@@ -36,6 +36,10 @@ async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
                                  "transactions are not supported by kwire yet")
             elif topic is None:
                 outcome = _error(pdata.index, topic_error)
+            elif topic.internal:
+                # Only the broker writes its internal topics (ReplicaManager's check).
+                outcome = _error(pdata.index, ErrorCode.INVALID_TOPIC_EXCEPTION,
+                                 f"Cannot append to internal topic {topic.name}")
             else:
                 outcome = await _produce_partition(ctx, topic.name, pdata.index, pdata.records)
             partitions_out.append(outcome)

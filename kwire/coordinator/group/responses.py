@@ -12,8 +12,7 @@ from typing import TypeAlias
 
 from kwire.errors import ErrorCode
 
-# Missing from kwire.errors.ErrorCode (Kafka's Errors.GROUP_MAX_SIZE_REACHED); kept local.
-GROUP_MAX_SIZE_REACHED = 81
+GROUP_MAX_SIZE_REACHED = ErrorCode.GROUP_MAX_SIZE_REACHED
 
 UNKNOWN_MEMBER_ID = ""  # Kafka's JoinGroupRequest.UNKNOWN_MEMBER_ID
 NO_LEADER = ""

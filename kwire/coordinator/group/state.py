@@ -2,27 +2,27 @@
 
 Transition table (Kafka's validPreviousStates; `transition_to` enforces it):
 
-    from                 event                                                   to
-    -------------------  ------------------------------------------------------  -------------------
-    Empty                JoinGroup adds a first member (or a static member)      PreparingRebalance
+    from                 event                                                 to
+    -------------------  ----------------------------------------------------  -------------------
+    Empty                JoinGroup adds a first member (or a static member)    PreparingRebalance
                          -> initial delay: group.initial.rebalance.delay.ms,
                             extended while members keep arriving, up to the
                             rebalance timeout (InitialDelayedJoin)
-    PreparingRebalance   all known members rejoined (not the initial rebalance)  CompletingRebalance
-                         or the join/initial-delay timer fired; dynamic members
-                         that did not rejoin are removed, generation_id += 1,
-                         a protocol is selected, every parked JoinGroup answered
-    PreparingRebalance   same, but no member is left                             Empty (+ GroupMetadata
-                                                                                   record, generation += 1)
-    CompletingRebalance  SyncGroup from the leader (assignments)                 Stable (+ GroupMetadata
-                                                                                   record, all parked
-                                                                                   SyncGroups answered)
-    CompletingRebalance  member joins with new metadata, static member           PreparingRebalance
+    PreparingRebalance   all known members rejoined (not the initial           CompletingRebalance
+                         rebalance) or the join/initial-delay timer fired;
+                         dynamic members that did not rejoin are removed,
+                         generation_id += 1, a protocol is selected, every
+                         parked JoinGroup answered
+    PreparingRebalance   same, but no member is left (GroupMetadata record,    Empty
+                         generation_id += 1)
+    CompletingRebalance  SyncGroup from the leader (GroupMetadata record;      Stable
+                         every parked SyncGroup answered)
+    CompletingRebalance  member joins with new metadata, static member         PreparingRebalance
                          replaced, member leaves or its session expires, sync
                          timer removes members that never sent SyncGroup
-    Stable               leader rejoins, member joins with new metadata or is    PreparingRebalance
+    Stable               leader rejoins, member joins with new metadata or is  PreparingRebalance
                          new, member leaves / expires / misses the sync timer
-    any                  DeleteGroups / offsets expired on an Empty group /      Dead (and removed)
+    any                  DeleteGroups / offsets expired on an Empty group /    Dead (and removed)
                          coordinator unloaded
 
 Session expiry, leave and rebalance timeout are the only ways members are

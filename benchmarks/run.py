@@ -1,0 +1,222 @@
+"""The benchmark command.
+
+  python -m benchmarks.run [--smoke] [--reps N] [--brokers kwire,kafka] [--out docs/benchmarks.md]
+                           [--json PATH] [--report-only PATH.json]
+
+Full run (default): downloads Kafka's jars if needed (scripts/fetch-kafka.sh),
+then for each repetition starts each broker in turn on a fresh temp data dir
+(order alternates between repetitions), runs every scenario of
+benchmarks/scenarios.py against it, stops it, and finally writes the markdown
+page, its chart (`<out stem>-chart.png` next to it) and the raw results JSON.
+
+--smoke: kwire only, small sizes (a few seconds per scenario), 1 repetition,
+output to a temp dir unless --out is given; Kafka's Java tools are used if java
+and the jars are available, else those scenarios are skipped (not failed).
+Exit status 1 if any scenario failed in any run (a skip is not a failure).
+--report-only: rebuild the page and chart from a saved results JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import brokers, report, scenarios
+from benchmarks.javatools import JavaTools
+
+REPO_ROOT = brokers.REPO_ROOT
+DEFAULT_OUT = REPO_ROOT / "docs" / "benchmarks.md"
+DEFAULT_JSON = REPO_ROOT / "benchmarks" / "results" / "latest.json"
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def machine_info() -> dict[str, Any]:
+    import psutil
+
+    cpu = platform.processor() or ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    fs = ""
+    with contextlib.suppress(Exception):
+        fs = subprocess.run(["df", "-T", tempfile.gettempdir()], capture_output=True, text=True,
+                            timeout=10).stdout.splitlines()[1].split()[1]
+    virt = ""
+    with contextlib.suppress(Exception):
+        virt = subprocess.run(["systemd-detect-virt"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(),
+            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "os": platform.platform(), "tmp_fs": fs, "virtualization": virt}
+
+
+def versions(libs: Path | None) -> dict[str, str]:
+    import confluent_kafka
+    import uvloop
+
+    v = {"python": platform.python_version(), "uvloop": uvloop.__version__,
+         "confluent-kafka": confluent_kafka.version()[0],
+         "librdkafka": confluent_kafka.libversion()[0]}
+    with contextlib.suppress(Exception):
+        from importlib.metadata import version
+
+        v["kwire"] = version("kwire")
+    if libs is not None:
+        jars = sorted(libs.glob("kafka-clients-*.jar"))
+        if jars:
+            v["kafka"] = jars[0].stem.removeprefix("kafka-clients-")
+    with contextlib.suppress(Exception):
+        out = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=30)
+        v["java"] = (out.stderr or out.stdout).splitlines()[1].strip()
+    return v
+
+
+def run_one(name: str, rep: int, workroot: Path, libs: Path | None, java: JavaTools | None,
+            params: scenarios.Params) -> dict[str, Any]:
+    workdir = workroot / f"{name}-{rep}"
+    broker: brokers.Broker = (brokers.KwireBroker(workdir) if name == "kwire"
+                              else brokers.KafkaBroker(workdir, libs))  # type: ignore[arg-type]
+    result: dict[str, Any] = {"broker": name, "rep": rep, "metrics": {}, "details": {},
+                              "errors": {}, "skipped": {}}
+    log(f"{name} rep {rep}: starting on {broker.bootstrap}")
+    try:
+        startup = broker.start()
+        result["metrics"]["startup_s"] = startup
+        if broker.format_s is not None:
+            result["details"]["storage_format_s"] = round(broker.format_s, 2)
+        log(f"  {'startup':16s} ok    first ack after {startup:.3f} s"
+            + (f" (storage format before: {broker.format_s:.1f} s)" if broker.format_s else ""))
+        ctx = scenarios.Context(broker, java, params)
+        scenarios.run_all(ctx, log)
+        result["metrics"].update(ctx.metrics)
+        result["details"].update(ctx.details)
+        result["errors"].update(ctx.errors)
+        result["skipped"].update(ctx.skipped)
+        result["groups"] = ctx.groups
+    except Exception as e:  # noqa: BLE001
+        result["errors"]["startup"] = f"{type(e).__name__}: {e}"
+        log(f"  startup FAIL {e}")
+    finally:
+        rc = broker.stop()
+        result["exit_code"] = rc
+        if rc not in (0, 143, None):
+            result["errors"]["shutdown"] = f"exit code {rc} after SIGTERM\n{broker.log_tail()}"
+        shutil.rmtree(workdir / "data", ignore_errors=True)
+    log(f"{name} rep {rep}: stopped (exit {rc})")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="kwire only, seconds per scenario")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 3; smoke 1)")
+    ap.add_argument("--brokers", default=None, help="comma list of kwire,kafka")
+    ap.add_argument("--out", type=Path, default=None, help="markdown page to write")
+    ap.add_argument("--json", type=Path, default=None, help="raw results JSON to write")
+    ap.add_argument("--report-only", type=Path, default=None, metavar="JSON",
+                    help="only rebuild the page and chart from saved results")
+    a = ap.parse_args(argv)
+
+    if a.report_only:
+        results = json.loads(a.report_only.read_text())
+        out = a.out or DEFAULT_OUT
+        report.write(results, out)
+        log(f"wrote {out}")
+        return 0
+
+    tmp_out: Path | None = None
+    if a.smoke:
+        names = (a.brokers or "kwire").split(",")
+        reps = a.reps or 1
+        params = scenarios.SMOKE
+        if a.out is None:
+            tmp_out = Path(tempfile.mkdtemp(prefix="kwire-bench-smoke-out-"))
+        out = a.out or (tmp_out / "benchmarks-smoke.md")  # type: ignore[operator]
+        json_path = a.json or out.with_suffix(".json")
+    else:
+        names = (a.brokers or "kwire,kafka").split(",")
+        reps = a.reps or 3
+        params = scenarios.FULL
+        out = a.out or DEFAULT_OUT
+        json_path = a.json or DEFAULT_JSON
+    bad = [n for n in names if n not in ("kwire", "kafka")]
+    if bad:
+        ap.error(f"unknown broker(s) {bad}")
+
+    started = time.time()
+    t0 = time.monotonic()
+    workroot = Path(tempfile.mkdtemp(prefix="kwire-bench-"))
+    notes: list[str] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    runs: list[dict[str, Any]] = []
+    libs: Path | None = None
+    try:
+        try:
+            libs = brokers.locate_kafka_libs()
+        except Exception as e:  # noqa: BLE001
+            if "kafka" in names:
+                log(f"cannot get Kafka: {e}")
+                return 2
+            notes.append(f"Kafka's Java tools unavailable, their scenarios skipped: {e}")
+            log(notes[-1])
+        java = JavaTools(libs, workroot) if libs is not None else None
+        log(f"benchmarks: brokers {names}, {reps} repetition(s), work dir {workroot}")
+        for rep in range(1, reps + 1):
+            order = names if rep % 2 else list(reversed(names))
+            for name in order:
+                runs.append(run_one(name, rep, workroot, libs, java, params))
+    except KeyboardInterrupt:
+        log("interrupted: stopping everything started here")
+        brokers.stop_all()
+        return 130
+    finally:
+        brokers.stop_all()
+        shutil.rmtree(workroot, ignore_errors=True)
+
+    cmd = "python -m benchmarks.run" + ("".join(f" {x}" for x in (argv or sys.argv[1:])))
+    results = {
+        "meta": {"command": cmd, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z",
+                                                          time.localtime(started)),
+                 "duration_s": round(time.monotonic() - t0, 1), "smoke": a.smoke, "reps": reps,
+                 "brokers": names, "params": dataclasses.asdict(params),
+                 "machine": machine_info(), "versions": versions(libs),
+                 "settings": {"kwire": brokers.KwireBroker.describe_settings(),
+                              "kafka": brokers.KafkaBroker.describe_settings()},
+                 "notes": notes},
+        "runs": runs,
+    }
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=1, default=str))
+    report.write(results, out)
+    failed = [(r["broker"], r["rep"], k) for r in runs for k in r["errors"]]
+    log(f"wrote {out} and {json_path} in {results['meta']['duration_s']:.0f} s")
+    if failed:
+        log(f"FAILED: {failed}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

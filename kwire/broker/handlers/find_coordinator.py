@@ -1,0 +1,48 @@
+"""FindCoordinator (10): which broker coordinates a group (v0-3 one key, v4+ a batch).
+
+A single kwire node coordinates every group. The first lookup creates the
+internal `__consumer_offsets` topic, as Kafka does, so a broker that never sees
+a group never pays for its 50 partitions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kwire.broker.context import RequestContext
+from kwire.broker.registry import handler
+from kwire.errors import ErrorCode
+
+KEY_TYPE_GROUP = 0
+KEY_TYPE_TRANSACTION = 1
+
+
+@handler(10, "FindCoordinator", 0, 6)
+async def find_coordinator(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    key_type = int(getattr(request, "key_type", KEY_TYPE_GROUP))
+    keys = list(request.coordinator_keys) if ctx.api_version >= 4 else [request.key]
+    answers = [await _find(ctx, key_type, key) for key in keys]
+    if ctx.api_version >= 4:
+        return {"throttle_time": 0, "coordinators": answers}
+    only = answers[0]
+    return {"throttle_time": 0, "error_code": only["error_code"],
+            "error_message": only["error_message"], "node_id": only["node_id"],
+            "host": only["host"], "port": only["port"]}
+
+
+async def _find(ctx: RequestContext, key_type: int, key: str) -> dict[str, Any]:
+    node = ctx.broker.node
+    answer: dict[str, Any] = {"key": key, "node_id": node.node_id, "host": node.host,
+                              "port": node.port, "error_code": ErrorCode.NONE,
+                              "error_message": None}
+    code, message = ErrorCode.NONE, None
+    if key_type == KEY_TYPE_TRANSACTION:
+        code, message = ErrorCode.COORDINATOR_NOT_AVAILABLE, (
+            "transactions are not supported by kwire yet")
+    elif key_type != KEY_TYPE_GROUP:
+        code, message = ErrorCode.INVALID_REQUEST, f"Unknown coordinator key type {key_type}"
+    else:
+        code = await ctx.broker.groups.ensure_ready()
+    if code != ErrorCode.NONE:
+        answer.update(node_id=-1, host="", port=-1, error_code=code, error_message=message)
+    return answer

@@ -1,0 +1,127 @@
+"""DescribeGroups, ListGroups and DeleteGroups over classic groups.
+
+Kafka's GroupMetadataManager.describeGroups / listGroups and
+GroupCoordinatorShard.deleteGroups: member metadata only in Stable, a missing
+group described as Dead (GROUP_ID_NOT_FOUND from DescribeGroups v6, KIP-1043),
+and deletion of Empty groups with tombstones for every offset and the group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from kwire.coordinator.group.classic_group import ClassicGroup
+from kwire.coordinator.group.effects import Effects, EffectsBuilder
+from kwire.coordinator.group.offsets import OffsetsMixin
+from kwire.coordinator.group.rebalance import DEAD, EMPTY, STABLE
+from kwire.coordinator.group.responses import (
+    DeletableGroupResult,
+    DeleteGroupsResponse,
+    DescribedGroup,
+    DescribedGroupMember,
+    DescribeGroupsResponse,
+    ListedGroup,
+    ListGroupsResponse,
+)
+from kwire.errors import ErrorCode
+
+CLASSIC_GROUP_TYPE = "classic"
+
+
+def describe(group: ClassicGroup) -> DescribedGroup:
+    stable = group.is_in(STABLE)
+    members = tuple(
+        DescribedGroupMember(
+            m.member_id,
+            m.group_instance_id,
+            m.client_id,
+            m.client_host,
+            m.metadata(group.protocol_name) if stable else b"",
+            m.assignment,
+        )
+        for m in group.members.values()
+    )
+    return DescribedGroup(
+        ErrorCode.NONE,
+        group.group_id,
+        group.state.value,
+        protocol_type=group.protocol_type or "",
+        protocol_data=(group.protocol_name or "") if stable else "",
+        members=members,
+    )
+
+
+class AdminMixin(OffsetsMixin):
+    def describe_groups(
+        self, token: object, now_ms: int, *, group_ids: Sequence[str], api_version: int = 5
+    ) -> Effects:
+        fx = EffectsBuilder()
+        described = []
+        for group_id in group_ids:
+            group = self.groups.get(group_id)
+            if self.loading:
+                described.append(
+                    DescribedGroup(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, group_id, "")
+                )
+            elif group is not None:
+                described.append(describe(group))
+            elif api_version >= 6:
+                described.append(
+                    DescribedGroup(
+                        ErrorCode.GROUP_ID_NOT_FOUND,
+                        group_id,
+                        DEAD.value,
+                        error_message=f"Group {group_id} not found.",
+                    )
+                )
+            else:
+                described.append(DescribedGroup(ErrorCode.NONE, group_id, DEAD.value))
+        fx.respond(token, DescribeGroupsResponse(tuple(described)))
+        return fx.build()
+
+    def list_groups(
+        self,
+        token: object,
+        now_ms: int,
+        *,
+        states_filter: Iterable[str] = (),
+        types_filter: Iterable[str] = (),
+    ) -> Effects:
+        """ListGroups; filters are case-insensitive, empty means all (v4 states, v5 types)."""
+        fx = EffectsBuilder()
+        if self.loading:
+            fx.respond(token, ListGroupsResponse(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS))
+            return fx.build()
+        states = {s.strip().lower() for s in states_filter}
+        types = {t.strip().lower() for t in types_filter}
+        listed = tuple(
+            ListedGroup(g.group_id, g.protocol_type or "", g.state.value, CLASSIC_GROUP_TYPE)
+            for g in self.groups.values()
+            if (not states or g.state.value.lower() in states)
+            and (not types or CLASSIC_GROUP_TYPE in types)
+        )
+        fx.respond(token, ListGroupsResponse(ErrorCode.NONE, listed))
+        return fx.build()
+
+    def delete_groups(self, token: object, now_ms: int, *, group_ids: Sequence[str]) -> Effects:
+        fx = EffectsBuilder()
+        results = tuple(
+            DeletableGroupResult(group_id, self._delete_group(fx, group_id))
+            for group_id in group_ids
+        )
+        fx.respond(token, DeleteGroupsResponse(results))
+        return fx.build()
+
+    def _delete_group(self, fx: EffectsBuilder, group_id: str) -> ErrorCode:
+        if self.loading:
+            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+        group = self.groups.get(group_id)
+        if group is None or group.is_in(DEAD):
+            return ErrorCode.GROUP_ID_NOT_FOUND
+        if not group.is_in(EMPTY):
+            return ErrorCode.NON_EMPTY_GROUP
+        for topic, by_partition in list(self.offsets.get(group_id, {}).items()):
+            for partition in list(by_partition):
+                self._write_offset(fx, group_id, topic, partition, None)
+        self.write_group_tombstone(fx, group_id)
+        return ErrorCode.NONE

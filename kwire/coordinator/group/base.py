@@ -1,0 +1,154 @@
+"""Shared state and helpers of the group coordinator mixins: config, groups, offsets, timers.
+
+`CoordinatorBase` holds everything the join/sync/offset/admin mixins touch, and
+the few helpers that keep the timer table (the keys this coordinator currently
+has armed) in step with the `TimerOp`s it emits. Nothing here answers requests.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kwire.coordinator.group.classic_group import ClassicGroup, ClassicGroupMember
+from kwire.coordinator.group.effects import (
+    CancelTimer,
+    EffectsBuilder,
+    ScheduleTimer,
+    TimerKey,
+    heartbeat_key,
+)
+from kwire.coordinator.group.records import group_metadata_record
+from kwire.coordinator.group.responses import JoinGroupResponse, SyncGroupResponse
+from kwire.errors import ErrorCode
+
+DEFAULT_INITIAL_REBALANCE_DELAY_MS = 3_000  # group.initial.rebalance.delay.ms
+DEFAULT_MIN_SESSION_TIMEOUT_MS = 6_000  # group.min.session.timeout.ms
+DEFAULT_MAX_SESSION_TIMEOUT_MS = 1_800_000  # group.max.session.timeout.ms
+DEFAULT_NEW_MEMBER_JOIN_TIMEOUT_MS = 300_000  # Kafka's classicGroupNewMemberJoinTimeoutMs
+DEFAULT_OFFSET_METADATA_MAX_BYTES = 4_096  # offset.metadata.max.bytes
+DEFAULT_OFFSETS_RETENTION_MS = 7 * 24 * 3_600_000  # offsets.retention.minutes = 10080
+DEFAULT_OFFSETS_RETENTION_CHECK_INTERVAL_MS = 600_000  # offsets.retention.check.interval.ms
+
+
+@dataclass(frozen=True)
+class OffsetAndMetadata:
+    committed_offset: int
+    leader_epoch: int  # -1 when unknown
+    metadata: str
+    commit_timestamp_ms: int
+    expire_timestamp_ms: int | None = None  # only from OffsetCommit v1-4 retention
+
+
+# group id -> topic -> partition -> committed offset
+OffsetStore = dict[str, dict[str, dict[int, OffsetAndMetadata]]]
+
+
+class CoordinatorBase:
+    def __init__(
+        self,
+        *,
+        group_initial_rebalance_delay_ms: int = DEFAULT_INITIAL_REBALANCE_DELAY_MS,
+        group_min_session_timeout_ms: int = DEFAULT_MIN_SESSION_TIMEOUT_MS,
+        group_max_session_timeout_ms: int = DEFAULT_MAX_SESSION_TIMEOUT_MS,
+        group_max_size: int | None = None,
+        new_member_join_timeout_ms: int = DEFAULT_NEW_MEMBER_JOIN_TIMEOUT_MS,
+        offset_metadata_max_bytes: int = DEFAULT_OFFSET_METADATA_MAX_BYTES,
+        offsets_retention_ms: int = DEFAULT_OFFSETS_RETENTION_MS,
+        offsets_retention_check_interval_ms: int = DEFAULT_OFFSETS_RETENTION_CHECK_INTERVAL_MS,
+        uuid_factory: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self.initial_rebalance_delay_ms = group_initial_rebalance_delay_ms
+        self.min_session_timeout_ms = group_min_session_timeout_ms
+        self.max_session_timeout_ms = group_max_session_timeout_ms
+        self.max_group_size = group_max_size if group_max_size is not None else 2**31 - 1
+        self.new_member_join_timeout_ms = new_member_join_timeout_ms
+        self.offset_metadata_max_bytes = offset_metadata_max_bytes
+        self.offsets_retention_ms = offsets_retention_ms
+        self.offsets_retention_check_interval_ms = offsets_retention_check_interval_ms
+        self._uuid = uuid_factory
+        self.groups: dict[str, ClassicGroup] = {}
+        self.offsets: OffsetStore = {}
+        self.timers: dict[TimerKey, int] = {}
+        self.loading = True
+
+    # -- timers -----------------------------------------------------------------------------
+
+    def schedule(self, fx: EffectsBuilder, key: TimerKey, deadline_ms: int) -> None:
+        self.timers[key] = deadline_ms
+        fx.timer(ScheduleTimer(key, deadline_ms))
+
+    def cancel(self, fx: EffectsBuilder, key: TimerKey) -> None:
+        if self.timers.pop(key, None) is not None:
+            fx.timer(CancelTimer(key))
+
+    def cancel_group_timers(self, fx: EffectsBuilder, group_id: str) -> None:
+        for key in [k for k in self.timers if len(k) > 1 and k[1] == group_id]:
+            self.cancel(fx, key)
+
+    def reschedule_heartbeat(
+        self,
+        fx: EffectsBuilder,
+        group: ClassicGroup,
+        member: ClassicGroupMember,
+        now_ms: int,
+        timeout_ms: int | None = None,
+    ) -> None:
+        timeout = member.session_timeout_ms if timeout_ms is None else timeout_ms
+        self.schedule(fx, heartbeat_key(group.group_id, member.member_id), now_ms + timeout)
+
+    # -- parked requests -------------------------------------------------------------------
+
+    def complete_join(
+        self, fx: EffectsBuilder, member: ClassicGroupMember, response: JoinGroupResponse
+    ) -> bool:
+        if not member.awaiting_join:
+            return False
+        fx.respond(member.join_token, response)
+        member.awaiting_join, member.join_token = False, None
+        return True
+
+    def complete_sync(
+        self, fx: EffectsBuilder, member: ClassicGroupMember, response: SyncGroupResponse
+    ) -> bool:
+        if not member.awaiting_sync:
+            return False
+        fx.respond(member.sync_token, response)
+        member.awaiting_sync, member.sync_token = False, None
+        return True
+
+    def park_join(self, fx: EffectsBuilder, member: ClassicGroupMember, token: object) -> None:
+        # Kafka overwrites an earlier parked future; kwire answers it so no token leaks.
+        self.complete_join(
+            fx,
+            member,
+            JoinGroupResponse(ErrorCode.REBALANCE_IN_PROGRESS, member_id=member.member_id),
+        )
+        member.awaiting_join, member.join_token = True, token
+
+    def park_sync(self, fx: EffectsBuilder, member: ClassicGroupMember, token: object) -> None:
+        self.complete_sync(fx, member, SyncGroupResponse(ErrorCode.REBALANCE_IN_PROGRESS))
+        member.awaiting_sync, member.sync_token = True, token
+
+    def drop_member(self, fx: EffectsBuilder, group: ClassicGroup, member_id: str) -> None:
+        """Remove a member and its heartbeat; a parked SyncGroup gets UNKNOWN_MEMBER_ID."""
+        removed = group.remove(member_id)
+        self.cancel(fx, heartbeat_key(group.group_id, member_id))
+        if removed is not None:
+            self.complete_sync(fx, removed, SyncGroupResponse(ErrorCode.UNKNOWN_MEMBER_ID))
+
+    # -- groups ----------------------------------------------------------------------------
+
+    def delete_group_state(self, fx: EffectsBuilder, group_id: str) -> None:
+        """Forget a group after its tombstone: timers cancelled, offsets kept if any remain."""
+        self.groups.pop(group_id, None)
+        self.cancel_group_timers(fx, group_id)
+        if self.offsets.get(group_id):
+            # Offsets outliving their group become a simple group again (Kafka recreates
+            # one when it replays an offset commit for an unknown group).
+            self.groups[group_id] = ClassicGroup(group_id)
+
+    def write_group_tombstone(self, fx: EffectsBuilder, group_id: str) -> None:
+        fx.append(group_metadata_record(group_id, None))
+        self.delete_group_state(fx, group_id)

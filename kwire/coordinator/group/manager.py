@@ -1,0 +1,177 @@
+"""The asyncio driver of the pure group coordinator: the internal topic, replay,
+timers and the order in which effects are carried out.
+
+Each coordinator call runs under one lock and returns `Effects`; the driver
+appends their records to `__consumer_offsets` (through the same PartitionLog
+as user data), re-arms or cancels timers, then completes the waiting
+requests, in that order — Kafka answers a write only once it is stored.
+State is rebuilt at start by replaying the topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kwire.coordinator.group.effects import CancelTimer, Effects, ScheduleTimer, TimerKey
+from kwire.coordinator.group.records import GroupMetadataKey, OffsetCommitKey, decode_key
+from kwire.errors import ErrorCode
+from kwire.records.batch import iter_batches, parse_header
+from kwire.records.builder import build_batch, decode_records
+
+if TYPE_CHECKING:
+    from kwire.broker.services import Broker
+    from kwire.coordinator.group.coordinator import GroupCoordinator
+
+log = logging.getLogger("kwire.groups")
+
+OFFSETS_TOPIC = "__consumer_offsets"
+# Kafka's settings for the offsets topic (offsets.topic.segment.bytes, compaction).
+OFFSETS_TOPIC_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": "104857600"}
+_REPLAY_CHUNK = 4 * 1024 * 1024
+
+Call = Callable[[object, int], Effects]
+
+
+def java_string_hash(value: str) -> int:
+    """Java's String.hashCode, over UTF-16 code units, as an int32."""
+    h = 0
+    data = value.encode("utf-16-be")
+    for i in range(0, len(data), 2):
+        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def partition_for(group_id: str, partitions: int) -> int:
+    """Kafka's GroupCoordinator.partitionFor: Utils.abs(hashCode) % partitions."""
+    h = java_string_hash(group_id)
+    return (0 if h == -(2**31) else abs(h)) % partitions
+
+
+class GroupManager:
+    def __init__(self, broker: Broker, coordinator: GroupCoordinator) -> None:
+        self._broker = broker
+        self.coordinator = coordinator
+        self._lock = asyncio.Lock()
+        self._timers: dict[TimerKey, asyncio.TimerHandle] = {}
+        self._ready = False
+        self._partitions = int(broker.config["offsets.topic.num.partitions"])
+
+    async def start(self) -> None:
+        """Replay `__consumer_offsets` if it exists (at broker start)."""
+        topic = self._broker.snapshot().topics.get(OFFSETS_TOPIC)
+        if topic is not None:
+            self._partitions = len(topic.partitions)
+            await self._load()
+
+    async def ensure_ready(self) -> ErrorCode:
+        """Create and load the offsets topic on first use, as Kafka does."""
+        if self._ready:
+            return ErrorCode.NONE
+        async with self._lock:
+            if self._ready:
+                return ErrorCode.NONE
+            if OFFSETS_TOPIC not in self._broker.snapshot().topics:
+                await self._broker.create_topic(
+                    OFFSETS_TOPIC, self._partitions, OFFSETS_TOPIC_CONFIGS, internal=True)
+            await self._load_locked()
+        return ErrorCode.NONE
+
+    async def _load(self) -> None:
+        async with self._lock:
+            await self._load_locked()
+
+    async def _load_locked(self) -> None:
+        replayed = 0
+        for index in range(self._partitions):
+            partition = self._broker.partition(OFFSETS_TOPIC, index)
+            if partition is None:
+                continue
+            offset = partition.log.offsets().log_start_offset
+            end = partition.log.offsets().log_end_offset
+            while offset < end:
+                result = await partition.log.read(offset, _REPLAY_CHUNK, True)
+                if not result.records:
+                    break
+                for pos, header in iter_batches(result.records):
+                    batch = bytes(memoryview(result.records)[pos:pos + header.size])
+                    for record in decode_records(batch):
+                        if record.key is not None:
+                            self.coordinator.replay(record.key, record.value)
+                            replayed += 1
+                    offset = header.next_offset
+        effects = self.coordinator.loaded(self._broker.now_ms())
+        self._ready = True
+        await self._apply(effects)
+        if replayed:
+            log.info("loaded %d group coordinator records from %s", replayed, OFFSETS_TOPIC)
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    async def call(self, op: Call) -> Any:
+        """Run one coordinator operation and wait for its response (which may come
+        from a later call, e.g. a JoinGroup parked until the group completes)."""
+        loop = asyncio.get_running_loop()
+        token: asyncio.Future[Any] = loop.create_future()
+        async with self._lock:
+            effects = op(token, self._broker.now_ms())
+            await self._apply(effects)
+        return await token
+
+    async def _apply(self, effects: Effects) -> None:
+        if effects.records:
+            await self._append(effects.records)
+        loop = asyncio.get_running_loop()
+        for timer in effects.timers:
+            old = self._timers.pop(timer.key, None)
+            if old is not None:
+                old.cancel()
+            if isinstance(timer, ScheduleTimer):
+                delay = max(0.0, (timer.deadline_ms - self._broker.now_ms()) / 1000)
+                self._timers[timer.key] = loop.call_later(delay, self._fire, timer.key)
+            else:
+                assert isinstance(timer, CancelTimer)
+        for token, response in effects.responses:
+            if isinstance(token, asyncio.Future) and not token.done():
+                token.set_result(response)
+
+    def _fire(self, key: TimerKey) -> None:
+        self._timers.pop(key, None)
+        task = asyncio.get_running_loop().create_task(self._on_timer(key))
+        task.add_done_callback(_log_failure)
+
+    async def _on_timer(self, key: TimerKey) -> None:
+        async with self._lock:
+            await self._apply(self.coordinator.on_timer(key, self._broker.now_ms()))
+
+    async def _append(self, records: list[tuple[bytes, bytes | None]]) -> None:
+        by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
+        for key, value in records:
+            parsed = decode_key(key)
+            group_id = parsed.group if isinstance(parsed, OffsetCommitKey | GroupMetadataKey) else (
+                "")
+            by_partition.setdefault(partition_for(group_id, self._partitions), []).append(
+                (key, value))
+        now = self._broker.now_ms()
+        for index, items in by_partition.items():
+            partition = self._broker.partition(OFFSETS_TOPIC, index)
+            if partition is None:
+                raise RuntimeError(f"{OFFSETS_TOPIC}-{index} is not open")
+            batch = bytearray(build_batch([(k, v, []) for k, v in items], base_timestamp=now))
+            outcome = await partition.append(batch, parse_header(batch), now)
+            if outcome.error_code != ErrorCode.NONE:
+                raise RuntimeError(f"append to {OFFSETS_TOPIC}-{index}: {outcome.error_code.name}")
+
+    async def close(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("group coordinator timer failed", exc_info=task.exception())

@@ -1,0 +1,320 @@
+"""Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete and retention.
+
+Kafka's OffsetMetadataManager for classic groups (no transactional offsets yet):
+the commit checks of ClassicGroup.validateOffsetCommit, simple groups created by
+generation -1 commits, OffsetDelete's GROUP_SUBSCRIBED_TO_TOPIC, and
+cleanupExpiredOffsets with ClassicGroup.offsetExpirationCondition. Every change
+is an OffsetCommit record (a tombstone to delete) applied to the store at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from kwire.coordinator.group.base import OffsetAndMetadata
+from kwire.coordinator.group.classic_group import ClassicGroup
+from kwire.coordinator.group.effects import Effects, EffectsBuilder
+from kwire.coordinator.group.rebalance import (
+    COMPLETING,
+    DEAD,
+    EMPTY,
+    PREPARING,
+    STABLE,
+    RebalanceMixin,
+)
+from kwire.coordinator.group.records import (
+    OffsetCommitKey,
+    OffsetCommitValue,
+    offset_commit_record,
+)
+from kwire.coordinator.group.responses import (
+    OffsetCommitPartitionResponse,
+    OffsetCommitResponse,
+    OffsetDeletePartitionResponse,
+    OffsetDeleteResponse,
+    OffsetFetchPartitionResponse,
+    OffsetFetchResponse,
+)
+from kwire.errors import ErrorCode
+
+# (topic, partition, committed_offset, committed_leader_epoch, committed_metadata)
+CommitEntry = tuple[str, int, int, int, str | None]
+
+
+def _java_length(s: str) -> int:
+    """String.length() in Java (UTF-16 code units), as offset.metadata.max.bytes compares."""
+    return len(s.encode("utf-16-le")) // 2
+
+
+class OffsetsMixin(RebalanceMixin):
+    # -- the store -----------------------------------------------------------------------------
+
+    def apply_offset(
+        self, group_id: str, topic: str, partition: int, value: OffsetAndMetadata | None
+    ) -> None:
+        """Replay of one OffsetCommit record; a commit to an unknown group makes a simple group."""
+        if value is None:
+            by_topic = self.offsets.get(group_id, {})
+            by_partition = by_topic.get(topic, {})
+            by_partition.pop(partition, None)
+            if not by_partition:
+                by_topic.pop(topic, None)
+            if not by_topic:
+                self.offsets.pop(group_id, None)
+            return
+        if group_id not in self.groups:
+            self.groups[group_id] = ClassicGroup(group_id)
+        self.offsets.setdefault(group_id, {}).setdefault(topic, {})[partition] = value
+
+    def _write_offset(
+        self,
+        fx: EffectsBuilder,
+        group_id: str,
+        topic: str,
+        partition: int,
+        value: OffsetAndMetadata | None,
+    ) -> None:
+        key = OffsetCommitKey(group_id, topic, partition)
+        record_value = (
+            None
+            if value is None
+            else OffsetCommitValue(
+                value.committed_offset,
+                value.leader_epoch,
+                value.metadata,
+                value.commit_timestamp_ms,
+                -1 if value.expire_timestamp_ms is None else value.expire_timestamp_ms,
+            )
+        )
+        fx.append(offset_commit_record(key, record_value))
+        self.apply_offset(group_id, topic, partition, value)
+
+    # -- OffsetCommit ----------------------------------------------------------------------
+
+    def commit_offsets(
+        self,
+        token: object,
+        now_ms: int,
+        *,
+        group_id: str,
+        generation_id: int,
+        member_id: str,
+        group_instance_id: str | None,
+        retention_time_ms: int,
+        offsets: Sequence[CommitEntry],
+        api_version: int = 8,
+    ) -> Effects:
+        """OffsetCommit. retention_time_ms -1 = broker retention (v2-4 may set one)."""
+        fx = EffectsBuilder()
+        error = self._validate_commit(
+            fx, now_ms, group_id, generation_id, member_id, group_instance_id, api_version
+        )
+        if error is not ErrorCode.NONE:
+            fx.respond(
+                token,
+                OffsetCommitResponse(
+                    tuple(OffsetCommitPartitionResponse(t, p, error) for t, p, *_ in offsets)
+                ),
+            )
+            return fx.build()
+        expire = None if retention_time_ms == -1 else now_ms + retention_time_ms
+        results = []
+        for topic, partition, offset, leader_epoch, metadata in offsets:
+            text = metadata if metadata is not None else ""
+            if _java_length(text) > self.offset_metadata_max_bytes:
+                results.append(
+                    OffsetCommitPartitionResponse(
+                        topic, partition, ErrorCode.OFFSET_METADATA_TOO_LARGE
+                    )
+                )
+                continue
+            value = OffsetAndMetadata(offset, leader_epoch, text, now_ms, expire)
+            self._write_offset(fx, group_id, topic, partition, value)
+            results.append(OffsetCommitPartitionResponse(topic, partition, ErrorCode.NONE))
+        fx.respond(token, OffsetCommitResponse(tuple(results)))
+        return fx.build()
+
+    def _validate_commit(
+        self,
+        fx: EffectsBuilder,
+        now_ms: int,
+        group_id: str,
+        generation_id: int,
+        member_id: str,
+        group_instance_id: str | None,
+        api_version: int,
+    ) -> ErrorCode:
+        if self.loading:
+            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+        group = self.groups.get(group_id)
+        if group is None:
+            if generation_id >= 0:
+                # v9+ says so; older versions keep ILLEGAL_GENERATION for compatibility.
+                return ErrorCode.GROUP_ID_NOT_FOUND if api_version >= 9 else (
+                    ErrorCode.ILLEGAL_GENERATION
+                )
+            # Admin client or a consumer without group management: a "simple" group.
+            group = ClassicGroup(group_id, current_state_timestamp=now_ms)
+            self.groups[group_id] = group
+        error = self._validate_group_commit(group, member_id, group_instance_id, generation_id)
+        if error is ErrorCode.NONE and group.is_in(STABLE, PREPARING):
+            # Commits keep a classic member's session alive.
+            member = group.members.get(member_id)
+            if member is not None:
+                self.reschedule_heartbeat(fx, group, member, now_ms)
+        return error
+
+    @staticmethod
+    def _validate_group_commit(
+        group: ClassicGroup, member_id: str, group_instance_id: str | None, generation_id: int
+    ) -> ErrorCode:
+        if group.is_in(DEAD):
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if generation_id < 0 and group.is_in(EMPTY):
+            return ErrorCode.NONE
+        if generation_id >= 0 or member_id or group_instance_id is not None:
+            error = group.validate_member(member_id, group_instance_id)
+            if error is not ErrorCode.NONE:
+                return error
+            if generation_id != group.generation_id:
+                return ErrorCode.ILLEGAL_GENERATION
+        elif not group.is_in(EMPTY):
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if group.is_in(COMPLETING):
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        return ErrorCode.NONE
+
+    # -- OffsetFetch ----------------------------------------------------------------------
+
+    def fetch_offsets(
+        self,
+        token: object,
+        now_ms: int,
+        *,
+        group_id: str,
+        partitions: Sequence[tuple[str, int]] | None,
+        require_stable: bool = False,
+    ) -> Effects:
+        """OffsetFetch of some partitions, or of all committed ones (partitions None).
+
+        require_stable has no effect until transactional offsets exist (no
+        UNSTABLE_OFFSET_COMMIT is possible).
+        """
+        fx = EffectsBuilder()
+        if self.loading:
+            fx.respond(token, OffsetFetchResponse(group_id, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS))
+            return fx.build()
+        group = self.groups.get(group_id)
+        known = group is not None and not group.is_in(DEAD)
+        stored = self.offsets.get(group_id, {}) if known else {}
+        if partitions is None:
+            wanted = [(t, p) for t, by_p in stored.items() for p in by_p]
+        else:
+            wanted = list(partitions)
+        results = []
+        for topic, partition in wanted:
+            value = stored.get(topic, {}).get(partition)
+            if value is None:
+                results.append(OffsetFetchPartitionResponse(topic, partition))
+            else:
+                results.append(
+                    OffsetFetchPartitionResponse(
+                        topic, partition, value.committed_offset, value.leader_epoch, value.metadata
+                    )
+                )
+        fx.respond(token, OffsetFetchResponse(group_id, ErrorCode.NONE, tuple(results)))
+        return fx.build()
+
+    # -- OffsetDelete ---------------------------------------------------------------------
+
+    def delete_offsets(
+        self,
+        token: object,
+        now_ms: int,
+        *,
+        group_id: str,
+        partitions: Sequence[tuple[str, int]],
+    ) -> Effects:
+        fx = EffectsBuilder()
+        group = self.groups.get(group_id)
+        error = ErrorCode.NONE
+        if not group_id:
+            error = ErrorCode.INVALID_GROUP_ID
+        elif self.loading:
+            error = ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+        elif group is None or group.is_in(DEAD):
+            error = ErrorCode.GROUP_ID_NOT_FOUND
+        elif not group.is_in(EMPTY) and not group.uses_consumer_protocol():
+            error = ErrorCode.NON_EMPTY_GROUP
+        if error is not ErrorCode.NONE or group is None:
+            fx.respond(token, OffsetDeleteResponse(error))
+            return fx.build()
+        results = []
+        for topic, partition in partitions:
+            if group.is_subscribed_to_topic(topic):
+                code = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
+            else:
+                code = ErrorCode.NONE
+                if self.offsets.get(group_id, {}).get(topic, {}).get(partition) is not None:
+                    self._write_offset(fx, group_id, topic, partition, None)
+            results.append(OffsetDeletePartitionResponse(topic, partition, code))
+        fx.respond(token, OffsetDeleteResponse(ErrorCode.NONE, tuple(results)))
+        return fx.build()
+
+    # -- retention ----------------------------------------------------------------------------
+
+    def expire_offsets(self, now_ms: int, offsets_retention_ms: int | None = None) -> Effects:
+        """Tombstone expired offsets; delete Empty groups left without offsets (-> Dead)."""
+        fx = EffectsBuilder()
+        if not self.loading:
+            retention = self.offsets_retention_ms if offsets_retention_ms is None else (
+                offsets_retention_ms
+            )
+            self.expire_offsets_into(fx, now_ms, retention)
+        return fx.build()
+
+    def expire_offsets_into(self, fx: EffectsBuilder, now_ms: int, retention_ms: int) -> None:
+        for group_id in list(self.groups):
+            group = self.groups[group_id]
+            if self._cleanup_expired_offsets(fx, group, now_ms, retention_ms) and group.is_in(
+                EMPTY
+            ):
+                self.write_group_tombstone(fx, group_id)
+
+    def _cleanup_expired_offsets(
+        self, fx: EffectsBuilder, group: ClassicGroup, now_ms: int, retention_ms: int
+    ) -> bool:
+        """True when the group has no offsets left afterwards."""
+        by_topic = self.offsets.get(group.group_id)
+        if not by_topic:
+            return True
+        base = self._expiration_base(group)
+        if base is None:
+            return False
+        all_expired = True
+        for topic, by_partition in list(by_topic.items()):
+            if group.is_subscribed_to_topic(topic):
+                all_expired = False
+                continue
+            for partition, value in list(by_partition.items()):
+                if value.expire_timestamp_ms is not None:
+                    expired = now_ms >= value.expire_timestamp_ms  # v1-4 explicit retention
+                else:
+                    expired = now_ms - base(value) >= retention_ms
+                if expired:
+                    self._write_offset(fx, group.group_id, topic, partition, None)
+                else:
+                    all_expired = False
+        return all_expired
+
+    @staticmethod
+    def _expiration_base(group: ClassicGroup) -> Callable[[OffsetAndMetadata], int] | None:
+        """Kafka's ClassicGroup.offsetExpirationCondition: where retention counts from."""
+        if group.protocol_type is None:
+            return lambda o: o.commit_timestamp_ms  # simple group
+        if group.is_in(EMPTY):
+            became_empty = group.current_state_timestamp
+            return lambda o: became_empty if became_empty is not None else o.commit_timestamp_ms
+        if group.uses_consumer_protocol() and group.subscribed is not None and group.is_in(STABLE):
+            return lambda o: o.commit_timestamp_ms  # only topics no member subscribes to
+        return None
