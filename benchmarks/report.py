@@ -192,16 +192,23 @@ def markdown(results: dict[str, Any], chart_name: str | None) -> str:
         "figures from its summary line (its MB is MiB).",
         f"- **librdkafka** (`benchmarks/loadgen_rdkafka.py`, confluent-kafka, client defaults "
         f"except acks=all): {pr['rd_1k_records']:,} × 1 KiB and {pr['rd_100b_records']:,} × "
-        "100 B as fast as the client takes them, timed until the last acknowledgement.",
-        "- **Consume from the beginning**: a librdkafka consumer `assign()`s the partition at "
-        "offset 0 and reads the whole topic ProducerPerformance wrote (1 KiB and 100 B). "
-        "Kafka's ConsumerPerformance runs on every broker that advertises the consumer-group "
-        "APIs (its figure is `fetch.MB.sec`, which leaves out the group join).",
+        "100 B into 1-partition topics as fast as the client takes them, timed from the first "
+        "send to the last acknowledgement.",
+        "- **Consume from the beginning**: a librdkafka consumer `assign()`s partition 0 at "
+        "offset 0 of each topic librdkafka wrote and reads all of it (timed from assign, after "
+        "a metadata round trip, to the last record). Kafka's ConsumerPerformance runs on every "
+        "broker that advertises the consumer-group APIs, on the same 1 KiB topic (its figure is "
+        "`fetch.MB.sec`, which leaves out the group join).",
         f"- **End-to-end latency**: a producer process sends {pr['e2e_rate']:,} records/s of "
         f"1 KiB (acks=all, linger.ms=0) for {pr['e2e_seconds']:g} s, each value starting with its "
         "send time; a consumer process (assign(), polls one record at a time) computes receive "
-        f"time − send time; the first {pr['e2e_warmup_s']:g} s are dropped. Same clock, same "
-        "host. Peak broker RSS is sampled every 0.25 s during this load.",
+        f"time − send time; records sent in the first {pr['e2e_warmup_s']:g} s are dropped. "
+        "Same clock, same host. "
+        + (f"An unrecorded {pr['e2e_warm_pass_s']:g} s pass of the same load runs first: right "
+           "after start-up Kafka's JVM needs several seconds of this many-small-requests load "
+           "before its JIT catches up (hundreds of ms of latency until then). "
+           if pr.get('e2e_warm_pass_s') else "")
+        + "Peak broker RSS is sampled every 0.25 s during the measured pass.",
         f"- **Idle connections**: {pr['idle_conns']:,} TCP connections each complete one "
         "ApiVersions round trip, then stay open without traffic while the same fixed-rate "
         "load runs again on a new topic; the run fails unless every connection is still open "

@@ -181,3 +181,26 @@ def test_bad_frames_never_hurt_the_broker_or_a_good_client(
     for offset, value in acked:
         assert seen.get(offset) == value, f"acknowledged offset {offset} lost or changed"
     assert len(set(seen.values())) == len(seen), "a message was stored twice"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_two_thousand_concurrent_connections(kwire_factory: Callable[..., KwireProcess]) -> None:
+    """Thousands of clients at once: every connection gets its ApiVersions answer
+    while all of them stay open."""
+    proc = kwire_factory().start()
+    port = int(proc.bootstrap.rsplit(":", 1)[1])
+    sockets = []
+    try:
+        for i in range(2000):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(_frame(_header(18, 0, correlation_id=i)))
+            sockets.append(s)
+        for i, s in enumerate(sockets):
+            size = struct.unpack(">i", _recv_exact(s, 4))[0]
+            correlation_id, error_code = struct.unpack_from(">ih", _recv_exact(s, size))
+            assert (correlation_id, error_code) == (i, 0)
+        assert proc.running
+    finally:
+        for s in sockets:
+            s.close()

@@ -79,7 +79,6 @@ _PROPERTIES = [
     BrokerProperty("compression.type", "string", "producer", _one_of("producer")),
     BrokerProperty("producer.id.expiration.ms", "int", "86400000", _at_least(1)),
     BrokerProperty("offsets.topic.num.partitions", "int", "50", _at_least(1)),
-    BrokerProperty("offsets.topic.replication.factor", "int", "3", _at_least(1)),
     BrokerProperty("offsets.retention.minutes", "int", "10080", _at_least(1)),
     BrokerProperty("group.initial.rebalance.delay.ms", "int", "3000", _at_least(0)),
     BrokerProperty("group.min.session.timeout.ms", "int", "6000"),
@@ -93,7 +92,8 @@ BROKER_PROPERTIES: Mapping[str, BrokerProperty] = {p.name: p for p in _PROPERTIE
 _IGNORED = re.compile(
     r"^(controller\.|inter\.broker\.|listener\.security\.protocol\.map|num\.network\.threads"
     r"|num\.io\.threads|num\.recovery\.threads|socket\.(send|receive)\.buffer\.bytes"
-    r"|transaction\.state\.log\.|share\.|zookeeper\.|group\.coordinator\.|log\.cleaner\.)"
+    r"|transaction\.state\.log\.|share\.|zookeeper\.|group\.coordinator\.|log\.cleaner\."
+    r"|offsets\.topic\.replication\.factor)"
 )
 
 

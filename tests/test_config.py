@@ -53,3 +53,14 @@ def test_nonroutable_advertised_address_is_refused() -> None:
     config = load_config(host="0.0.0.0", overrides={
         "advertised.listeners": "PLAINTEXT://localhost:9092"})
     assert config.advertised_listener.host == "localhost"
+
+
+def test_compact_only_topics_are_never_deleted_by_retention() -> None:
+    from kwire.broker.topic_config import log_config
+
+    config = load_config()
+    assert log_config(config, {}).retention_ms == 168 * 3_600_000
+    compact = log_config(config, {"cleanup.policy": "compact", "retention.bytes": "10"})
+    assert (compact.retention_ms, compact.retention_bytes) == (-1, -1)
+    both = log_config(config, {"cleanup.policy": "compact,delete", "retention.ms": "5"})
+    assert both.retention_ms == 5

@@ -175,11 +175,15 @@ def typed(config: Config, topic_configs: Mapping[str, str]) -> dict[str, Any]:
 
 def log_config(config: Config, topic_configs: Mapping[str, str]) -> LogConfig:
     t = typed(config, topic_configs)
+    # Time and size retention apply only to the "delete" policy; a compact-only
+    # topic (like __consumer_offsets) keeps every segment (Kafka's UnifiedLog
+    # deleteOldSegments checks config.delete first).
+    deletes = "delete" in t["cleanup.policy"]
     return LogConfig(
         segment_bytes=t["segment.bytes"],
         segment_ms=t["segment.ms"],
-        retention_ms=t["retention.ms"],
-        retention_bytes=t["retention.bytes"],
+        retention_ms=t["retention.ms"] if deletes else -1,
+        retention_bytes=t["retention.bytes"] if deletes else -1,
         flush_messages=t["flush.messages"],
         flush_ms=t["flush.ms"],
         index_interval_bytes=t["index.interval.bytes"],
