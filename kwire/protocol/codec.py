@@ -95,6 +95,10 @@ def _to_uuid(value: Any) -> Any:
     return uuid.UUID(str(value))
 
 
+def _nullable_tuple(value: Any) -> Any:
+    return None if value is None else tuple(value)
+
+
 def _identity(value: Any) -> Any:
     return value
 
@@ -123,7 +127,7 @@ def _plan(cls: type) -> list[tuple[str, Callable[[Any], Any], bool]]:
             inner_e = kind.type_
             converter = _entity(inner_e)
         elif isinstance(kind, PrimitiveTupleField):
-            converter = tuple
+            converter = _nullable_tuple
         else:
             converter = _PRIMITIVE_CONVERTERS.get(f.metadata.get("kafka_type", ""), _identity)
         plan.append((f.name, converter, required))

@@ -42,11 +42,13 @@ class InProcessBroker:
         return header + out.getvalue()
 
     async def call(self, api_key: int, version: int, body: dict[str, Any]) -> Any:
-        raw = await self.dispatcher.dispatch(self.frame(api_key, version, body), "127.0.0.1")
+        frame = self.frame(api_key, version, body)
+        expected = self._correlation
+        raw = await self.dispatcher.dispatch(frame, "127.0.0.1")
         if raw is None:
             return None
         (correlation_id,) = struct.unpack_from(">i", raw)
-        assert correlation_id == self._correlation
+        assert correlation_id == expected
         pos = 4
         if is_flexible(api_key, version) and api_key != 18:
             assert raw[4] == 0  # empty tagged fields of response header v1

@@ -137,3 +137,89 @@ async def test_log_append_time_rewrites_timestamp(kb: InProcessBroker) -> None:
         {"name": "lat", "partitions": [{"partition_index": 0, "current_leader_epoch": -1,
                                         "timestamp": -3}]}]})
     assert listed.topics[0].partitions[0].timestamp == kb.clock.wall_ms()
+
+
+async def test_configs_describe_and_alter(kb: InProcessBroker) -> None:
+    await _create(kb, "c", 1, retention_ms="1000")
+    r = await kb.call(32, 4, {"resources": [{"resource_type": 2, "resource_name": "c",
+                                             "configuration_keys": None}],
+                              "include_synonyms": True, "include_documentation": False})
+    entries = {e.name: e for e in r.results[0].configs}
+    assert entries["retention.ms"].value == "1000" and entries["retention.ms"].config_source == 1
+    assert entries["max.message.bytes"].value == "1048588"
+    assert entries["max.message.bytes"].config_source == 5
+    assert [s.name for s in entries["segment.bytes"].synonyms] == ["log.segment.bytes"]
+    r = await kb.call(44, 1, {"resources": [{"resource_type": 2, "resource_name": "c",
+                                             "configs": [
+                                                 {"name": "retention.ms", "config_operation": 1,
+                                                  "value": None},
+                                                 {"name": "cleanup.policy",
+                                                  "config_operation": 2, "value": "compact"}]}],
+                              "validate_only": False})
+    assert r.responses[0].error_code == 0
+    topic = kb.broker.snapshot().topics["c"]
+    assert dict(topic.configs) == {"cleanup.policy": "delete,compact"}
+    r = await kb.call(44, 1, {"resources": [{"resource_type": 2, "resource_name": "c",
+                                             "configs": [{"name": "no.such", "config_operation": 0,
+                                                          "value": "1"}]}],
+                              "validate_only": False})
+    assert r.responses[0].error_code == ErrorCode.INVALID_CONFIG
+    r = await kb.call(32, 4, {"resources": [{"resource_type": 2, "resource_name": "nope",
+                                             "configuration_keys": None}],
+                              "include_synonyms": False, "include_documentation": False})
+    assert r.results[0].error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    r = await kb.call(32, 4, {"resources": [{"resource_type": 4, "resource_name": "1",
+                                             "configuration_keys": ["num.partitions"]}],
+                              "include_synonyms": False, "include_documentation": False})
+    assert [(e.name, e.value) for e in r.results[0].configs] == [("num.partitions", "1")]
+
+
+async def test_delete_records_partitions_epochs_and_log_dirs(kb: InProcessBroker) -> None:
+    await _create(kb, "d", 1)
+    for i in range(3):
+        await _produce(kb, "d", build_batch([(None, b"x%d" % i, [])], base_timestamp=1))
+    r = await kb.call(21, 2, {"topics": [{"name": "d", "partitions": [
+        {"partition_index": 0, "offset": 2}]}], "timeout": 1000})
+    assert r.topics[0].partitions[0].low_watermark == 2
+    r = await kb.call(21, 2, {"topics": [{"name": "d", "partitions": [
+        {"partition_index": 0, "offset": 9}]}], "timeout": 1000})
+    assert r.topics[0].partitions[0].error_code == ErrorCode.OFFSET_OUT_OF_RANGE
+    r = await kb.call(37, 3, {"topics": [{"name": "d", "count": 4, "assignments": None}],
+                              "timeout": 1000, "validate_only": False})
+    assert r.results[0].error_code == 0
+    assert len(kb.broker.snapshot().topics["d"].partitions) == 4
+    r = await kb.call(37, 3, {"topics": [{"name": "d", "count": 2, "assignments": None}],
+                              "timeout": 1000, "validate_only": False})
+    assert r.results[0].error_code == ErrorCode.INVALID_PARTITIONS
+    r = await kb.call(23, 4, {"replica_id": -1, "topics": [{"topic": "d", "partitions": [
+        {"partition": 0, "current_leader_epoch": 0, "leader_epoch": 0},
+        {"partition": 1, "current_leader_epoch": 5, "leader_epoch": 0}]}]})
+    parts = r.topics[0].partitions
+    assert (parts[0].leader_epoch, parts[0].end_offset) == (0, 3)
+    assert parts[1].error_code == ErrorCode.UNKNOWN_LEADER_EPOCH
+    r = await kb.call(35, 4, {"topics": None})
+    sizes = {(t.name, p.partition_index): p.partition_size
+             for t in r.results[0].topics for p in t.partitions}
+    assert sizes[("d", 0)] > 0 and sizes[("d", 3)] == 0
+
+
+async def test_fetch_long_poll_wakes_on_append(kb: InProcessBroker) -> None:
+    import asyncio
+
+    await _create(kb, "lp", 1)
+    body = {"max_wait": 5000, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": 1,
+            "session_id": 0, "session_epoch": -1, "forgotten_topics_data": (), "rack_id": "",
+            "topics": [{"topic": "lp", "partitions": [{"partition": 0, "fetch_offset": 0,
+                                                       "partition_max_bytes": 1 << 20}]}]}
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    waiting = asyncio.ensure_future(kb.call(1, 12, body))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    await _produce(kb, "lp", build_batch([(None, b"wake", [])], base_timestamp=1))
+    r = await asyncio.wait_for(waiting, 2)
+    assert loop.time() - started < 2
+    assert r.responses[0].partitions[0].high_watermark == 1
+    body["topics"][0]["partitions"][0]["fetch_offset"] = 7
+    r = await kb.call(1, 12, body)
+    assert r.responses[0].partitions[0].error_code == ErrorCode.OFFSET_OUT_OF_RANGE
