@@ -37,7 +37,10 @@ async def _find(ctx: RequestContext, key_type: int, key: str) -> dict[str, Any]:
                               "error_message": None}
     code, message = ErrorCode.NONE, None
     if key_type == KEY_TYPE_TRANSACTION:
-        code, message = ErrorCode.COORDINATOR_NOT_AVAILABLE, (
+        # No transaction coordinator yet. A retriable code would make producers
+        # retry until max.block.ms; this one fails them at once, and is what
+        # Kafka answers a client that may not use that transactional id.
+        code, message = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, (
             "transactions are not supported by kwire yet")
     elif key_type != KEY_TYPE_GROUP:
         code, message = ErrorCode.INVALID_REQUEST, f"Unknown coordinator key type {key_type}"
