@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kwire.broker import topic_config
+from kwire.broker.context import RequestContext
 from kwire.broker.services import Broker
 from kwire.config import BROKER_PROPERTIES
 from kwire.errors import ErrorCode
@@ -53,3 +55,38 @@ def broker_alter_refusal(names: list[str]) -> tuple[ErrorCode, str]:
     return ErrorCode.INVALID_CONFIG, (
         f"Cannot update these configs dynamically: {sorted(names)}; "
         "kwire reads broker configs at start (server.properties or --set)")
+
+
+NewTopicConfigs = Callable[[RequestContext, dict[str, str], Any], dict[str, str]]
+
+
+async def alter_resources(
+    ctx: RequestContext, request: Any, new_topic_configs: NewTopicConfigs
+) -> dict[str, Any]:
+    """The shared body of AlterConfigs and IncrementalAlterConfigs: per resource,
+    `new_topic_configs(ctx, current, resource.configs)` says what the topic's
+    configs become; they are validated and stored unless validate_only."""
+    responses = []
+    for r in request.resources:
+        code, message = ErrorCode.NONE, None
+        rtype = int(r.resource_type)
+        if rtype == TOPIC:
+            topic = ctx.broker.snapshot().topics.get(r.resource_name)
+            if topic is None:
+                code, message = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, (
+                    f"Topic {r.resource_name} does not exist")
+            else:
+                try:
+                    configs = topic_config.validate(
+                        new_topic_configs(ctx, dict(topic.configs), r.configs))
+                    if not request.validate_only:
+                        await ctx.broker.set_topic_configs(r.resource_name, configs)
+                except topic_config.InvalidConfig as exc:
+                    code, message = ErrorCode.INVALID_CONFIG, str(exc)
+        elif rtype == BROKER:
+            code, message = broker_alter_refusal([c.name for c in r.configs])
+        else:
+            code, message = ErrorCode.INVALID_REQUEST, f"Unsupported resource type {rtype}"
+        responses.append({"error_code": code, "error_message": message,
+                          "resource_type": r.resource_type, "resource_name": r.resource_name})
+    return {"throttle_time": 0, "responses": responses}

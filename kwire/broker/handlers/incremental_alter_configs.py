@@ -6,39 +6,15 @@ from typing import Any
 
 from kwire.broker import topic_config
 from kwire.broker.context import RequestContext
-from kwire.broker.handlers._configs import BROKER, TOPIC, broker_alter_refusal
+from kwire.broker.handlers._configs import alter_resources
 from kwire.broker.registry import handler
-from kwire.errors import ErrorCode
 
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 
 
 @handler(44, "IncrementalAlterConfigs", 0, 1)
 async def incremental_alter_configs(ctx: RequestContext, request: Any) -> dict[str, Any]:
-    responses = []
-    for r in request.resources:
-        code, message = ErrorCode.NONE, None
-        rtype = int(r.resource_type)
-        if rtype == TOPIC:
-            topic = ctx.broker.snapshot().topics.get(r.resource_name)
-            if topic is None:
-                code, message = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, (
-                    f"Topic {r.resource_name} does not exist")
-            else:
-                try:
-                    configs = _apply(ctx, dict(topic.configs), r.configs)
-                    configs = topic_config.validate(configs)
-                    if not request.validate_only:
-                        await ctx.broker.set_topic_configs(r.resource_name, configs)
-                except topic_config.InvalidConfig as exc:
-                    code, message = ErrorCode.INVALID_CONFIG, str(exc)
-        elif rtype == BROKER:
-            code, message = broker_alter_refusal([c.name for c in r.configs])
-        else:
-            code, message = ErrorCode.INVALID_REQUEST, f"Unsupported resource type {rtype}"
-        responses.append({"error_code": code, "error_message": message,
-                          "resource_type": r.resource_type, "resource_name": r.resource_name})
-    return {"throttle_time": 0, "responses": responses}
+    return await alter_resources(ctx, request, _apply)
 
 
 def _apply(ctx: RequestContext, current: dict[str, str], ops: Any) -> dict[str, str]:
