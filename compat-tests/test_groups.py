@@ -1,0 +1,383 @@
+"""Consumer groups end to end, every member a separate OS process (issue #3).
+
+test_group_rebalance_kill_and_leave[kind], for kafka-python, confluent-kafka
+(eager `range` and `cooperative-sticky`), aiokafka and Kafka's Java console
+consumer, on a 6-partition topic:
+  1. members A, B, C start (separate processes, session.timeout.ms=6000 -- the
+     broker minimum -- heartbeat.interval.ms=500) and the group settles at
+     2/2/2 (seen by DescribeGroups, and by each Python member's own callbacks);
+  2. 30,000 messages are produced at 1,200/s while the members consume and
+     commit (Python members: synchronously, every 1 s, on revoke and on close;
+     Java: auto-commit every 1 s, on revoke and on close);
+  3. C gets SIGKILL (no commit, no LeaveGroup): nothing changes until its
+     session expires, then A and B own 3/3 -- asserted >= 5 s after the kill
+     (6 s minus one heartbeat interval and slack) and <= 14 s after it;
+  4. B gets SIGTERM, commits and leaves (LeaveGroup): A owns all 6 within 3 s,
+     well before the 6 s session timeout;
+  5. A consumes to the end, commits, leaves; the group ends Empty.
+Checked from what the members printed: every produced (partition, offset)
+consumed with the produced value; nothing consumed twice except records C
+consumed at or after the offset C had committed for that partition when it
+died (its last commit is read with OffsetFetch 1 s after the kill; C can't
+commit after SIGKILL and nobody else owns its partitions before the session
+timeout) -- those are the re-delivery Kafka allows; survivors resume each of
+C's partitions exactly at that committed offset, and each of B's exactly after
+B's last record (B committed everything on its clean leave).
+
+test_committed_offsets_survive_broker_restart[mode-client]: a member consumes
+part of a topic, commits, leaves; the broker is stopped gracefully (SIGTERM) or
+killed (-9) right away and restarted on the same data dir; OffsetFetch answers
+the same offsets and a new member process resumes exactly there: nothing
+skipped, nothing that was committed delivered again.
+
+Rebalance delay: the rebalance test runs on the session broker as configured
+(kwire's default group.initial.rebalance.delay.ms=3000; the reference Kafka of
+`--process-broker kafka` is started with 0): it waits for 2/2/2 whatever
+happens before, and produces only once the group is stable. The restart test
+starts its own broker with group.initial.rebalance.delay.ms=0 to save 3 s per
+join (the reference Kafka has 0 anyway).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from groups_support import (
+    NO_COMMIT,
+    GroupAdmin,
+    GroupMonitor,
+    JavaConsoleMember,
+    MemberBase,
+    PythonMember,
+    RateProducer,
+    Snapshot,
+    create_topic,
+    produce_now,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.slow]
+
+PARTITIONS = 6
+TOTAL = 30_000
+RATE = 1200.0  # msgs/s: 25 s of traffic, so the kill and the leave happen mid-stream
+SESSION_MS = 6000  # group.min.session.timeout.ms default: the shortest a broker accepts
+HEARTBEAT_MS = 500
+KILL_DETECT_MIN = 5.0  # session timeout - heartbeat interval - 0.5 s slack
+KILL_DETECT_MAX = 14.0
+LEAVE_DETECT_MAX = 3.0  # half the session timeout
+
+# kind -> (python client, strategy), or None for the Java console consumer
+KINDS: dict[str, tuple[str, str] | None] = {
+    "kafka-python": ("kafka-python", "range"),
+    "confluent-range": ("confluent-kafka", "range"),
+    "confluent-cooperative-sticky": ("confluent-kafka", "cooperative-sticky"),
+    "aiokafka": ("aiokafka", "range"),
+    "java-console": None,
+}
+
+
+def spawn(kind: str, name: str, request: pytest.FixtureRequest, log_dir: Path, bootstrap: str,
+          topic: str, group: str, **opts: object) -> MemberBase:
+    client_id = f"member-{name}-{uuid.uuid4().hex[:6]}"
+    spec = KINDS[kind]
+    if spec is None:
+        tools = request.getfixturevalue("kafka_tools")
+        return JavaConsoleMember(tools, name, client_id, log_dir, bootstrap, topic, group,
+                                 session_timeout_ms=SESSION_MS, heartbeat_interval_ms=HEARTBEAT_MS)
+    client, strategy = spec
+    return PythonMember(client, name, client_id, log_dir, bootstrap, topic, group, strategy,
+                        session_timeout_ms=SESSION_MS, heartbeat_interval_ms=HEARTBEAT_MS,
+                        **opts)
+
+
+def describe_failure(members: list[MemberBase], mon: GroupMonitor | None) -> str:
+    out = [mon.history()] if mon else []
+    out += [f"===== {m}: {m.n_records()} records\n{m.tail(25)}" for m in members]
+    return "\n".join(out)
+
+
+def by_partition(recs, since: float = 0.0) -> dict[int, list[int]]:  # noqa: ANN001
+    out: dict[int, list[int]] = defaultdict(list)
+    for p, o, _v, t in recs:
+        if t >= since:
+            out[p].append(o)
+    return out
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("kind", [
+    pytest.param(k, marks=[pytest.mark.java] if spec is None else []) for k, spec in KINDS.items()])
+def test_group_rebalance_kill_and_leave(kind: str, broker, request, tmp_path: Path,  # noqa: ANN001
+                                        topic_name: str) -> None:
+    t_begin = time.time()
+    group = f"g-{topic_name}"
+    create_topic(broker.bootstrap, topic_name, PARTITIONS)
+    adm = GroupAdmin(broker.bootstrap)
+    mon = GroupMonitor(broker.bootstrap, group, topic_name)
+    mon.start()
+    members: list[MemberBase] = []
+    prod: RateProducer | None = None
+    try:
+        for n in "ABC":
+            members.append(spawn(kind, n, request, tmp_path, broker.bootstrap, topic_name, group))
+        a, b, c = members
+
+        def fail_info() -> str:
+            return describe_failure(members, mon)
+
+        # 1. stable 2/2/2 ---------------------------------------------------------
+        ids = {m.client_id for m in members}
+
+        def two_each(s: Snapshot) -> bool:
+            parts = [p for ps in s.members.values() for p in ps]
+            return (s.stable and set(s.members) == ids and sorted(parts) == list(range(6))
+                    and all(len(ps) == 2 for ps in s.members.values()))
+
+        s1 = mon.wait(two_each, 60, "a stable group with 2/2/2 partitions")
+        t_stable = s1.t
+        if KINDS[kind] is not None:  # the members' own view agrees with the broker's
+            wait_for(lambda: all(m.owned() == s1.members[m.client_id] for m in members
+                                 if isinstance(m, PythonMember)), 10,
+                     "each member's callbacks to report the stable assignment",
+                     detail=fail_info)
+        print(f"[{kind}] stable 2/2/2 {t_stable - t_begin:.1f} s after start: {s1.shape()}")
+
+        # 2. produce while consuming ------------------------------------------------
+        prod = RateProducer(broker.bootstrap, topic_name, TOTAL, PARTITIONS, RATE)
+        prod.start()
+        wait_for(lambda: all(m.n_records() >= 600 for m in members), 40,
+                 "each member to consume 600 records", detail=fail_info)
+        if isinstance(c, PythonMember):  # kill C between two of its commits, so that it
+            # dies holding consumed-but-uncommitted records (the Java member's commits
+            # can't be seen; its 1 s auto-commit leaves such a window most of the time)
+            def uncommitted() -> bool:
+                done = c.last_committed()
+                return any(max(offs) + 1 - done.get(p, 0) >= 30
+                           for p, offs in by_partition(c.recs()).items())
+
+            wait_for(uncommitted, 10, "C to hold 30 consumed but uncommitted records",
+                     0.01, detail=fail_info)
+
+        # 3. SIGKILL C --------------------------------------------------------------
+        part_c = s1.members[c.client_id]
+        t_kill = time.time()
+        c.kill()
+        time.sleep(1.0)  # let a commit C had on the wire land (it can't send another)
+        committed_c = adm.committed(group, topic_name, sorted(part_c))
+        survivors = {a.client_id, b.client_id}
+
+        def three_each(s: Snapshot) -> bool:
+            parts = [p for ps in s.members.values() for p in ps]
+            return (s.stable and set(s.members) == survivors and sorted(parts) == list(range(6))
+                    and all(len(ps) == 3 for ps in s.members.values()))
+
+        s2 = mon.wait(three_each, KILL_DETECT_MAX + 6, "survivors A, B to own 3/3 after the kill",
+                      after=t_kill)
+        early = [s for s in mon.all() if t_kill <= s.t < t_kill + KILL_DETECT_MIN
+                 and c.client_id not in s.members]
+        assert not early, (f"C was dropped before its session timeout ({SESSION_MS} ms): "
+                           f"{early[0].shape()} {early[0].t - t_kill:.2f} s after SIGKILL\n"
+                           f"{fail_info()}")
+        kill_dt = s2.t - t_kill
+        assert KILL_DETECT_MIN <= kill_dt <= KILL_DETECT_MAX, (
+            f"partitions of the killed member reassigned {kill_dt:.2f} s after SIGKILL, "
+            f"expected within [{KILL_DETECT_MIN}, {KILL_DETECT_MAX}] s\n{fail_info()}")
+
+        # the survivors consume C's partitions before B leaves
+        def took_over() -> bool:
+            recs = a.recs() + b.recs()
+            got = by_partition(recs, since=t_kill)
+            return all(got.get(p) for p in part_c)
+
+        wait_for(took_over, 20, "survivors to consume each partition C had",
+                 detail=fail_info)
+
+        # 4. B leaves cleanly ---------------------------------------------------------
+        part_b = s2.members[b.client_id]
+        produced_at_leave = prod.sent
+        t_leave = time.time()
+        b.terminate()
+        s3 = mon.wait(lambda s: s.stable and s.members == {a.client_id: frozenset(range(6))},
+                      15, "A to own all 6 partitions after B left", after=t_leave)
+        leave_dt = s3.t - t_leave
+        rc_b = b.wait(30)
+        assert rc_b in (0, 143), f"B exited with {rc_b} after SIGTERM\n{b.tail()}"
+        assert leave_dt <= LEAVE_DETECT_MAX, (
+            f"a clean leave took {leave_dt:.2f} s to rebalance (session timeout "
+            f"{SESSION_MS / 1000} s): LeaveGroup should rebalance at once\n{fail_info()}")
+
+        # 5. A consumes to the end, commits, leaves -----------------------------------
+        expected = prod.result(90)
+        want = {p: sum(1 for pp, _o in expected if pp == p) for p in range(PARTITIONS)}
+        wait_for(lambda: adm.committed(group, topic_name, range(PARTITIONS)) == want,
+                 40, f"the group to commit the end of every partition {want}", 0.5,
+                 detail=lambda: f"committed: "
+                 f"{adm.committed(group, topic_name, range(PARTITIONS))}\n{fail_info()}")
+        t_end = time.time()
+        a.terminate()
+        rc_a = a.wait(30)
+        assert rc_a in (0, 143), f"A exited with {rc_a} after SIGTERM\n{a.tail()}"
+        mon.wait(lambda s: s.state == "Empty" and not s.members, 15,
+                 "the group to be Empty after A left", after=t_end)
+    finally:
+        mon.stop()
+        adm.close()
+        for m in members:
+            m.close()
+        if prod is not None:
+            prod.done.wait(70)
+
+    # -- what the members saw -------------------------------------------------------
+    info = describe_failure(members, mon)
+    seen: dict[tuple[int, int], list[tuple[float, str]]] = defaultdict(list)
+    wrong_values = []
+    for m in members:
+        for p, o, v, t in m.recs():
+            seen[(p, o)].append((t, m.name))
+            if expected.get((p, o)) != v:
+                wrong_values.append((m.name, p, o, v, expected.get((p, o))))
+    assert not wrong_values, f"records with a value that was not produced there: {wrong_values[:5]}"
+    missing = sorted(set(expected) - set(seen))
+    assert not missing, (f"{len(missing)} of {TOTAL} records never consumed (a gap); first "
+                         f"{missing[:10]}\n{info}")
+    extra = sorted(set(seen) - set(expected))
+    assert not extra, f"consumed records that were never produced: {extra[:10]}"
+
+    c_recs = by_partition(c.recs())
+    start_after_kill = {p: (o if o >= 0 else 0) for p, o in committed_c.items()}
+    for p in part_c:
+        if p in c_recs:  # C can't have committed past what it consumed
+            assert start_after_kill[p] <= max(c_recs[p]) + 1, (p, committed_c, max(c_recs[p]))
+    if isinstance(c, PythonMember):  # what C said it committed did get committed
+        for p, o in c.last_committed().items():
+            assert committed_c[p] >= o, f"C committed {o} on {p}, OffsetFetch says {committed_c[p]}"
+
+    redelivered, bad_dups = 0, []
+    for (p, o), who in seen.items():
+        if len(who) == 1:
+            continue
+        names = [n for _t, n in sorted(who)]
+        allowed = (len(names) == 2 and names[0] == "C" and names[1] in ("A", "B") and p in part_c
+                   and p in c_recs and start_after_kill[p] <= o <= max(c_recs[p]))
+        if allowed:
+            redelivered += 1
+        else:
+            bad_dups.append(((p, o), sorted(who)))
+    assert not bad_dups, (
+        f"{len(bad_dups)} records consumed more than once that are not C's uncommitted "
+        f"records (C's committed offsets at death: {committed_c}); first: {sorted(bad_dups)[:8]}"
+        f"\n{info}")
+
+    # resume points: C's partitions exactly at C's committed offset; B's right after B's last
+    surv = by_partition(a.recs() + b.recs(), since=t_kill)
+    for p in part_c:
+        assert min(surv[p]) == start_after_kill[p], (
+            f"after the kill, partition {p} resumed at {min(surv[p])}, "
+            f"C's committed offset was {committed_c[p]}\n{info}")
+    b_recs = by_partition(b.recs())
+    a_after_leave = by_partition(a.recs(), since=t_leave)
+    for p in part_b:
+        if p in b_recs and p in a_after_leave:
+            assert min(a_after_leave[p]) == max(b_recs[p]) + 1, (
+                f"after B left, A resumed partition {p} at {min(a_after_leave[p])}; B's last "
+                f"record there was {max(b_recs[p])}\n{info}")
+
+    # the members' own view (Python clients print their rebalance callbacks)
+    if KINDS[kind] is not None:
+        for m in members:
+            failed = m.evs("commit_failed") + m.evs("error") + m.evs("garbage")
+            assert not failed, f"{m}: {failed[:3]}"
+        for m, before in ((a, s1.members[a.client_id]), (b, s1.members[b.client_id])):
+            after_kill = [e for e in m.evs() if t_kill <= e["t"] < t_leave
+                          and e["e"] in ("assigned", "revoked", "lost")]
+            assert after_kill, f"{m} saw no rebalance after the kill"
+            assert after_kill[0]["t"] >= t_kill + KILL_DETECT_MIN, (
+                f"{m} rebalanced {after_kill[0]['t'] - t_kill:.2f} s after the kill\n{info}")
+            assert set(after_kill[-1]["owned"]) == s2.members[m.client_id], (m, after_kill)
+            removed = {p for e in after_kill if e["e"] != "assigned" for p in e["removed"]}
+            if KINDS[kind] == ("confluent-kafka", "cooperative-sticky"):
+                # incremental: survivors keep what they had and only gain C's partitions
+                assert not removed, f"{m} had partitions revoked in a cooperative rebalance"
+                assert before <= s2.members[m.client_id], (before, s2.members[m.client_id])
+            else:  # eager: everything is revoked before rejoining
+                assert removed == before, (m, before, after_kill)
+
+    print(f"[{kind}] {TOTAL} records; kill->3/3 {kill_dt:.2f} s, leave->6 {leave_dt:.2f} s; "
+          f"C's committed at death {committed_c}, {redelivered} of C's uncommitted records "
+          f"re-delivered; {produced_at_leave} produced when B left; "
+          f"{time.time() - t_begin:.1f} s")
+
+
+RESTART_CLIENTS = ("kafka-python", "confluent-kafka", "aiokafka")
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("client", RESTART_CLIENTS)
+@pytest.mark.parametrize("mode", ["graceful", "kill9"])
+def test_committed_offsets_survive_broker_restart(mode: str, client: str, kwire_factory,  # noqa: ANN001
+                                                  tmp_path: Path, topic_name: str) -> None:
+    parts = 3
+    broker = kwire_factory({"group.initial.rebalance.delay.ms": "0"}).start()
+    create_topic(broker.bootstrap, topic_name, parts)
+    adm = GroupAdmin(broker.bootstrap)
+    expected = produce_now(broker.bootstrap, topic_name, {0: 1000, 1: 700, 2: 400})
+    group = f"g-{topic_name}"
+    members: list[PythonMember] = []
+    try:
+        # M1 consumes ~half (batches of <= 100), commits after every batch, leaves cleanly
+        m1 = PythonMember(client, "M1", "member-M1", tmp_path, broker.bootstrap, topic_name,
+                          group, commit_interval=0, max_batch=100, stop_after=1000)
+        members.append(m1)
+        rc = m1.wait(60)
+        assert rc == 0, f"M1 exited with {rc}\n{m1.tail()}"
+        c1 = m1.last_committed()
+        consumed1 = by_partition(m1.recs())
+        assert c1 == {p: max(offs) + 1 for p, offs in consumed1.items()}, (c1, m1.tail())
+        before = adm.committed(group, topic_name, range(parts))
+        assert before == {p: c1.get(p, NO_COMMIT) for p in range(parts)}, (before, c1)
+
+        if mode == "graceful":
+            broker.stop()
+        else:
+            broker.kill()  # right after the last OffsetCommit was answered
+        broker.restart()
+        adm.close()
+        adm = GroupAdmin(broker.bootstrap)
+        after = adm.committed(group, topic_name, range(parts), retry_for=30)
+        assert after == before, (
+            f"committed offsets before {before}, after the {mode} restart {after}")
+        expected.update(produce_now(broker.bootstrap, topic_name, {0: 50, 1: 50, 2: 50}, "after"))
+
+        m2 = PythonMember(client, "M2", "member-M2", tmp_path, broker.bootstrap, topic_name,
+                          group, commit_interval=0, max_batch=100)
+        members.append(m2)
+        wait_for(lambda: len({(p, o) for p, o, _v, _t in m1.recs() + m2.recs()}) >= len(expected),
+                 60, f"M1 + M2 to cover all {len(expected)} records",
+                 detail=lambda: describe_failure(members, None))
+        m2.terminate()
+        assert m2.wait(30) == 0, m2.tail()
+    finally:
+        adm.close()
+        for m in members:
+            m.close()
+
+    consumed2 = by_partition(m2.recs())
+    for p in range(parts):
+        assert min(consumed2[p]) == c1.get(p, 0), (
+            f"partition {p}: the restarted member resumed at {min(consumed2[p])}, "
+            f"the committed offset was {c1.get(p)}")
+    k1 = [(p, o) for p, o, _v, _t in m1.recs()]
+    k2 = [(p, o) for p, o, _v, _t in m2.recs()]
+    assert len(set(k1)) == len(k1) and len(set(k2)) == len(k2), "a member saw a record twice"
+    again = sorted(set(k1) & set(k2))
+    assert not again, f"{len(again)} committed records delivered again: {again[:10]}"
+    assert set(k1) | set(k2) == set(expected), sorted(set(expected) - set(k1) - set(k2))[:10]
+    for p, o, v, _t in m1.recs() + m2.recs():
+        assert expected[(p, o)] == v, (p, o, v, expected[(p, o)])
+    broker.stop()
+
