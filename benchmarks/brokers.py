@@ -128,6 +128,57 @@ def cpu_seconds(pid: int) -> float:
     return float(t.user + t.system)
 
 
+class CpuMeter:
+    """Machine-wide CPU use split into the broker, us (this driver plus every child it has
+    waited for: load generators, Java tools) and the rest ("background": other processes
+    on the machine that the benchmark does not control). Use: m = CpuMeter(pid); ...;
+    m.delta() -> cores busy per second of wall time."""
+
+    def __init__(self, broker_pid: int | None) -> None:
+        self.broker_pid = broker_pid
+        self.start = self._snap()
+
+    def _snap(self) -> tuple[float, float, float, float]:
+        import resource
+
+        t = psutil.cpu_times()
+        busy = t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+            resource.RUSAGE_CHILDREN)
+        ours = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+        broker = 0.0
+        if self.broker_pid is not None:
+            with contextlib.suppress(psutil.Error):
+                broker = cpu_seconds(self.broker_pid)
+        return time.monotonic(), busy, ours, broker
+
+    def delta(self) -> dict[str, float]:
+        t1, busy1, ours1, broker1 = self._snap()
+        t0, busy0, ours0, broker0 = self.start
+        wall = max(t1 - t0, 1e-6)
+        broker = broker1 - broker0
+        ours = ours1 - ours0
+        return {"wall_s": round(wall, 2), "broker_cpu_s": round(broker, 2),
+                "broker_cores": round(broker / wall, 2), "client_cores": round(ours / wall, 2),
+                "background_cores": round(max(0.0, busy1 - busy0 - broker - ours) / wall, 2)}
+
+
+def wait_for_quiet(max_wait: float, threshold: float = 0.25,
+                   log: Any = None) -> tuple[float, float]:
+    """Before a run: wait (at most max_wait s) until other processes use < threshold cores
+    over a 2 s window. Returns (seconds waited, background cores of the last window)."""
+    t0 = time.monotonic()
+    while True:
+        m = CpuMeter(None)
+        time.sleep(2.0)
+        bg = m.delta()["background_cores"]
+        waited = time.monotonic() - t0
+        if bg < threshold or waited >= max_wait:
+            return waited, bg
+        if log is not None:
+            log(f"  machine busy: {bg:.2f} cores used by other processes; waiting")
+
+
 class RssSampler:
     """Samples a process's RSS every `interval` seconds in a thread (context manager)."""
 
@@ -367,7 +418,7 @@ GROUP_APIS = {10, 11, 12, 13, 14, 8, 9}
 
 
 def supports_consumer_groups(bootstrap: str) -> bool:
-    return GROUP_APIS <= api_versions(bootstrap)
+    return api_versions(bootstrap) >= GROUP_APIS
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:

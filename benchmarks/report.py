@@ -9,6 +9,7 @@ a target is missed) if that file exists.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 from pathlib import Path
@@ -19,6 +20,11 @@ from benchmarks.scenarios import METRIC_BY_KEY, METRICS, Metric
 ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
 BROKER_LABEL = {"kwire": "kwire", "kafka": "Kafka"}
 COLORS = {"kwire": "#2a7ab9", "kafka": "#d9822b"}
+
+
+def ordered(brokers: list[str]) -> list[str]:
+    """kwire first, then Kafka, whatever order they ran in."""
+    return [b for b in ("kwire", "kafka") if b in brokers]
 
 
 def values(results: dict[str, Any], broker: str, key: str) -> list[float]:
@@ -82,10 +88,8 @@ def write(results: dict[str, Any], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     chart = out.with_name(out.stem + "-chart.png")
     chart_ok = False
-    try:
+    with contextlib.suppress(ImportError):  # no matplotlib: the page still gets written
         chart_ok = write_chart(results, chart)
-    except ImportError:  # matplotlib not installed: the page still gets written
-        pass
     out.write_text(markdown(results, chart.name if chart_ok else None))
 
 
@@ -93,7 +97,8 @@ def write(results: dict[str, Any], out: Path) -> None:
 
 def markdown(results: dict[str, Any], chart_name: str | None) -> str:
     meta = results["meta"]
-    brokers = meta["brokers"]
+    P = meta["params"]
+    brokers = ordered(meta["brokers"])
     both = "kwire" in brokers and "kafka" in brokers
     L: list[str] = []
     title = "kwire vs Apache Kafka: benchmarks" if both else "kwire benchmarks"
@@ -108,7 +113,17 @@ def markdown(results: dict[str, Any], chart_name: str | None) -> str:
           "Kafka's, for every figure: above 1 is better for throughput, below 1 is better for "
           "latency, time and memory. Both brokers and every load generator share one "
           f"{meta['machine']['cores']}-core machine, so each figure includes the load "
-          "generator's own CPU use.", ""]
+          "generator's own CPU use."]
+    bgs = [b for b in (background_max(r) for r in results["runs"]) if b is not None]
+    if bgs:
+        L.append(f"Other processes on the machine, outside the benchmark's control, used up to "
+                 f"{max(bgs):.2f} cores during a scenario (median over runs of each run's worst "
+                 f"scenario: {statistics.median(bgs):.2f})"
+                 + ("; each run first waited (up to "
+                    f"{meta.get('quiet_wait_s', 0):g} s) for the machine to go quiet"
+                    if meta.get("quiet_wait_s") else "")
+                 + ". The per-run table shows it; the min–max spread includes its effect.")
+    L.append("")
 
     if both:
         L += ["## Targets", "", "| target | kwire/Kafka | met? |", "|---|---|---|"]
@@ -118,12 +133,12 @@ def markdown(results: dict[str, Any], chart_name: str | None) -> str:
             r = ratio(results, m.key)
             met = target_met(m, r)
             verdict = "—" if met is None else ("**yes**" if met else "**no**")
-            L.append(f"| {m.label} ({m.source}): {_target_text(m)} | {fmt(r)} | {verdict} |")
+            L.append(f"| {m.text(P)} ({m.source}): {_target_text(m)} | {fmt(r)} | {verdict} |")
         L.append("")
         missed = [m for m in METRICS if target_met(m, ratio(results, m.key)) is False]
         if missed:
             L.append("Not met: " + "; ".join(
-                f"{m.label} ({m.source}) at {fmt(ratio(results, m.key))}× "
+                f"{m.text(P)} ({m.source}) at {fmt(ratio(results, m.key))}× "
                 f"(target {_target_text(m)})" for m in missed)
                 + ". What limits kwire there is in *What limits kwire* below.")
             L.append("")
@@ -136,7 +151,7 @@ def markdown(results: dict[str, Any], chart_name: str | None) -> str:
         cols = [cell(values(results, b, m.key)) for b in brokers]
         if all(c == "—" for c in cols):
             continue
-        row = f"| {m.label} | {m.source} | {m.unit} | " + " | ".join(cols)
+        row = f"| {m.text(P)} | {m.source} | {m.unit} | " + " | ".join(cols)
         if both:
             row += f" | {fmt(ratio(results, m.key))}"
         L.append(row + " |")
@@ -152,8 +167,7 @@ def markdown(results: dict[str, Any], chart_name: str | None) -> str:
     L += ["## Machine and versions", "", "| | |", "|---|---|"]
     mach = meta["machine"]
     L.append(f"| CPU | {mach.get('cpu')} ({mach.get('cores')} cores"
-             + (f", {mach['virtualization']} VM" if mach.get("virtualization") not in
-                ("", "none", None) else "") + ") |")
+             + (f"; {mach['virtualization']}" if mach.get("virtualization") else "") + ") |")
     L.append(f"| memory | {mach.get('memory_gib')} GiB |")
     L.append(f"| OS | {mach.get('os')} |")
     L.append(f"| data dirs | a fresh temp dir per run ({mach.get('tmp_fs') or '?'}) |")
@@ -177,7 +191,7 @@ def markdown(results: dict[str, Any], chart_name: str | None) -> str:
     L += ["## Method", ""]
     pr = meta["params"]
     L += [
-        f"- **Start-up to first acknowledged produce**: a librdkafka producer (acks=all, "
+        "- **Start-up to first acknowledged produce**: a librdkafka producer (acks=all, "
         "retrying every 10 ms) is created before the broker process is spawned and sends one "
         "record to a not-yet-existing topic (auto-created); the time is from spawn to its "
         "delivery report. Kafka's one-off storage format (`kafka-storage format`, required "
@@ -196,7 +210,10 @@ def markdown(results: dict[str, Any], chart_name: str | None) -> str:
         "send to the last acknowledgement.",
         "- **Consume from the beginning**: a librdkafka consumer `assign()`s partition 0 at "
         "offset 0 of each topic librdkafka wrote and reads all of it (timed from assign, after "
-        "a metadata round trip, to the last record). Kafka's ConsumerPerformance runs on every "
+        f"a metadata round trip, to the last record; {pr.get('consume_passes', 1)} pass(es), a "
+        "new consumer each). It sets `fetch.queue.backoff.ms=1`: with the default (1000 ms) "
+        "librdkafka pauses fetching for up to a second whenever 100k records are queued, which "
+        "capped both brokers at ~250k records/s. Kafka's ConsumerPerformance runs on every "
         "broker that advertises the consumer-group APIs, on the same 1 KiB topic (its figure is "
         "`fetch.MB.sec`, which leaves out the group join).",
         f"- **End-to-end latency**: a producer process sends {pr['e2e_rate']:,} records/s of "
@@ -247,11 +264,25 @@ def consumer_note(results: dict[str, Any]) -> list[str]:
                 "a group) cannot run against it. The consume comparison therefore uses a "
                 "librdkafka consumer with `assign()` against **both** brokers; "
                 "ConsumerPerformance's figure for Kafka alone is shown for reference.", ""]
+    if groups.get("kwire") and groups.get("kafka"):
+        return ["**Consumer groups**: kwire advertised the consumer-group APIs in this run, so "
+                "Kafka's `kafka-consumer-perf-test` (ConsumerPerformance, which subscribes with "
+                "a group) ran against both brokers. The librdkafka `assign()` consumer, the "
+                "fallback for brokers without groups, ran against both as well.", ""]
     return []
+
+
+def background_max(run: dict[str, Any]) -> float | None:
+    """The most CPU other processes (not the broker, not the load generators) used during
+    any one scenario of a run, in cores."""
+    vals = [d["background_cores"] for d in run["details"].values()
+            if isinstance(d, dict) and "background_cores" in d]
+    return max(vals) if vals else None
 
 
 def per_run_table(results: dict[str, Any]) -> list[str]:
     runs = results["runs"]
+    P = results["meta"]["params"]
     L = ["## Per-run values", "",
          "| figure | " + " | ".join(f"{BROKER_LABEL[r['broker']]} #{r['rep']}" for r in runs)
          + " |", "|---|" + "---|" * len(runs)]
@@ -259,25 +290,40 @@ def per_run_table(results: dict[str, Any]) -> list[str]:
         vals = [r["metrics"].get(m.key) for r in runs]
         if all(v is None for v in vals):
             continue
-        L.append(f"| {m.label} ({m.unit}) | " + " | ".join(fmt(v) for v in vals) + " |")
-    extra = [("broker CPU cores busy, 1 KiB ProducerPerformance 1 partition", "pp_1k_p1",
+        L.append(f"| {m.text(P)} ({m.unit}) | " + " | ".join(fmt(v) for v in vals) + " |")
+    extra = [("broker CPU, cores: ProducerPerformance 1 KiB 1 partition", "pp_1k_p1",
               "broker_cores"),
-             ("broker CPU cores busy, librdkafka 1 KiB produce", "rd_1k_p1", "broker_cores"),
-             ("broker CPU cores busy, consume 1 KiB", "rd_consume_1k", "broker_cores"),
-             ("broker CPU cores busy, 5,000 rec/s load", "e2e", "broker_cores"),
+             ("broker CPU, cores: librdkafka produce 1 KiB", "rd_1k_p1", "broker_cores"),
+             ("broker CPU, cores: librdkafka consume 1 KiB", "rd_consume_1k", "broker_cores"),
+             ("broker CPU, cores: fixed-rate load", "e2e", "broker_cores"),
+             ("load generator CPU, cores: ProducerPerformance 1 KiB 1 partition", "pp_1k_p1",
+              "client_cores"),
+             ("load generator CPU, cores: librdkafka produce 1 KiB", "rd_1k_p1",
+              "client_cores"),
+             ("load generator CPU, cores: librdkafka consume 1 KiB", "rd_consume_1k",
+              "client_cores"),
              ("e2e latency max (ms)", "e2e", "max_ms"),
-             ("e2e samples", "e2e", "samples"),
+             ("e2e latency samples", "e2e", "samples"),
+             ("produce→ack latency p99 at the fixed rate (ms)", "e2e", "producer.ack_p99_ms"),
              ("idle connections still open at the end", "e2e-conns", "idle_conns_alive"),
-             ("Kafka storage format before start (s)", "storage_format_s", None)]
-    for label, scen, field in extra:
-        vals = []
+             ("Kafka storage format before start (s)", "storage_format_s", None),
+             ("waited for a quiet machine before the run (s)", "quiet_wait_s", None)]
+    for label, scen, fld in extra:
+        found: list[Any] = []
         for r in runs:
             d = r["details"].get(scen)
-            vals.append(d if field is None else (d or {}).get(field))
-        if all(v is None for v in vals):
+            if fld is not None:
+                for part in fld.split("."):
+                    d = d.get(part) if isinstance(d, dict) else None
+            found.append(d)
+        if all(v is None for v in found):
             continue
         L.append(f"| {label} | " + " | ".join(
-            fmt(float(v)) if isinstance(v, int | float) else "—" for v in vals) + " |")
+            fmt(float(v)) if isinstance(v, int | float) else "—" for v in found) + " |")
+    bg = [background_max(r) for r in runs]
+    if any(v is not None for v in bg):
+        L.append("| other processes' CPU, cores: worst scenario of the run | " + " | ".join(
+            fmt(v) for v in bg) + " |")
     L.append("")
     return L
 
@@ -290,14 +336,15 @@ def write_chart(results: dict[str, Any], path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    brokers = results["meta"]["brokers"]
+    brokers = ordered(results["meta"]["brokers"])
     panels = [
         ("Throughput, 1 KiB records (MiB/s, higher is better)",
          ["pp_1k_p1_mibs", "pp_1k_p8_mibs", "rd_1k_p1_mibs", "rd_consume_1k_mibs", "cp_1k_mibs"],
          False),
         ("Record rate, 100 B records (k records/s, higher is better)",
          ["pp_100b_krps", "rd_100b_krps", "rd_consume_100b_krps"], False),
-        ("End-to-end latency at 5,000 rec/s (ms, log scale, lower is better)",
+        (f"End-to-end latency at {results['meta']['params']['e2e_rate']:,} rec/s "
+         "(ms, log scale, lower is better)",
          ["e2e_p50_ms", "e2e_p99_ms", "e2e_p999_ms", "conns_p50_ms", "conns_p99_ms",
           "conns_p999_ms"], True),
         ("Start-up to first ack (s, lower is better)", ["startup_s"], False),
@@ -310,12 +357,13 @@ def write_chart(results: dict[str, Any], path: Path) -> bool:
         "rd_consume_1k_mibs": "consume\n(librdkafka)", "cp_1k_mibs": "consume\n(Java perf)",
         "pp_100b_krps": "produce\n(Java perf)", "rd_100b_krps": "produce\n(librdkafka)",
         "rd_consume_100b_krps": "consume\n(librdkafka)", "e2e_p50_ms": "p50", "e2e_p99_ms": "p99",
-        "e2e_p999_ms": "p99.9", "conns_p50_ms": "p50\n+1k conns", "conns_p99_ms":
-        "p99\n+1k conns", "conns_p999_ms": "p99.9\n+1k conns", "startup_s": "spawn →\nfirst ack",
-        "rss_idle_mib": "idle", "rss_load_mib": "5k rec/s\nload", "rss_conns_mib":
-        "load +\n1k conns",
+        "e2e_p999_ms": "p99.9", "conns_p50_ms": "p50\n+idle\nconns", "conns_p99_ms":
+        "p99\n+idle\nconns", "conns_p999_ms": "p99.9\n+idle\nconns",
+        "startup_s": "spawn →\nfirst ack",
+        "rss_idle_mib": "idle", "rss_load_mib": "fixed-rate\nload", "rss_conns_mib":
+        "load +\nidle conns",
     }
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9.5), dpi=100)
+    fig, axes = plt.subplots(2, 3, figsize=(17, 10), dpi=100)
     flat = list(axes.flat)
     any_data = False
     width = 0.8 / max(1, len(brokers))
@@ -339,8 +387,8 @@ def write_chart(results: dict[str, Any], path: Path) -> bool:
                 hi.append(max(v) - m)
             bars = ax.bar(xs, meds, width, yerr=[lo, hi], capsize=3, color=COLORS[b],
                           label=BROKER_LABEL[b])
-            for rect, m in zip(bars, meds, strict=True):
-                ax.annotate(fmt(m), (rect.get_x() + rect.get_width() / 2, rect.get_height()),
+            for rect, m, h in zip(bars, meds, hi, strict=True):
+                ax.annotate(fmt(m), (rect.get_x() + rect.get_width() / 2, m + h),
                             ha="center", va="bottom", fontsize=7, xytext=(0, 2),
                             textcoords="offset points")
         ax.set_xticks(range(len(keys)))
@@ -363,6 +411,28 @@ def write_chart(results: dict[str, Any], path: Path) -> bool:
     return True
 
 
+RATIO_LABEL = {
+    "pp_1k_p1_mibs": "produce 1 KiB, 1 part. (Java perf)",
+    "pp_1k_p8_mibs": "produce 1 KiB, 8 part. (Java perf)",
+    "pp_100b_krps": "produce 100 B (Java perf)",
+    "rd_1k_p1_mibs": "produce 1 KiB (librdkafka)",
+    "rd_100b_krps": "produce 100 B (librdkafka)",
+    "rd_consume_1k_mibs": "consume 1 KiB (librdkafka)",
+    "rd_consume_100b_krps": "consume 100 B (librdkafka)",
+    "cp_1k_mibs": "consume 1 KiB (Java perf)",
+    "e2e_p50_ms": "e2e latency p50",
+    "e2e_p99_ms": "e2e latency p99",
+    "e2e_p999_ms": "e2e latency p99.9",
+    "conns_p50_ms": "e2e p50 + idle conns",
+    "conns_p99_ms": "e2e p99 + idle conns",
+    "conns_p999_ms": "e2e p99.9 + idle conns",
+    "startup_s": "start-up to first ack",
+    "rss_idle_mib": "RSS idle",
+    "rss_load_mib": "RSS under load",
+    "rss_conns_mib": "RSS load + idle conns",
+}
+
+
 def ratio_panel(ax: Any, results: dict[str, Any]) -> None:
     """kwire relative to Kafka, oriented so that right of 1 = kwire better."""
     rows = []
@@ -373,12 +443,12 @@ def ratio_panel(ax: Any, results: dict[str, Any]) -> None:
         adv = r if m.better == "higher" else 1 / r
         goal = None if m.target is None else (m.target if m.better == "higher" else 1 / m.target)
         rows.append((m, adv, goal))
-    ax.set_title("kwire relative to Kafka (× better; log scale)\n"
+    ax.set_title("kwire relative to Kafka (× better, right of 1 = kwire better; log)\n"
                  "green: target met, red: missed, grey: no target", fontsize=10)
     if not rows:
         ax.set_axis_off()
         return
-    names = [f"{m.label[:38]} ({m.source[:11]})" for m, _, _ in rows]
+    names = [RATIO_LABEL.get(m.key, m.key) for m, _, _ in rows]
     advs = [a for _, a, _ in rows]
     colors = ["#999999" if g is None else ("#3a9d3a" if a >= g else "#c0392b")
               for _, a, g in rows]
@@ -386,7 +456,8 @@ def ratio_panel(ax: Any, results: dict[str, Any]) -> None:
     ax.barh(y, advs, color=colors)
     for yi, (_, a, g) in zip(y, rows, strict=True):
         ax.annotate(f"{a:.2f}×" + (f" (goal {g:g}×)" if g is not None else ""),
-                    (a, yi), fontsize=6.5, va="center", xytext=(3, 0), textcoords="offset points")
+                    (max(a, g or 0), yi), fontsize=7, va="center", xytext=(3, 0),
+                    textcoords="offset points")
         if g is not None:
             ax.plot([g, g], [yi - 0.4, yi + 0.4], color="black", lw=1)
     ax.axvline(1.0, color="black", lw=0.8, ls="--")
@@ -395,7 +466,7 @@ def ratio_panel(ax: Any, results: dict[str, Any]) -> None:
     hi = max(max(advs), max((g for _, _, g in rows if g), default=1)) * 4
     ax.set_xlim(lo / 1.5, hi)
     ax.set_yticks(y)
-    ax.set_yticklabels(names, fontsize=6.5)
+    ax.set_yticklabels(names, fontsize=7.5)
     ax.invert_yaxis()
 
 

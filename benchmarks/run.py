@@ -58,25 +58,29 @@ def machine_info() -> dict[str, Any]:
     with contextlib.suppress(Exception):
         fs = subprocess.run(["df", "-T", tempfile.gettempdir()], capture_output=True, text=True,
                             timeout=10).stdout.splitlines()[1].split()[1]
-    virt = ""
+    virt = []
     with contextlib.suppress(Exception):
-        virt = subprocess.run(["systemd-detect-virt"], capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+        if " hypervisor" in Path("/proc/cpuinfo").read_text():
+            virt.append("virtual machine")
+    with contextlib.suppress(Exception):
+        kind = subprocess.run(["systemd-detect-virt", "--container"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        if kind and kind != "none":
+            virt.append(f"{kind} container")
     return {"cpu": cpu, "cores": os.cpu_count(),
             "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "os": platform.platform(), "tmp_fs": fs, "virtualization": virt}
+            "os": platform.platform(), "tmp_fs": fs, "virtualization": ", ".join(virt)}
 
 
 def versions(libs: Path | None) -> dict[str, str]:
+    from importlib.metadata import version
+
     import confluent_kafka
-    import uvloop
 
-    v = {"python": platform.python_version(), "uvloop": uvloop.__version__,
-         "confluent-kafka": confluent_kafka.version()[0],
-         "librdkafka": confluent_kafka.libversion()[0]}
+    v = {"python": platform.python_version(), "uvloop": version("uvloop"),
+         "confluent-kafka": str(confluent_kafka.__version__),
+         "librdkafka": str(confluent_kafka.libversion()[0])}
     with contextlib.suppress(Exception):
-        from importlib.metadata import version
-
         v["kwire"] = version("kwire")
     if libs is not None:
         jars = sorted(libs.glob("kafka-clients-*.jar"))
@@ -89,12 +93,14 @@ def versions(libs: Path | None) -> dict[str, str]:
 
 
 def run_one(name: str, rep: int, workroot: Path, libs: Path | None, java: JavaTools | None,
-            params: scenarios.Params) -> dict[str, Any]:
+            params: scenarios.Params, quiet_wait: float) -> dict[str, Any]:
     workdir = workroot / f"{name}-{rep}"
+    waited, background = brokers.wait_for_quiet(quiet_wait, log=log) if quiet_wait else (0, 0)
     broker: brokers.Broker = (brokers.KwireBroker(workdir) if name == "kwire"
                               else brokers.KafkaBroker(workdir, libs))  # type: ignore[arg-type]
-    result: dict[str, Any] = {"broker": name, "rep": rep, "metrics": {}, "details": {},
-                              "errors": {}, "skipped": {}}
+    result: dict[str, Any] = {"broker": name, "rep": rep, "metrics": {}, "details": {
+        "quiet_wait_s": round(waited, 1), "background_before_cores": background},
+        "errors": {}, "skipped": {}}
     log(f"{name} rep {rep}: starting on {broker.bootstrap}")
     try:
         startup = broker.start()
@@ -131,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--brokers", default=None, help="comma list of kwire,kafka")
     ap.add_argument("--out", type=Path, default=None, help="markdown page to write")
     ap.add_argument("--json", type=Path, default=None, help="raw results JSON to write")
+    ap.add_argument("--quiet-wait", type=float, default=45.0, metavar="S",
+                    help="before each run wait up to S s for other processes to go quiet "
+                    "(< 0.25 cores); 0 = don't (smoke never waits)")
     ap.add_argument("--report-only", type=Path, default=None, metavar="JSON",
                     help="only rebuild the page and chart from saved results")
     a = ap.parse_args(argv)
@@ -186,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         for rep in range(1, reps + 1):
             order = names if rep % 2 else list(reversed(names))
             for name in order:
-                runs.append(run_one(name, rep, workroot, libs, java, params))
+                runs.append(run_one(name, rep, workroot, libs, java, params,
+                                    0.0 if a.smoke else a.quiet_wait))
     except KeyboardInterrupt:
         log("interrupted: stopping everything started here")
         brokers.stop_all()
@@ -201,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                                                           time.localtime(started)),
                  "duration_s": round(time.monotonic() - t0, 1), "smoke": a.smoke, "reps": reps,
                  "brokers": names, "params": dataclasses.asdict(params),
+                 "quiet_wait_s": 0.0 if a.smoke else a.quiet_wait,
                  "machine": machine_info(), "versions": versions(libs),
                  "settings": {"kwire": brokers.KwireBroker.describe_settings(),
                               "kafka": brokers.KafkaBroker.describe_settings()},

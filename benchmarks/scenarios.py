@@ -21,6 +21,7 @@ from typing import Any
 from benchmarks.brokers import (
     REPO_ROOT,
     Broker,
+    CpuMeter,
     IdleConnections,
     RssSampler,
     register,
@@ -37,6 +38,10 @@ class Metric:
     better: str  # "higher" | "lower"
     source: str  # which tool measured it
     target: float | None = None  # kwire/Kafka ratio the issue asks for (None: no target)
+
+    def text(self, params: dict[str, Any]) -> str:
+        """The label with the run's fixed rate and idle-connection count filled in."""
+        return self.label.format(rate=f"{params['e2e_rate']:,}", conns=f"{params['idle_conns']:,}")
 
 
 THROUGHPUT_TARGET = 1.0
@@ -57,21 +62,22 @@ METRICS: list[Metric] = [
            "higher", "librdkafka assign()", THROUGHPUT_TARGET),
     Metric("cp_1k_mibs", "consume 1 KiB topic from the beginning (fetch.MB.sec)", "MiB/s",
            "higher", "ConsumerPerformance", THROUGHPUT_TARGET),
-    Metric("e2e_p50_ms", "end-to-end latency p50 at 5,000 rec/s", "ms", "lower", "librdkafka"),
-    Metric("e2e_p99_ms", "end-to-end latency p99 at 5,000 rec/s", "ms", "lower", "librdkafka", 1.0),
-    Metric("e2e_p999_ms", "end-to-end latency p99.9 at 5,000 rec/s", "ms", "lower", "librdkafka"),
-    Metric("conns_p50_ms", "e2e latency p50, + 1,000 idle connections", "ms", "lower",
+    Metric("e2e_p50_ms", "end-to-end latency p50 at {rate} rec/s", "ms", "lower", "librdkafka"),
+    Metric("e2e_p99_ms", "end-to-end latency p99 at {rate} rec/s", "ms", "lower", "librdkafka",
+           1.0),
+    Metric("e2e_p999_ms", "end-to-end latency p99.9 at {rate} rec/s", "ms", "lower", "librdkafka"),
+    Metric("conns_p50_ms", "e2e latency p50, + {conns} idle connections", "ms", "lower",
            "librdkafka"),
-    Metric("conns_p99_ms", "e2e latency p99, + 1,000 idle connections", "ms", "lower",
+    Metric("conns_p99_ms", "e2e latency p99, + {conns} idle connections", "ms", "lower",
            "librdkafka", 1.0),
-    Metric("conns_p999_ms", "e2e latency p99.9, + 1,000 idle connections", "ms", "lower",
+    Metric("conns_p999_ms", "e2e latency p99.9, + {conns} idle connections", "ms", "lower",
            "librdkafka"),
     Metric("startup_s", "process start to first acknowledged produce", "s", "lower",
            "librdkafka", 0.1),
     Metric("rss_idle_mib", "resident memory, idle after start-up", "MiB", "lower", "psutil", 0.2),
-    Metric("rss_load_mib", "resident memory, peak under the 5,000 rec/s load", "MiB", "lower",
+    Metric("rss_load_mib", "resident memory, peak under the {rate} rec/s load", "MiB", "lower",
            "psutil"),
-    Metric("rss_conns_mib", "resident memory, peak with load + 1,000 idle connections", "MiB",
+    Metric("rss_conns_mib", "resident memory, peak with load + {conns} idle connections", "MiB",
            "lower", "psutil"),
 ]
 METRIC_BY_KEY = {m.key: m for m in METRICS}
@@ -88,16 +94,17 @@ class Params:
     e2e_warmup_s: float  # records sent in the first seconds of a measured run are dropped
     e2e_warm_pass_s: float  # an unrecorded fixed-rate pass before the measured ones (JIT)
     idle_conns: int
+    consume_passes: int  # the librdkafka consumer reads each topic this many times
     settle_s: float  # idle time before the idle RSS sample
     timeout_s: float  # per tool run
 
 
 FULL = Params(pp_1k_records=400_000, pp_100b_records=1_500_000, rd_1k_records=1_000_000,
               rd_100b_records=2_000_000, e2e_rate=5000, e2e_seconds=10, e2e_warmup_s=1.0,
-              e2e_warm_pass_s=8, idle_conns=1000, settle_s=3.0, timeout_s=180)
+              e2e_warm_pass_s=8, idle_conns=1000, consume_passes=3, settle_s=3.0, timeout_s=180)
 SMOKE = Params(pp_1k_records=20_000, pp_100b_records=50_000, rd_1k_records=50_000,
                rd_100b_records=100_000, e2e_rate=2000, e2e_seconds=2, e2e_warmup_s=0.5,
-               e2e_warm_pass_s=0, idle_conns=200, settle_s=0.5, timeout_s=40)
+               e2e_warm_pass_s=0, idle_conns=200, consume_passes=1, settle_s=0.5, timeout_s=40)
 
 
 @dataclass
@@ -132,7 +139,7 @@ def _json_result(out: str, err: str, rc: int | None, what: str) -> dict[str, Any
 
 
 def create_topic(ctx: Context, topic: str, partitions: int) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     admin = AdminClient({"bootstrap.servers": ctx.broker.bootstrap})
     fut = admin.create_topics([NewTopic(topic, partitions, 1)], operation_timeout=30)[topic]
@@ -148,12 +155,10 @@ def create_topic(ctx: Context, topic: str, partitions: int) -> None:
 
 
 def _timed(ctx: Context, name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run fn, recording the broker's CPU seconds and the wall time it took."""
-    cpu0, t0 = ctx.broker.cpu_s(), time.monotonic()
+    """Run fn, recording CPU use (broker, load generators, other processes) and wall time."""
+    meter = CpuMeter(ctx.broker.pid)
     out = fn()
-    wall, cpu = time.monotonic() - t0, ctx.broker.cpu_s() - cpu0
-    ctx.details[name] = {**out, "broker_cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
-                         "broker_cores": round(cpu / wall, 2) if wall else None}
+    ctx.details[name] = {**out, **meter.delta()}
     return out
 
 
@@ -217,14 +222,16 @@ def rd_consume_1k(ctx: Context) -> None:
     """The whole 1 KiB topic librdkafka wrote (1 partition), from offset 0."""
     n = ctx.params.rd_1k_records
     r = _timed(ctx, "rd_consume_1k", lambda: _loadgen(
-        ctx, "consume", "--topic", "rd-1k-p1", "--count", str(n), "--partitions", "1"))
+        ctx, "consume", "--topic", "rd-1k-p1", "--count", str(n), "--partitions", "1",
+        "--passes", str(ctx.params.consume_passes)))
     ctx.metrics["rd_consume_1k_mibs"] = r["mib_per_s"]
 
 
 def rd_consume_100b(ctx: Context) -> None:
     n = ctx.params.rd_100b_records
     r = _timed(ctx, "rd_consume_100b", lambda: _loadgen(
-        ctx, "consume", "--topic", "rd-100b-p1", "--count", str(n), "--partitions", "1"))
+        ctx, "consume", "--topic", "rd-100b-p1", "--count", str(n), "--partitions", "1",
+        "--passes", str(ctx.params.consume_passes)))
     ctx.metrics["rd_consume_100b_krps"] = r["records_per_s"] / 1000
 
 
@@ -267,22 +274,21 @@ def _e2e(ctx: Context, topic: str, idle_conns: int,
         if conns:
             conns.__enter__()
         try:
-            cpu0, t0 = ctx.broker.cpu_s(), time.monotonic()
+            meter = CpuMeter(ctx.broker.pid)
             with RssSampler(ctx.broker.pid) as rss:
                 prod = subprocess.run(
                     [*base, "e2e-produce", *common, "--rate", str(pr.e2e_rate),
                      "--seconds", str(seconds), "--size", "1024"],
                     cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
                 out, err = consumer.communicate(timeout=timeout)
-            cpu, wall = ctx.broker.cpu_s() - cpu0, time.monotonic() - t0
+            cpu = meter.delta()
             alive = conns.alive() if conns else None
         finally:
             if conns:
                 conns.close()
         p = _json_result(prod.stdout, prod.stderr, prod.returncode, "e2e-produce")
         c = _json_result(out, err, consumer.returncode, "e2e-consume")
-        ctx.details[topic] = {**c, "producer": p, "broker_cpu_s": round(cpu, 2),
-                              "broker_cores": round(cpu / wall, 2), "idle_conns": idle_conns,
+        ctx.details[topic] = {**c, "producer": p, **cpu, "idle_conns": idle_conns,
                               "idle_conns_alive": alive}
         if conns and alive != idle_conns:
             raise RuntimeError(f"only {alive} of {idle_conns} idle connections survived")
