@@ -33,7 +33,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     listener = config.listener
     server_holder: list[Server] = []
 
-    async def dispatch(frame: bytes, host: str) -> bytes | None:
+    async def dispatch(frame: bytes, host: str) -> list[bytes] | None:
         return await dispatcher.dispatch(frame, host)
 
     server = Server(dispatch, listener.host, listener.port,

@@ -20,6 +20,7 @@ from kwire.broker.registry import REGISTRY, advertised
 from kwire.broker.services import Broker
 from kwire.errors import ErrorCode, KwireError, ProtocolViolation
 from kwire.protocol.codec import decode_request, encode_response, error_body, is_flexible
+from kwire.protocol.fetch_response import encode_fetch_response
 from kwire.protocol.headers import (
     API_VERSIONS_KEY,
     parse_request_header,
@@ -29,12 +30,15 @@ from kwire.protocol.headers import (
 
 log = logging.getLogger("kwire.dispatcher")
 
+FETCH_KEY = 1
+
 
 class Dispatcher:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
 
-    async def dispatch(self, frame: bytes, client_host: str) -> bytes | None:
+    async def dispatch(self, frame: bytes, client_host: str) -> list[bytes] | None:
+        """The response as chunks to write in order (see fetch_response.py), or None."""
         header, pos = parse_request_header(frame)
         api = REGISTRY.get(header.api_key)
         if api is None:
@@ -78,12 +82,13 @@ class Dispatcher:
             return None
         # ApiVersions answers with header v0 even when its body is flexible (KIP-511).
         header_flexible = flexible and header.api_key != API_VERSIONS_KEY
-        return response_header(header.correlation_id, header_flexible) + encode_response(
-            header.api_key, version, body
-        )
+        head = response_header(header.correlation_id, header_flexible)
+        if header.api_key == FETCH_KEY:
+            return [head, *encode_fetch_response(version, body)]
+        return [head + encode_response(header.api_key, version, body)]
 
     @staticmethod
-    def _unsupported_api_versions(correlation_id: int) -> bytes:
+    def _unsupported_api_versions(correlation_id: int) -> list[bytes]:
         body = {
             "error_code": ErrorCode.UNSUPPORTED_VERSION,
             "api_keys": [
@@ -91,7 +96,7 @@ class Dispatcher:
                 for key, lo, hi in advertised()
             ],
         }
-        return response_header(correlation_id, False) + encode_response(API_VERSIONS_KEY, 0, body)
+        return [response_header(correlation_id, False) + encode_response(API_VERSIONS_KEY, 0, body)]
 
 
 def _whole_request_error(

@@ -26,7 +26,7 @@ _SIZE = struct.Struct(">i")
 # api_key + api_version + correlation_id + client_id length
 _MIN_REQUEST_SIZE = 10
 
-Dispatch = Callable[[bytes, str], Awaitable[bytes | None]]
+Dispatch = Callable[[bytes, str], Awaitable[list[bytes] | None]]
 
 
 class Connection:
@@ -119,10 +119,11 @@ class Server:
                 conn.busy = True
                 conn.last_active = time.monotonic()
                 try:
-                    response = await self._dispatch(frame, conn.host)
-                    if response is not None:
-                        writer.write(_SIZE.pack(len(response)))
-                        writer.write(response)
+                    chunks = await self._dispatch(frame, conn.host)
+                    if chunks is not None:
+                        # Chunks go out as they are: fetched batches are not copied.
+                        size = sum(len(chunk) for chunk in chunks)
+                        writer.writelines([_SIZE.pack(size), *chunks])
                         await writer.drain()
                 finally:
                     conn.busy = False

@@ -19,7 +19,9 @@ from dataclasses import MISSING, fields
 from functools import cache
 from typing import Any
 
-from kio.index import UnknownAPIKey, UnknownEntity, load_request_schema, load_response_schema
+from kio.index import UnknownAPIKey, UnknownEntity
+from kio.index import load_request_schema as _load_request_schema
+from kio.index import load_response_schema as _load_response_schema
 from kio.schema.errors import ErrorCode as KioErrorCode
 from kio.serial import entity_writer
 from kio.serial._introspect import (
@@ -28,11 +30,23 @@ from kio.serial._introspect import (
     PrimitiveTupleField,
     classify_field,
 )
+from kio.static.protocol import RequestPayload, ResponsePayload
 
 from kwire.errors import ProtocolViolation
 from kwire.protocol.reader import entity_reader
 
 Body = Mapping[str, Any]
+
+
+# kio resolves a schema by dotted-name import on every call; cache per (key, version).
+@cache
+def load_request_schema(api_key: int, version: int) -> type[RequestPayload]:
+    return _load_request_schema(api_key, version)
+
+
+@cache
+def load_response_schema(api_key: int, version: int) -> type[ResponsePayload]:
+    return _load_response_schema(api_key, version)
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 

@@ -44,9 +44,10 @@ class InProcessBroker:
     async def call(self, api_key: int, version: int, body: dict[str, Any]) -> Any:
         frame = self.frame(api_key, version, body)
         expected = self._correlation
-        raw = await self.dispatcher.dispatch(frame, "127.0.0.1")
-        if raw is None:
+        chunks = await self.dispatcher.dispatch(frame, "127.0.0.1")
+        if chunks is None:
             return None
+        raw = b"".join(chunks)
         (correlation_id,) = struct.unpack_from(">i", raw)
         assert correlation_id == expected
         pos = 4

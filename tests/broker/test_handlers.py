@@ -37,9 +37,9 @@ async def test_api_versions_advertises_kafka_ranges(kb: InProcessBroker) -> None
 
 async def test_api_versions_unknown_version_answers_v0(kb: InProcessBroker) -> None:
     frame = struct.pack(">hhih", 18, 77, 9, -1)
-    raw = await kb.dispatcher.dispatch(frame, "127.0.0.1")
-    assert raw is not None
-    correlation_id, error_code = struct.unpack_from(">ih", raw)
+    chunks = await kb.dispatcher.dispatch(frame, "127.0.0.1")
+    assert chunks is not None
+    correlation_id, error_code = struct.unpack_from(">ih", b"".join(chunks))
     assert (correlation_id, error_code) == (9, ErrorCode.UNSUPPORTED_VERSION)
 
 
