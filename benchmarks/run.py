@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         names = (a.brokers or "kwire,kafka").split(",")
         reps = a.reps or 3
         params = scenarios.FULL
+        brokers.KwireBroker.python = brokers.user_install_python()
         out = a.out or DEFAULT_OUT
         json_path = a.json or DEFAULT_JSON
     bad = [n for n in names if n not in ("kwire", "kafka")]
