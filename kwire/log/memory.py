@@ -29,7 +29,7 @@ from kwire.log.api import (
     TimestampOffset,
     TopicPartition,
 )
-from kwire.log.local._batches import assign_offsets, header_problem, parse_header
+from kwire.log.local._batches import assign_offsets, parse_appended_batch
 
 
 def _wall_ms() -> int:
@@ -73,12 +73,7 @@ class MemoryLog:
 
     async def append(self, batch: bytearray, leader_epoch: int) -> AppendResult:
         self._check_open()
-        header = parse_header(batch)
-        problem = header_problem(header)
-        if problem is None and header.size != len(batch):
-            problem = f"batch length says {header.size} bytes, got {len(batch)}"
-        if problem is not None:
-            raise ValueError(f"{self._tp}: not one v2 record batch: {problem}")
+        header = parse_appended_batch(batch, self._tp)
         d = self._data
         base = d.log_end_offset
         last = base + header.last_offset_delta

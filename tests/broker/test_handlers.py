@@ -126,6 +126,8 @@ async def test_produce_errors_per_partition(kb: InProcessBroker) -> None:
         ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     assert await _produce(kb, "small", build_batch([(None, b"x", [])], base_timestamp=1),
                           acks=0) is None
+    with pytest.raises(ProtocolViolation, match="acks=0"):
+        await _produce(kb, "small", big, acks=0)
 
 
 async def test_log_append_time_rewrites_timestamp(kb: InProcessBroker) -> None:

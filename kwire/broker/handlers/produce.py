@@ -1,7 +1,8 @@
 """Produce (0): validate each partition's single v2 batch by its header, append it,
 answer per partition. Batches are stored as sent, compressed or not.
 
-acks=0 gets no response at all (the client sent it with expectResponse=false).
+acks=0 gets no response at all (the client sent it with expectResponse=false);
+when such a produce fails, the connection is closed instead.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from kwire.broker.context import RequestContext
 from kwire.broker.handlers._lookup import resolve_topic
 from kwire.broker.registry import handler
-from kwire.errors import ErrorCode
+from kwire.errors import ErrorCode, ProtocolViolation
 from kwire.records.batch import InvalidBatch, validate_produce_batch
 
 # Kafka 4.x advertises Produce from v0 but answers only v3+ (KAFKA-18659): old
@@ -47,6 +48,13 @@ async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
             {"name": name, "topic_id": topic_id, "partition_responses": partitions_out}
         )
     if acks == 0:
+        # No response to carry an error: Kafka closes the connection instead, so
+        # the producer notices and refreshes its metadata (KafkaApis.handleProduceRequest).
+        failed = [p for t in topics_out for p in t["partition_responses"] if p["error_code"]]
+        if failed:
+            raise ProtocolViolation(
+                f"acks=0 produce failed ({ErrorCode(failed[0]['error_code']).name}); "
+                "closing the connection as Kafka does")
         return None
     return {"responses": topics_out, "throttle_time": 0}
 

@@ -25,6 +25,7 @@ from kwire.records.batch import (
 HeaderError = BatchError
 
 __all__ = [
+    "parse_appended_batch",
     "BATCH_HEADER_SIZE", "INT32_MAX", "LOG_OVERHEAD", "MAGIC_V2", "BatchHeader", "Buffer",
     "HeaderError", "assign_offsets", "compute_crc", "header_problem", "parse_header",
 ]
@@ -39,3 +40,15 @@ def header_problem(header: BatchHeader) -> str | None:
     if header.last_offset_delta < 0:
         return f"last offset delta {header.last_offset_delta}"
     return None
+
+
+def parse_appended_batch(batch: Buffer, owner: object) -> BatchHeader:
+    """The header of the one v2 batch an append hands the log; ValueError naming
+    `owner` (the partition) when `batch` is not exactly one such batch."""
+    header = parse_header(batch)
+    problem = header_problem(header)
+    if problem is None and header.size != len(batch):
+        problem = f"batch length says {header.size} bytes, got {len(batch)}"
+    if problem is not None:
+        raise ValueError(f"{owner}: not one v2 record batch: {problem}")
+    return header

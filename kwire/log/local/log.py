@@ -31,7 +31,11 @@ from kwire.log.api import (
     TimestampOffset,
     TopicPartition,
 )
-from kwire.log.local._batches import INT32_MAX, assign_offsets, header_problem, parse_header
+from kwire.log.local._batches import (
+    INT32_MAX,
+    assign_offsets,
+    parse_appended_batch,
+)
 from kwire.log.local.recovery import load_segments
 from kwire.log.local.segment import Segment
 
@@ -116,12 +120,7 @@ class LocalLog:
 
     async def append(self, batch: bytearray, leader_epoch: int) -> AppendResult:
         self._check_open()
-        header = parse_header(batch)
-        problem = header_problem(header)
-        if problem is None and header.size != len(batch):
-            problem = f"batch length says {header.size} bytes, got {len(batch)}"
-        if problem is not None:
-            raise ValueError(f"{self._tp}: not one v2 record batch: {problem}")
+        header = parse_appended_batch(batch, self._tp)
         base = self.log_end_offset
         last = base + header.last_offset_delta
         assign_offsets(batch, 0, base, leader_epoch)
