@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kwire.coordinator.group.effects import CancelTimer, Effects, ScheduleTimer, TimerKey
 from kwire.coordinator.group.records import GroupMetadataKey, OffsetCommitKey, decode_key
-from kwire.errors import ErrorCode
+from kwire.errors import ErrorCode, KwireError
 from kwire.records.batch import iter_batches, parse_header
 from kwire.records.builder import build_batch, decode_records
 
@@ -118,13 +118,34 @@ class GroupManager:
         loop = asyncio.get_running_loop()
         token: asyncio.Future[Any] = loop.create_future()
         async with self._lock:
+            if not self._ready:
+                await self._load_locked()
             effects = op(token, self._broker.now_ms())
             await self._apply(effects)
         return await token
 
     async def _apply(self, effects: Effects) -> None:
         if effects.records:
-            await self._append(effects.records)
+            try:
+                await self._append(effects.records)
+            except Exception:
+                log.exception("writing %s failed; reloading group state from it", OFFSETS_TOPIC)
+                self._unload(effects)
+                return
+        self._carry_out(effects)
+
+    def _unload(self, failed: Effects) -> None:
+        """The coordinator's state is ahead of what was stored: drop it (parked
+        requests get NOT_COORDINATOR), fail this call's requests the same way, and
+        replay the topic on the next request, as Kafka does when it loses a partition."""
+        self._ready = False
+        self._carry_out(self.coordinator.unload(self._broker.now_ms()))
+        for token, _response in failed.responses:
+            if isinstance(token, asyncio.Future) and not token.done():
+                token.set_exception(KwireError(ErrorCode.NOT_COORDINATOR))
+
+    def _carry_out(self, effects: Effects) -> None:
+        """Timers, then responses, of effects whose records are stored."""
         loop = asyncio.get_running_loop()
         for timer in effects.timers:
             old = self._timers.pop(timer.key, None)
