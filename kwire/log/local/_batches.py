@@ -25,9 +25,9 @@ from kwire.records.batch import (
 HeaderError = BatchError
 
 __all__ = [
-    "parse_appended_batch",
     "BATCH_HEADER_SIZE", "INT32_MAX", "LOG_OVERHEAD", "MAGIC_V2", "BatchHeader", "Buffer",
-    "HeaderError", "assign_offsets", "compute_crc", "header_problem", "parse_header",
+    "HeaderError", "assign_offsets", "compute_crc", "header_problem", "parse_appended_batch",
+    "parse_header",
 ]
 
 
