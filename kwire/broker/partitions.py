@@ -9,9 +9,11 @@ the `PartitionLog`, and waking fetches. Records are never decoded.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from kwire.broker.producer_state import Append, Duplicate, ProducerStateManager, Reject
 from kwire.errors import ErrorCode
@@ -125,10 +127,18 @@ class Partition:
 
 
 class PartitionManager:
-    """Opens the logs of the partitions this broker leads and hands them out."""
+    """Opens the logs of the partitions this broker leads and hands them out.
 
-    def __init__(self, store: LogStore) -> None:
+    Producer state is rebuilt by reading the whole log, which is slow for big
+    logs; so a clean shutdown writes each partition's state to
+    `snapshot_dir/<topic>-<partition>.json` with the log end offset it matches,
+    and the next open uses it when the log still ends there. The file is removed
+    as soon as it is read, so a crash later never finds a stale one.
+    """
+
+    def __init__(self, store: LogStore, snapshot_dir: Path | None = None) -> None:
         self._store = store
+        self._snapshot_dir = snapshot_dir
         self._partitions: dict[TopicPartition, Partition] = {}
 
     def get(self, tp: TopicPartition) -> Partition | None:
@@ -144,7 +154,8 @@ class PartitionManager:
         partition = self._partitions.get(tp)
         if partition is None:
             partition = Partition(tp, await self._store.open(tp, config), leader_epoch)
-            await partition.replay_producer_state()
+            if not self._load_snapshot(partition):
+                await partition.replay_producer_state()
             self._partitions[tp] = partition
         else:
             partition.log.reconfigure(config)
@@ -153,7 +164,43 @@ class PartitionManager:
         partition.max_message_bytes = max_message_bytes
         return partition
 
+    def _snapshot_path(self, tp: TopicPartition) -> Path | None:
+        return None if self._snapshot_dir is None else self._snapshot_dir / f"{tp}.json"
+
+    def _load_snapshot(self, partition: Partition) -> bool:
+        path = self._snapshot_path(partition.tp)
+        if path is None or not path.exists():
+            return False
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            path.unlink()
+            if int(data["log_end_offset"]) != partition.log.offsets().log_end_offset:
+                return False
+            partition.producers = ProducerStateManager.from_snapshot(data["state"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring producer state snapshot %s: %s", path, exc)
+            return False
+        return True
+
+    def _write_snapshots(self) -> None:
+        if self._snapshot_dir is None:
+            return
+        self._snapshot_dir.mkdir(parents=True, exist_ok=True)
+        for tp, partition in self._partitions.items():
+            if not len(partition.producers):
+                continue
+            path = self._snapshot_dir / f"{tp}.json"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({
+                "log_end_offset": partition.log.offsets().log_end_offset,
+                "state": partition.producers.to_snapshot(),
+            }), encoding="utf-8")
+            tmp.replace(path)
+
     async def delete(self, tp: TopicPartition) -> None:
+        path = self._snapshot_path(tp)
+        if path is not None:
+            path.unlink(missing_ok=True)
         partition = self._partitions.pop(tp, None)
         if partition is not None:
             partition._wake()
@@ -163,5 +210,9 @@ class PartitionManager:
     async def close(self) -> None:
         for partition in self._partitions.values():
             partition._wake()
+        try:
+            self._write_snapshots()
+        except OSError as exc:  # the next start replays the logs instead
+            log.warning("could not write producer state snapshots: %s", exc)
         self._partitions.clear()
         await self._store.close()

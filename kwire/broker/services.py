@@ -21,6 +21,8 @@ from kwire.log.api import LogStore, TopicPartition
 log = logging.getLogger("kwire.broker")
 
 PRODUCER_ID_BLOCK = 1000
+# Producer state written at clean shutdown (see PartitionManager).
+PRODUCER_SNAPSHOT_DIR = "kwire-producer-snapshots"
 
 
 class ProducerIdManager:
@@ -55,7 +57,7 @@ class Broker:
         self.config = config
         self.node = node
         self.metadata = metadata
-        self.partitions = PartitionManager(logs)
+        self.partitions = PartitionManager(logs, config.data_dir / PRODUCER_SNAPSHOT_DIR)
         self.logs = logs
         self.clock = clock
         self.producer_ids = ProducerIdManager(metadata)

@@ -37,7 +37,14 @@ def test_matches_native_reader(api_key: int, version: int) -> None:
         out = io.BytesIO()
         entity_writer(cls)(out, entity)
         data = out.getvalue()
-        expected, _ = native_reader(cls)(data, 0)
+        try:
+            expected, _ = native_reader(cls)(data, 0)
+        except ValueError:
+            # kio cannot turn int64 milliseconds near the limit into a timedelta;
+            # the bounded reader (same primitive readers) must refuse them too.
+            with pytest.raises(ValueError):
+                entity_reader(cls)(data, 0)
+            return
         ours, end = entity_reader(cls)(data, 0)
         assert ours == expected
         assert end == len(data)
