@@ -18,12 +18,10 @@ from pathlib import Path
 from kwire.broker.producer_state import Append, Duplicate, ProducerStateManager, Reject
 from kwire.errors import ErrorCode
 from kwire.log.api import LogConfig, LogStore, PartitionLog, TopicPartition
-from kwire.records.batch import BatchHeader, iter_batches, set_log_append_time
+from kwire.log.scan import stored_batches
+from kwire.records.batch import BatchHeader, set_log_append_time
 
 log = logging.getLogger("kwire.partitions")
-
-# How much of the log to read at a time when replaying producer state at open.
-_REPLAY_CHUNK = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,22 +48,9 @@ class Partition:
 
     async def replay_producer_state(self) -> None:
         """Rebuild idempotent-producer state by reading every stored batch header."""
-        headers: list[BatchHeader] = []
-        offset = self.log.offsets().log_start_offset
-        end = self.log.offsets().log_end_offset
-        while offset < end:
-            result = await self.log.read(offset, _REPLAY_CHUNK, True)
-            if not result.records:
-                break
-            last = offset
-            for _pos, header in iter_batches(result.records):
-                if header.has_producer_id:
-                    headers.append(header)
-                last = header.next_offset
-            if last <= offset:
-                break
-            offset = last
-        self.producers.rebuild_from(headers)
+        self.producers.rebuild_from(
+            [header async for _batch, header in stored_batches(self.log) if header.has_producer_id]
+        )
 
     async def append(self, batch: bytearray, header: BatchHeader, now_ms: int) -> ProduceOutcome:
         if header.has_producer_id:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from kwire.coordinator.group.effects import CancelTimer, Effects, ScheduleTimer, TimerKey
 from kwire.coordinator.group.records import GroupMetadataKey, OffsetCommitKey, decode_key
 from kwire.errors import ErrorCode, KwireError
-from kwire.records.batch import iter_batches, parse_header
+from kwire.log.scan import stored_batches
+from kwire.records.batch import parse_header
 from kwire.records.builder import build_batch, decode_records
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ log = logging.getLogger("kwire.groups")
 OFFSETS_TOPIC = "__consumer_offsets"
 # Kafka's settings for the offsets topic (offsets.topic.segment.bytes, compaction).
 OFFSETS_TOPIC_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": "104857600"}
-_REPLAY_CHUNK = 4 * 1024 * 1024
 
 Call = Callable[[object, int], Effects]
 
@@ -89,19 +89,11 @@ class GroupManager:
             partition = self._broker.partition(OFFSETS_TOPIC, index)
             if partition is None:
                 continue
-            offset = partition.log.offsets().log_start_offset
-            end = partition.log.offsets().log_end_offset
-            while offset < end:
-                result = await partition.log.read(offset, _REPLAY_CHUNK, True)
-                if not result.records:
-                    break
-                for pos, header in iter_batches(result.records):
-                    batch = bytes(memoryview(result.records)[pos:pos + header.size])
-                    for record in decode_records(batch):
-                        if record.key is not None:
-                            self.coordinator.replay(record.key, record.value)
-                            replayed += 1
-                    offset = header.next_offset
+            async for batch, _header in stored_batches(partition.log):
+                for record in decode_records(bytes(batch)):
+                    if record.key is not None:
+                        self.coordinator.replay(record.key, record.value)
+                        replayed += 1
         effects = self.coordinator.loaded(self._broker.now_ms())
         self._ready = True
         await self._apply(effects)

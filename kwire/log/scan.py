@@ -1,0 +1,31 @@
+"""Reading a whole partition log, batch by batch, through the PartitionLog seam.
+
+State kept beside a log (idempotent-producer state, the group coordinator's
+__consumer_offsets) is rebuilt at start by this one loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from kwire.log.api import PartitionLog
+from kwire.records.batch import BatchHeader, iter_batches
+
+# How much to read at a time; a larger batch still comes back whole.
+SCAN_CHUNK = 8 * 1024 * 1024
+
+
+async def stored_batches(log: PartitionLog) -> AsyncIterator[tuple[memoryview, BatchHeader]]:
+    """Every stored batch from the log start to the log end offset at call time."""
+    offset = log.offsets().log_start_offset
+    end = log.offsets().log_end_offset
+    while offset < end:
+        result = await log.read(offset, SCAN_CHUNK, True)
+        view = memoryview(result.records)
+        progressed = offset
+        for pos, header in iter_batches(view):
+            yield view[pos:pos + header.size], header
+            progressed = header.next_offset
+        if progressed <= offset:  # nothing whole came back: stop rather than spin
+            return
+        offset = progressed
