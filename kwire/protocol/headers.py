@@ -67,15 +67,26 @@ def read_uvarint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
             raise ProtocolViolation("varint longer than 5 bytes")
 
 
-def skip_tagged_fields(buf: bytes | memoryview, pos: int) -> int:
+def tagged_fields(buf: bytes | memoryview, pos: int) -> tuple[list[tuple[int, int, int]], int]:
+    """(tag, start, end) of each field in the tagged-field section at `pos`, and
+    the position after the section."""
     count, pos = read_uvarint(buf, pos)
+    if count > len(buf) - pos:
+        raise ProtocolViolation(f"{count} tagged fields in {len(buf) - pos} bytes")
+    found = []
     for _ in range(count):
-        _tag, pos = read_uvarint(buf, pos)
+        tag, pos = read_uvarint(buf, pos)
         size, pos = read_uvarint(buf, pos)
-        pos += size
-        if pos > len(buf):
+        end = pos + size
+        if end > len(buf):
             raise ProtocolViolation("tagged field runs past the end of the request")
-    return pos
+        found.append((tag, pos, end))
+        pos = end
+    return found, pos
+
+
+def skip_tagged_fields(buf: bytes | memoryview, pos: int) -> int:
+    return tagged_fields(buf, pos)[1]
 
 
 def response_header(correlation_id: int, flexible: bool) -> bytes:

@@ -6,7 +6,7 @@ process ("memory allocation failed"). A broker cannot let one bad frame do
 that. This reader walks the same schema in Python, checks every array length
 against the bytes that remain before reading it, and uses kio's native
 primitive readers (which are bounds-checked) for each value. Unknown tagged
-fields are skipped, as Kafka does.
+fields are skipped, as Kafka does (headers.tagged_fields walks the section).
 """
 
 from __future__ import annotations
@@ -25,13 +25,10 @@ from kio.serial._introspect import (
     is_optional,
 )
 from kio.serial._parse import get_reader
-from kio.serial.readers import (
-    read_compact_array_length,
-    read_legacy_array_length,
-    read_unsigned_varint,
-)
+from kio.serial.readers import read_compact_array_length, read_legacy_array_length
 
 from kwire.errors import ProtocolViolation
+from kwire.protocol.headers import tagged_fields
 
 Read = Callable[[bytes | memoryview, int], tuple[Any, int]]
 
@@ -118,21 +115,10 @@ def _read_tagged(
     buf: bytes | memoryview, pos: int, tagged: dict[int, tuple[str, Read]],
     values: dict[str, Any],
 ) -> int:
-    count, size = read_unsigned_varint(buf, pos)
-    pos += size
-    if count > len(buf) - pos:
-        raise ProtocolViolation(f"{count} tagged fields in {len(buf) - pos} bytes")
-    for _ in range(count):
-        tag, size = read_unsigned_varint(buf, pos)
-        pos += size
-        length, size = read_unsigned_varint(buf, pos)
-        pos += size
-        end = pos + length
-        if end > len(buf):
-            raise ProtocolViolation("tagged field runs past the end of the request")
+    found, pos = tagged_fields(buf, pos)
+    for tag, start, end in found:
         known = tagged.get(tag)
         if known is not None:
             name, read_field = known
-            values[name], _ = read_field(memoryview(buf)[:end], pos)
-        pos = end
+            values[name], _ = read_field(memoryview(buf)[:end], start)
     return pos
