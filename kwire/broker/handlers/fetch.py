@@ -39,6 +39,8 @@ async def fetch(ctx: RequestContext, request: Any) -> dict[str, Any]:
         if total >= min_bytes or has_error or remaining <= 0 or not partitions:
             break
         if not await _wait_for_append(partitions, remaining):
+            # Read once more: waiters are registered only after the reads, so with a
+            # log whose reads really suspend, an append could slip in between.
             responses, total, partitions, has_error = await _read_all(ctx, request)
             break
     return {"throttle_time": 0, "error_code": ErrorCode.NONE, "session_id": 0,
