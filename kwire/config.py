@@ -2,90 +2,115 @@
 
 `load_config` merges, in order: defaults, a `server.properties` file, `--set
 key=value` overrides, then the `serve` flags. Every value is parsed and checked
-here, at start, and a bad one is refused with a message naming the key.
+here, at start, with Kafka 4.1's types, ranges and messages (the shared parser in
+kwire/config_types.py) and Kafka's checks across properties; a bad value is
+refused as Kafka refuses it ("Invalid value X for configuration Y: ...").
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kwire.config_types import (
+    BOOLEAN,
+    INT,
+    LIST,
+    LONG,
+    STRING,
+    AllOf,
+    ConfigException,
+    ConfigKey,
+    KwireSupports,
+    at_least,
+    invalid_value,
+    list_of,
+    one_of,
+    parse_value,
+    render,
+)
+
+# Re-exported: other modules take Kafka's integer bounds from here.
+from kwire.config_types import INT_MAX as INT_MAX
+from kwire.config_types import LONG_MAX as LONG_MAX
+
 log = logging.getLogger("kwire.config")
 
-LONG_MAX = 2**63 - 1
-INT_MAX = 2**31 - 1
 
-
-class ConfigError(ValueError):
+class ConfigError(ConfigException):
     """A configuration value that the broker refuses; the message names the key."""
 
 
-@dataclass(frozen=True, slots=True)
-class BrokerProperty:
-    name: str
-    type: str  # boolean, int, long, string, list, double
-    default: str | None
-    check: Callable[[Any], bool] | None = None
-    doc: str = ""
+BrokerProperty = ConfigKey  # one broker property: Kafka's name, type, default, validator
 
+# compression.type (broker and topic): Kafka's values, of which kwire takes only
+# producer — it stores batches as the producer compressed them, never recompressing.
+COMPRESSION_TYPE = AllOf((
+    one_of("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
+    KwireSupports(("producer",), "kwire stores batches as the producer compressed them; "
+                  "only producer is supported"),
+))
 
-def _at_least(n: int) -> Callable[[Any], bool]:
-    return lambda v: v >= n
-
-
-def _one_of(*values: str) -> Callable[[Any], bool]:
-    return lambda v: v in values
-
-
-# Kafka's defaults (KafkaConfig / ServerLogConfigs / GroupCoordinatorConfig).
+# Kafka 4.1's definitions (KafkaConfig / ServerLogConfigs / SocketServerConfigs /
+# GroupCoordinatorConfig / ServerConfigs, checked against the 4.1.2 jars): same
+# type, same validator. Defaults are Kafka's except listeners, log.dir and node.id
+# (kwire runs with no file at all).
 _PROPERTIES = [
-    BrokerProperty("listeners", "list", "PLAINTEXT://127.0.0.1:9092"),
-    BrokerProperty("advertised.listeners", "list", None),
-    BrokerProperty("log.dirs", "list", None),
-    BrokerProperty("log.dir", "string", "./kwire-data"),
-    BrokerProperty("node.id", "int", "1", _at_least(0)),
-    BrokerProperty("broker.id", "int", None, _at_least(0)),
-    BrokerProperty("num.partitions", "int", "1", _at_least(1)),
-    BrokerProperty("default.replication.factor", "int", "1", _at_least(1)),
-    BrokerProperty("auto.create.topics.enable", "boolean", "true"),
-    BrokerProperty("delete.topic.enable", "boolean", "true"),
-    BrokerProperty("log.segment.bytes", "int", str(1024 * 1024 * 1024), _at_least(14)),
-    BrokerProperty("log.roll.ms", "long", None, _at_least(1)),
-    BrokerProperty("log.roll.hours", "int", "168", _at_least(1)),
-    BrokerProperty("log.retention.ms", "long", None, _at_least(-1)),
-    BrokerProperty("log.retention.minutes", "int", None, _at_least(-1)),
-    BrokerProperty("log.retention.hours", "int", "168", _at_least(-1)),
-    BrokerProperty("log.retention.bytes", "long", "-1", _at_least(-1)),
-    BrokerProperty("log.retention.check.interval.ms", "long", "300000", _at_least(1)),
-    BrokerProperty("log.flush.interval.messages", "long", str(LONG_MAX), _at_least(1)),
-    BrokerProperty("log.flush.interval.ms", "long", None, _at_least(0)),
-    BrokerProperty("log.flush.scheduler.interval.ms", "long", str(LONG_MAX), _at_least(0)),
-    BrokerProperty("log.index.interval.bytes", "int", "4096", _at_least(0)),
-    BrokerProperty("log.index.size.max.bytes", "int", str(10 * 1024 * 1024), _at_least(4)),
-    BrokerProperty("log.cleanup.policy", "list", "delete"),
-    BrokerProperty(
-        "log.message.timestamp.type", "string", "CreateTime",
-        _one_of("CreateTime", "LogAppendTime"),
-    ),
-    BrokerProperty("message.max.bytes", "int", "1048588", _at_least(0)),
-    BrokerProperty("socket.request.max.bytes", "int", "104857600", _at_least(1)),
-    BrokerProperty("max.connections", "int", str(INT_MAX), _at_least(0)),
-    BrokerProperty("connections.max.idle.ms", "long", "600000", _at_least(-1)),
-    BrokerProperty("min.insync.replicas", "int", "1", _at_least(1)),
-    BrokerProperty("compression.type", "string", "producer", _one_of("producer")),
-    BrokerProperty("producer.id.expiration.ms", "int", "86400000", _at_least(1)),
-    BrokerProperty("offsets.topic.num.partitions", "int", "50", _at_least(1)),
-    BrokerProperty("offsets.retention.minutes", "int", "10080", _at_least(1)),
-    BrokerProperty("group.initial.rebalance.delay.ms", "int", "3000", _at_least(0)),
-    BrokerProperty("group.min.session.timeout.ms", "int", "6000"),
-    BrokerProperty("group.max.session.timeout.ms", "int", "1800000"),
-    BrokerProperty("process.roles", "list", "broker,controller"),
+    ConfigKey("listeners", STRING, "PLAINTEXT://127.0.0.1:9092"),
+    ConfigKey("advertised.listeners", STRING, None),
+    ConfigKey("log.dirs", STRING, None),
+    ConfigKey("log.dir", STRING, "./kwire-data"),
+    ConfigKey("node.id", INT, "1", at_least(0)),
+    # Kafka: no range; it must equal node.id when both are set (checked below).
+    ConfigKey("broker.id", INT, None),
+    ConfigKey("num.partitions", INT, "1", at_least(1)),
+    ConfigKey("default.replication.factor", INT, "1"),
+    ConfigKey("auto.create.topics.enable", BOOLEAN, "true"),
+    ConfigKey("delete.topic.enable", BOOLEAN, "true"),
+    ConfigKey("log.segment.bytes", INT, str(1024 * 1024 * 1024), at_least(1024 * 1024)),
+    ConfigKey("log.roll.ms", LONG, None),
+    ConfigKey("log.roll.hours", INT, "168", at_least(1)),
+    ConfigKey("log.retention.ms", LONG, None),
+    ConfigKey("log.retention.minutes", INT, None),
+    ConfigKey("log.retention.hours", INT, "168"),
+    ConfigKey("log.retention.bytes", LONG, "-1"),
+    ConfigKey("log.retention.check.interval.ms", LONG, "300000", at_least(1)),
+    ConfigKey("log.flush.interval.messages", LONG, str(LONG_MAX), at_least(1)),
+    ConfigKey("log.flush.interval.ms", LONG, None),
+    ConfigKey("log.flush.scheduler.interval.ms", LONG, str(LONG_MAX)),
+    ConfigKey("log.index.interval.bytes", INT, "4096", at_least(0)),
+    ConfigKey("log.index.size.max.bytes", INT, str(10 * 1024 * 1024), at_least(4)),
+    ConfigKey("log.cleanup.policy", LIST, "delete", list_of("compact", "delete")),
+    ConfigKey("log.message.timestamp.type", STRING, "CreateTime",
+              one_of("CreateTime", "LogAppendTime")),
+    ConfigKey("message.max.bytes", INT, "1048588", at_least(0)),
+    ConfigKey("socket.request.max.bytes", INT, "104857600", at_least(1)),
+    # Kafka's cap on one Fetch response, whatever the client asks for.
+    ConfigKey("fetch.max.bytes", INT, "57671680", at_least(1024)),
+    # Bytes of requests read but not yet answered, across all connections (<= 0: no cap).
+    ConfigKey("queued.max.request.bytes", LONG, "-1"),
+    ConfigKey("max.connections", INT, str(INT_MAX), at_least(0)),
+    # Kafka: no range; negative disables idle expiry; 0..100 refused (checked below).
+    ConfigKey("connections.max.idle.ms", LONG, "600000"),
+    ConfigKey("min.insync.replicas", INT, "1", at_least(1)),
+    ConfigKey("compression.type", STRING, "producer", COMPRESSION_TYPE),
+    ConfigKey("producer.id.expiration.ms", INT, "86400000", at_least(1)),
+    ConfigKey("offsets.topic.num.partitions", INT, "50", at_least(1)),
+    ConfigKey("offsets.retention.minutes", INT, "10080", at_least(1)),
+    ConfigKey("group.initial.rebalance.delay.ms", INT, "3000"),
+    ConfigKey("group.min.session.timeout.ms", INT, "6000"),
+    ConfigKey("group.max.session.timeout.ms", INT, "1800000"),
+    ConfigKey("process.roles", LIST, "broker,controller", list_of("broker", "controller")),
 ]
-BROKER_PROPERTIES: Mapping[str, BrokerProperty] = {p.name: p for p in _PROPERTIES}
+BROKER_PROPERTIES: Mapping[str, ConfigKey] = {p.name: p for p in _PROPERTIES}
+
+# Kafka's connection.failed.authentication.delay.ms default; kwire has no
+# authentication, but Kafka's check of connections.max.idle.ms against it stands.
+FAILED_AUTHENTICATION_DELAY_MS = 100
 
 # Keys a Kafka server.properties commonly carries that have no meaning for a
 # single kwire process; accepted quietly so a Kafka file can be reused as is.
@@ -97,30 +122,16 @@ _IGNORED = re.compile(
 )
 
 
-def _parse(prop: BrokerProperty, raw: str) -> Any:
-    raw = raw.strip()
+def _parse(prop: ConfigKey, raw: str) -> Any:
     try:
-        if prop.type == "boolean":
-            if raw.lower() not in ("true", "false"):
-                raise ValueError(raw)
-            value: Any = raw.lower() == "true"
-        elif prop.type in ("int", "long"):
-            value = int(raw)
-            limit = INT_MAX if prop.type == "int" else LONG_MAX
-            if not -limit - 1 <= value <= limit:
-                raise ValueError(raw)
-        elif prop.type == "double":
-            value = float(raw)
-        elif prop.type == "list":
-            value = [item.strip() for item in raw.split(",") if item.strip()]
-        else:
-            value = raw
-    except ValueError:
-        raise ConfigError(f"Invalid value {raw!r} for configuration {prop.name}: "
-                          f"expected a {prop.type}") from None
-    if prop.check is not None and not prop.check(value):
-        raise ConfigError(f"Invalid value {raw!r} for configuration {prop.name}")
-    return value
+        return parse_value(prop, raw)
+    except ConfigException as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def split_list(value: str | None) -> list[str]:
+    """Kafka's comma-separated STRING values (listeners, log.dirs)."""
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +147,12 @@ class Listener:
 def parse_listener(key: str, raw: str) -> Listener:
     match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)://(\[[^\]]*\]|[^:]*):(\d+)", raw.strip())
     if match is None:
-        raise ConfigError(f"Invalid value {raw!r} for configuration {key}: "
-                          "expected NAME://host:port")
+        raise ConfigError(str(invalid_value(key, raw, "expected NAME://host:port")))
     name, host, port = match.group(1), match.group(2).strip("[]"), int(match.group(3))
     if name != "PLAINTEXT":
-        raise ConfigError(f"Invalid value {raw!r} for configuration {key}: "
-                          "only the PLAINTEXT listener is supported")
+        raise ConfigError(str(invalid_value(key, raw, "only the PLAINTEXT listener is supported")))
     if not 0 <= port <= 65535:
-        raise ConfigError(f"Invalid port in {raw!r} for configuration {key}")
+        raise ConfigError(str(invalid_value(key, raw, f"port {port} is out of range")))
     return Listener(name, host, port)
 
 
@@ -165,29 +174,32 @@ class Config:
 
     @property
     def listener(self) -> Listener:
-        return parse_listener("listeners", self.values["listeners"][0])
+        return parse_listener("listeners", split_list(self.values["listeners"])[0])
 
     @property
     def advertised_listener(self) -> Listener:
-        adv = self.values.get("advertised.listeners")
+        adv = split_list(self.values.get("advertised.listeners"))
         if adv:
             return parse_listener("advertised.listeners", adv[0])
         return self.listener
 
     @property
     def data_dir(self) -> Path:
-        dirs = self.values.get("log.dirs")
+        dirs = split_list(self.values.get("log.dirs"))
         return Path(dirs[0] if dirs else self.values["log.dir"])
 
     @property
     def log_retention_ms(self) -> int:
+        """KafkaConfig.logRetentionTimeMillis: ms, else minutes, else hours; any
+        negative result means unlimited (-1)."""
         v = self.values
         if v.get("log.retention.ms") is not None:
-            return int(v["log.retention.ms"])
-        if v.get("log.retention.minutes") is not None:
-            return int(v["log.retention.minutes"]) * 60_000
-        hours = int(v["log.retention.hours"])
-        return -1 if hours < 0 else hours * 3_600_000
+            ms = int(v["log.retention.ms"])
+        elif v.get("log.retention.minutes") is not None:
+            ms = int(v["log.retention.minutes"]) * 60_000
+        else:
+            ms = int(v["log.retention.hours"]) * 3_600_000
+        return -1 if ms < 0 else ms
 
     @property
     def log_roll_ms(self) -> int:
@@ -205,18 +217,8 @@ class Config:
         out = []
         for name in sorted(BROKER_PROPERTIES):
             value = self.values.get(name)
-            out.append((name, _render(value), name not in self.explicit))
+            out.append((name, render(value), name not in self.explicit))
         return out
-
-
-def _render(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(value)
-    return str(value)
 
 
 def read_properties(path: Path) -> dict[str, str]:
@@ -272,13 +274,13 @@ def load_config(
         explicit.add(key)
 
     if host is not None or port is not None:
-        current = parse_listener("listeners", values["listeners"][0])
+        current = parse_listener("listeners", split_list(values["listeners"])[0])
         new_host = host if host is not None else current.host
         new_port = port if port is not None else current.port
-        values["listeners"] = [str(Listener("PLAINTEXT", new_host, new_port))]
+        values["listeners"] = str(Listener("PLAINTEXT", new_host, new_port))
         explicit.add("listeners")
     if data_dir is not None:
-        values["log.dirs"] = [data_dir]
+        values["log.dirs"] = data_dir
         explicit.add("log.dirs")
 
     config = Config(values=values, explicit=frozenset(explicit))
@@ -287,8 +289,13 @@ def load_config(
 
 
 def _check(config: Config) -> None:
+    """Kafka's checks across properties (KafkaConfig.validateValues), then kwire's own."""
+    values = config.values
+    if not split_list(values["listeners"]):
+        raise ConfigError(str(invalid_value("listeners", values["listeners"],
+                                            "at least one listener is needed")))
     for key in ("listeners", "advertised.listeners"):
-        for item in config.values.get(key) or []:
+        for item in split_list(values.get(key)):
             parse_listener(key, item)
     adv = config.advertised_listener
     if adv.host in ("0.0.0.0", "::", ""):
@@ -296,5 +303,42 @@ def _check(config: Config) -> None:
             "advertised.listeners cannot use the nonroutable meta-address "
             f"{adv.host or '(empty)'}: set advertised.listeners to an address clients can reach"
         )
-    if config.values.get("log.dirs") is not None and len(config.values["log.dirs"]) != 1:
+    if len(split_list(values.get("log.dirs"))) > 1:
         raise ConfigError("log.dirs: kwire uses exactly one log directory")
+
+    # Kafka states these as Scala `require`s; the "requirement failed: " prefix is left out.
+    if {"broker.id", "node.id"} <= config.explicit and values["broker.id"] != values["node.id"]:
+        raise ConfigError("You must set `node.id` to the same value as `broker.id`.")
+    if "broker.id" in config.explicit:
+        # kwire takes broker.id as the node id when node.id is not set, so it
+        # must satisfy node.id's own rule.
+        try:
+            BROKER_PROPERTIES["node.id"].parse(str(values["broker.id"]))
+        except ConfigException:
+            raise ConfigError(f"Invalid value {values['broker.id']} for configuration "
+                              "broker.id: Value must be at least 0") from None
+    if config.log_roll_ms < 1:
+        raise ConfigError("log.roll.ms must be greater than or equal to 1")
+    retention = config.log_retention_ms
+    if retention != -1 and retention < 1:
+        raise ConfigError("log.retention.ms must be unlimited (-1) or, greater than or equal to 1")
+    idle = int(values["connections.max.idle.ms"])
+    if 0 <= idle <= FAILED_AUTHENTICATION_DELAY_MS:
+        raise ConfigError(
+            f"connection.failed.authentication.delay.ms={FAILED_AUTHENTICATION_DELAY_MS} should "
+            f"always be less than connections.max.idle.ms={idle} to prevent failed "
+            "authentication responses from timing out")
+    queued = int(values["queued.max.request.bytes"])
+    if 0 < queued < int(values["socket.request.max.bytes"]):
+        raise ConfigError(
+            "queued.max.request.bytes must be larger or equal to socket.request.max.bytes")
+
+    # Kafka builds the default topic LogConfig from the broker's synonyms at start
+    # and refuses to start if one is invalid as a topic config (log.flush.interval.ms=-1
+    # fails as flush.ms). Imported here: topic configs are defined on top of this module.
+    from kwire.broker.topic_config import check_broker_defaults
+
+    try:
+        check_broker_defaults(config)
+    except ConfigException as exc:
+        raise ConfigError(str(exc)) from None

@@ -1,6 +1,9 @@
 """Topic-level configs: Kafka's names, defaults taken from the broker's synonyms,
 validation, and the resulting `LogConfig`.
 
+Types, ranges and messages are Kafka 4.1's LogConfig definitions, parsed by the
+parser broker properties share (kwire/config_types.py).
+
 A topic stores only the configs set on it; every other value comes from the
 broker property Kafka names as its synonym (e.g. retention.ms ← log.retention.ms),
 so DescribeConfigs reports the same values and sources Kafka would.
@@ -8,12 +11,33 @@ so DescribeConfigs reports the same values and sources Kafka would.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kwire.config import LONG_MAX, Config
+from kwire.config import COMPRESSION_TYPE, Config
+from kwire.config_types import (
+    BOOLEAN,
+    DOUBLE,
+    INT,
+    LIST,
+    LONG,
+    LONG_MAX,
+    STRING,
+    ConfigException,
+    ConfigKey,
+    ConfigType,
+    at_least,
+    between,
+    list_of,
+    one_of,
+    parse_value,
+)
+from kwire.config_types import render as render_value
 from kwire.log.api import LogConfig
+
+log = logging.getLogger("kwire.topic_config")
 
 # DescribeConfigs ConfigSource values (DescribeConfigsResponse.json).
 SOURCE_DYNAMIC_TOPIC = 1
@@ -22,22 +46,27 @@ SOURCE_DYNAMIC_DEFAULT_BROKER = 3
 SOURCE_STATIC_BROKER = 4
 SOURCE_DEFAULT = 5
 
-# DescribeConfigs v3+ ConfigType values.
-TYPE_CODES = {"boolean": 1, "string": 2, "int": 3, "short": 4, "long": 5, "double": 6, "list": 7}
-
-
-class InvalidConfig(ValueError):
-    pass
+# A refused topic config (Kafka's InvalidConfigurationException / ConfigException):
+# the handlers answer INVALID_CONFIG with its message.
+InvalidConfig = ConfigException
 
 
 @dataclass(frozen=True, slots=True)
 class TopicProperty:
-    name: str
-    type: str
+    key: ConfigKey  # Kafka's name, type and validator (LogConfig's ConfigDef)
     # The broker property this defaults to, or a function of the broker config.
     synonym: str | None
     default: Callable[[Config], Any]
-    check: Callable[[Any], bool] | None = None
+    # Kafka's internal configs (defineInternal): accepted, reported only when set.
+    internal: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.key.name
+
+    @property
+    def type(self) -> ConfigType:
+        return self.key.type
 
 
 def _const(value: Any) -> Callable[[Config], Any]:
@@ -48,91 +77,91 @@ def _broker(key: str) -> Callable[[Config], Any]:
     return lambda config: config[key]
 
 
-def _non_negative(v: Any) -> bool:
-    return bool(v >= 0)
+def _topic(name: str, type_: Any, synonym: str | None, default: Callable[[Config], Any],
+           validator: Any = None, internal: bool = False) -> TopicProperty:
+    # The ConfigKey's own default is unused: a topic's defaults come from the broker.
+    return TopicProperty(ConfigKey(name, type_, None, validator), synonym, default, internal)
 
 
+# Kafka 4.1's LogConfig definitions, in Kafka's define order: Kafka checks a
+# request's configs in this order, so the first bad one it names is the same.
 _TOPIC_PROPERTIES = [
-    TopicProperty("cleanup.policy", "list", "log.cleanup.policy", _broker("log.cleanup.policy"),
-                  lambda v: bool(v) and set(v) <= {"delete", "compact"}),
-    TopicProperty("compression.type", "string", "compression.type", _broker("compression.type"),
-                  lambda v: v == "producer"),
-    TopicProperty("delete.retention.ms", "long", None, _const(86_400_000), _non_negative),
-    TopicProperty("file.delete.delay.ms", "long", None, _const(60_000), _non_negative),
-    TopicProperty("flush.messages", "long", "log.flush.interval.messages",
-                  _broker("log.flush.interval.messages"), lambda v: v >= 1),
-    TopicProperty("flush.ms", "long", "log.flush.interval.ms",
-                  lambda c: c.log_flush_interval_ms, _non_negative),
-    TopicProperty("index.interval.bytes", "int", "log.index.interval.bytes",
-                  _broker("log.index.interval.bytes"), _non_negative),
-    TopicProperty("max.compaction.lag.ms", "long", None, _const(LONG_MAX), lambda v: v >= 1),
-    TopicProperty("max.message.bytes", "int", "message.max.bytes", _broker("message.max.bytes"),
-                  _non_negative),
-    TopicProperty("message.timestamp.type", "string", "log.message.timestamp.type",
-                  _broker("log.message.timestamp.type"),
-                  lambda v: v in ("CreateTime", "LogAppendTime")),
-    TopicProperty("min.cleanable.dirty.ratio", "double", None, _const(0.5),
-                  lambda v: 0.0 <= v <= 1.0),
-    TopicProperty("min.compaction.lag.ms", "long", None, _const(0), _non_negative),
-    TopicProperty("min.insync.replicas", "int", "min.insync.replicas",
-                  _broker("min.insync.replicas"), lambda v: v >= 1),
-    TopicProperty("preallocate", "boolean", None, _const(False)),
-    TopicProperty("retention.bytes", "long", "log.retention.bytes", _broker("log.retention.bytes")),
-    TopicProperty("retention.ms", "long", "log.retention.ms", lambda c: c.log_retention_ms,
-                  lambda v: v >= -1),
-    TopicProperty("segment.bytes", "int", "log.segment.bytes", _broker("log.segment.bytes"),
-                  lambda v: v >= 14),
-    TopicProperty("segment.index.bytes", "int", "log.index.size.max.bytes",
-                  _broker("log.index.size.max.bytes"), lambda v: v >= 4),
-    TopicProperty("segment.jitter.ms", "long", None, _const(0), _non_negative),
-    TopicProperty("segment.ms", "long", "log.roll.ms", lambda c: c.log_roll_ms, lambda v: v >= 1),
-    TopicProperty("unclean.leader.election.enable", "boolean", None, _const(False)),
+    _topic("segment.bytes", INT, "log.segment.bytes", _broker("log.segment.bytes"),
+           at_least(1024 * 1024)),
+    _topic("segment.ms", LONG, "log.roll.ms", lambda c: c.log_roll_ms, at_least(1)),
+    _topic("segment.jitter.ms", LONG, None, _const(0), at_least(0)),
+    _topic("segment.index.bytes", INT, "log.index.size.max.bytes",
+           _broker("log.index.size.max.bytes"), at_least(4)),
+    _topic("flush.messages", LONG, "log.flush.interval.messages",
+           _broker("log.flush.interval.messages"), at_least(1)),
+    _topic("flush.ms", LONG, "log.flush.interval.ms", lambda c: c.log_flush_interval_ms,
+           at_least(0)),
+    _topic("retention.bytes", LONG, "log.retention.bytes", _broker("log.retention.bytes")),
+    _topic("retention.ms", LONG, "log.retention.ms", lambda c: c.log_retention_ms, at_least(-1)),
+    _topic("max.message.bytes", INT, "message.max.bytes", _broker("message.max.bytes"),
+           at_least(0)),
+    _topic("index.interval.bytes", INT, "log.index.interval.bytes",
+           _broker("log.index.interval.bytes"), at_least(0)),
+    _topic("delete.retention.ms", LONG, None, _const(86_400_000), at_least(0)),
+    _topic("min.compaction.lag.ms", LONG, None, _const(0), at_least(0)),
+    _topic("max.compaction.lag.ms", LONG, None, _const(LONG_MAX), at_least(1)),
+    _topic("file.delete.delay.ms", LONG, None, _const(60_000), at_least(0)),
+    _topic("min.cleanable.dirty.ratio", DOUBLE, None, _const(0.5), between(0, 1)),
+    _topic("cleanup.policy", LIST, "log.cleanup.policy", _broker("log.cleanup.policy"),
+           list_of("compact", "delete")),
+    _topic("unclean.leader.election.enable", BOOLEAN, None, _const(False)),
+    _topic("min.insync.replicas", INT, "min.insync.replicas", _broker("min.insync.replicas"),
+           at_least(1)),
+    _topic("compression.type", STRING, "compression.type", _broker("compression.type"),
+           COMPRESSION_TYPE),
+    _topic("preallocate", BOOLEAN, None, _const(False)),
+    _topic("message.timestamp.type", STRING, "log.message.timestamp.type",
+           _broker("log.message.timestamp.type"), one_of("CreateTime", "LogAppendTime")),
+    # LogConfig.INTERNAL_SEGMENT_BYTES_CONFIG: "The maximum size of a single log
+    # file. This should be used for testing only." No minimum; when set it wins
+    # over segment.bytes (LogConfig.segmentSize()).
+    _topic("internal.segment.bytes", INT, None, _const(None), internal=True),
 ]
 TOPIC_PROPERTIES: Mapping[str, TopicProperty] = {p.name: p for p in _TOPIC_PROPERTIES}
 
 
-def parse_value(prop: TopicProperty, raw: str) -> Any:
-    text = raw.strip()
-    try:
-        if prop.type == "boolean":
-            if text.lower() not in ("true", "false"):
-                raise ValueError
-            value: Any = text.lower() == "true"
-        elif prop.type in ("int", "long"):
-            value = int(text)
-        elif prop.type == "double":
-            value = float(text)
-        elif prop.type == "list":
-            value = [item.strip() for item in text.split(",") if item.strip()]
-        else:
-            value = text
-    except ValueError:
-        raise InvalidConfig(f"Invalid value {raw} for configuration {prop.name}") from None
-    if prop.check is not None and not prop.check(value):
-        raise InvalidConfig(f"Invalid value {raw} for configuration {prop.name}")
-    return value
-
-
 def validate(configs: Mapping[str, str | None]) -> dict[str, str]:
-    """Check names and values; returns the configs to store (None values dropped)."""
-    out: dict[str, str] = {}
+    """Check names and values as Kafka's controller does (names first, then each
+    value in LogConfig's order, then LogConfig.validateValues); returns the
+    configs to store (None values dropped)."""
     for name, raw in configs.items():
-        prop = TOPIC_PROPERTIES.get(name)
-        if prop is None:
+        if name not in TOPIC_PROPERTIES:
             raise InvalidConfig(f"Unknown topic config name: {name}")
         if raw is None:
             raise InvalidConfig(f"Null value not supported for topic configs: {name}")
-        parse_value(prop, raw)
-        out[name] = raw.strip()
-    return out
+    parsed: dict[str, Any] = {}
+    for prop in _TOPIC_PROPERTIES:
+        raw = configs.get(prop.name)
+        if raw is not None:
+            parsed[prop.name] = parse_value(prop.key, raw)
+    # LogConfig.validateValues, over the topic's values merged with the defaults.
+    min_lag = parsed.get("min.compaction.lag.ms", 0)
+    max_lag = parsed.get("max.compaction.lag.ms", LONG_MAX)
+    if min_lag > max_lag:
+        raise InvalidConfig(
+            "conflict topic config setting min.compaction.lag.ms "
+            f"({min_lag}) > max.compaction.lag.ms ({max_lag})")
+    return {name: raw.strip() for name, raw in configs.items() if raw is not None}
+
+
+def check_broker_defaults(config: Config) -> None:
+    """Every topic default the broker's properties give must itself be a valid
+    topic config, as Kafka checks by building its default LogConfig at start."""
+    for prop in _TOPIC_PROPERTIES:
+        if prop.synonym is None:
+            continue
+        value = prop.default(config)
+        if value is not None and prop.key.validator is not None:
+            prop.key.validator.ensure_valid(prop.name, value)
 
 
 def render(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(value)
-    return str(value)
+    return render_value(value) or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,15 +169,18 @@ class ConfigEntry:
     name: str
     value: str
     source: int
-    type: str
+    type: ConfigType
     # (name, value, source) of lower-precedence values, as DescribeConfigs synonyms
     synonyms: tuple[tuple[str, str, int], ...]
 
 
 def effective(config: Config, topic_configs: Mapping[str, str]) -> list[ConfigEntry]:
-    """Every topic config with its value and where it came from."""
+    """Every topic config with its value and where it came from (by name; an
+    internal config only when set on the topic)."""
     entries = []
-    for prop in _TOPIC_PROPERTIES:
+    for prop in sorted(_TOPIC_PROPERTIES, key=lambda p: p.name):
+        if prop.internal and prop.name not in topic_configs:
+            continue
         synonyms: list[tuple[str, str, int]] = []
         if prop.name in topic_configs:
             value = topic_configs[prop.name]
@@ -166,10 +198,19 @@ def effective(config: Config, topic_configs: Mapping[str, str]) -> list[ConfigEn
 
 
 def typed(config: Config, topic_configs: Mapping[str, str]) -> dict[str, Any]:
+    """Every topic config's value, parsed. A stored value that today's rules
+    refuse (stored by an older kwire, e.g. segment.bytes=14) is reported and
+    replaced by the default rather than keeping the broker from starting."""
     out: dict[str, Any] = {}
     for prop in _TOPIC_PROPERTIES:
         raw = topic_configs.get(prop.name)
-        out[prop.name] = parse_value(prop, raw) if raw is not None else prop.default(config)
+        if raw is not None:
+            try:
+                out[prop.name] = parse_value(prop.key, raw)
+                continue
+            except ConfigException as exc:
+                log.warning("Ignoring a stored topic config: %s; using the default", exc)
+        out[prop.name] = prop.default(config)
     return out
 
 
@@ -180,7 +221,8 @@ def log_config(config: Config, topic_configs: Mapping[str, str]) -> LogConfig:
     # deleteOldSegments checks config.delete first).
     deletes = "delete" in t["cleanup.policy"]
     return LogConfig(
-        segment_bytes=t["segment.bytes"],
+        segment_bytes=(t["segment.bytes"] if t["internal.segment.bytes"] is None
+                       else t["internal.segment.bytes"]),
         segment_ms=t["segment.ms"],
         retention_ms=t["retention.ms"] if deletes else -1,
         retention_bytes=t["retention.bytes"] if deletes else -1,

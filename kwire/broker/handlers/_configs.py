@@ -26,7 +26,7 @@ def broker_entries(broker: Broker) -> list[dict[str, Any]]:
             "name": name, "value": value, "read_only": True, "config_source": source,
             "is_default": is_default, "is_sensitive": False,
             "synonyms": [{"name": name, "value": value, "source": source}] if value else [],
-            "config_type": topic_config.TYPE_CODES.get(prop.type, 0), "documentation": None,
+            "config_type": prop.type.code, "documentation": None,
         })
     return entries
 
@@ -38,7 +38,7 @@ def topic_entries(broker: Broker, configs: dict[str, str]) -> list[dict[str, Any
             "name": e.name, "value": e.value, "read_only": False, "config_source": e.source,
             "is_default": e.source == topic_config.SOURCE_DEFAULT, "is_sensitive": False,
             "synonyms": [{"name": n, "value": v, "source": s} for n, v, s in e.synonyms],
-            "config_type": topic_config.TYPE_CODES.get(e.type, 0), "documentation": None,
+            "config_type": e.type.code, "documentation": None,
         })
     return entries
 

@@ -8,6 +8,7 @@ from kwire.broker import topic_config
 from kwire.broker.context import RequestContext
 from kwire.broker.handlers._configs import alter_resources
 from kwire.broker.registry import handler
+from kwire.config_types import ConfigType, parse_value
 
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 
@@ -31,10 +32,12 @@ def _apply(ctx: RequestContext, current: dict[str, str], ops: Any) -> dict[str, 
         elif kind == DELETE:
             current.pop(op.name, None)
         elif kind in (APPEND, SUBTRACT):
-            if prop.type != "list":
+            if prop.type is not ConfigType.LIST:
                 raise topic_config.InvalidConfig(
                     f"Config value append is not allowed for config key: {op.name}")
-            value = topic_config.typed(ctx.broker.config, current)[op.name]
+            raw = current.get(op.name)
+            value = (parse_value(prop.key, raw) if raw is not None
+                     else prop.default(ctx.broker.config))
             items = list(value)
             for item in (op.value or "").split(","):
                 item = item.strip()
