@@ -36,9 +36,13 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     async def dispatch(frame: bytes, host: str) -> list[bytes] | None:
         return await dispatcher.dispatch(frame, host)
 
+    # Response budget: the batches all fetches in flight hold in memory together
+    # are bounded by one maximal fetch response (see net/server.py).
     server = Server(dispatch, listener.host, listener.port,
                     int(config["socket.request.max.bytes"]), int(config["max.connections"]),
-                    int(config["connections.max.idle.ms"]))
+                    int(config["connections.max.idle.ms"]),
+                    queued_max_request_bytes=int(config["queued.max.request.bytes"]),
+                    response_budget_bytes=int(config["fetch.max.bytes"]))
     host, port = await server.start()
     server_holder.append(server)
     bound = Listener("PLAINTEXT", listener.host, port)

@@ -16,6 +16,7 @@ from typing import Any
 
 from kwire.broker import handlers as _handlers  # noqa: F401  (registers every handler)
 from kwire.broker.context import RequestContext
+from kwire.broker.handlers.fetch import fetch_error_body
 from kwire.broker.registry import REGISTRY, advertised
 from kwire.broker.services import Broker
 from kwire.errors import ErrorCode, KwireError, ProtocolViolation
@@ -67,7 +68,8 @@ class Dispatcher:
         try:
             body = await api.fn(ctx, request)
         except KwireError as exc:
-            body = _whole_request_error(header.api_key, version, exc.error_code, exc.message)
+            body = _whole_request_error(header.api_key, version, exc.error_code, exc.message,
+                                        request)
         except ProtocolViolation:
             raise
         except Exception:
@@ -76,7 +78,7 @@ class Dispatcher:
                 api.name, version, header.correlation_id, client_host,
             )
             body = _whole_request_error(
-                header.api_key, version, ErrorCode.UNKNOWN_SERVER_ERROR, None
+                header.api_key, version, ErrorCode.UNKNOWN_SERVER_ERROR, None, request
             )
         if body is None:
             return None
@@ -100,8 +102,11 @@ class Dispatcher:
 
 
 def _whole_request_error(
-    api_key: int, version: int, code: ErrorCode, message: str | None
+    api_key: int, version: int, code: ErrorCode, message: str | None, request: Any = None
 ) -> dict[str, Any]:
+    if api_key == FETCH_KEY:
+        # Fetch is encoded by its own encoder and names partitions below v13.
+        return fetch_error_body(version, request, code)
     try:
         return error_body(api_key, version, code, message)
     except KeyError:

@@ -3,9 +3,14 @@
 Long poll: when less than `min_bytes` is available the request waits on the
 partitions' append waiters (never a polling loop) until data arrives or
 `max_wait_ms` passes. Size limits follow Kafka (KIP-74): `partition_max_bytes`
-per partition, `max_bytes` for the response, and the first batch is returned
-whole even when larger, so a consumer can always make progress. No fetch
-sessions: the answer carries session_id 0, which keeps clients on full fetches.
+per partition, min(request `max_bytes`, broker `fetch.max.bytes`) for the
+response, and the first batch is returned whole even when larger, so a consumer
+can always make progress. No fetch sessions: the answer carries session_id 0,
+which keeps clients on full fetches.
+
+Batches are read into memory (pread; there is no sendfile), so each read is
+also granted from the server's response budget (net/memory_pool.py): when many
+large fetches are in flight, reads shrink, down to KIP-74's single first batch.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from kwire.broker.partitions import Partition
 from kwire.broker.registry import handler
 from kwire.errors import ErrorCode
 from kwire.log.api import OffsetOutOfRange
+from kwire.net.memory_pool import RESPONSE_LEASE, ResponseLease
 
 FETCH_SESSION_ID_NOT_FOUND = 70
 
@@ -38,6 +44,10 @@ async def fetch(ctx: RequestContext, request: Any) -> dict[str, Any]:
         remaining = deadline - loop.time()
         if total >= min_bytes or has_error or remaining <= 0 or not partitions:
             break
+        # Below min_bytes: what was read is dropped and read again, so give its
+        # response budget back (the lease holds only what the answer will carry).
+        del responses
+        _release_lease()
         if not await _wait_for_append(partitions, remaining):
             # Read once more: waiters are registered only after the reads, so with a
             # log whose reads really suspend, an append could slip in between.
@@ -45,6 +55,27 @@ async def fetch(ctx: RequestContext, request: Any) -> dict[str, Any]:
             break
     return {"throttle_time": 0, "error_code": ErrorCode.NONE, "session_id": 0,
             "responses": responses}
+
+
+def fetch_error_body(version: int, request: Any, code: ErrorCode) -> dict[str, Any]:
+    """The whole-request error answer (Kafka's FetchRequest.getErrorResponse): the
+    top-level error code (v7+), session 0, and below v13 every requested partition
+    answered with the error too, since v4-6 have no top-level code and v7-12
+    clients may still look only at partitions."""
+    responses = []
+    if version < 13:
+        responses = [
+            {"topic": getattr(t, "topic", None), "topic_id": getattr(t, "topic_id", None),
+             "partitions": [_empty(p.partition, code) for p in t.partitions]}
+            for t in request.topics
+        ]
+    return {"throttle_time": 0, "error_code": code, "session_id": 0, "responses": responses}
+
+
+def _release_lease() -> None:
+    lease = RESPONSE_LEASE.get()
+    if lease is not None:
+        lease.release()
 
 
 async def _wait_for_append(partitions: list[Partition], timeout: float) -> bool:
@@ -66,7 +97,8 @@ async def _read_all(
     ctx: RequestContext, request: Any
 ) -> tuple[list[dict[str, Any]], int, list[Partition], bool]:
     snapshot = ctx.broker.snapshot()
-    budget = int(request.max_bytes) if ctx.api_version >= 3 else 2**31 - 1
+    # Kafka's KafkaApis caps the client's max_bytes with the broker's fetch.max.bytes.
+    budget = min(int(request.max_bytes), int(ctx.broker.config["fetch.max.bytes"]))
     total = 0
     has_error = False
     partitions: list[Partition] = []
@@ -117,10 +149,10 @@ async def _read_partition(
                       offsets.log_start_offset)
     limit = min(int(fp.partition_max_bytes), budget)
     records = b""
+    lease = RESPONSE_LEASE.get()
     try:
         if limit > 0 or first:
-            result = await partition.log.read(int(fp.fetch_offset), limit, min_one_batch=first)
-            records = result.records
+            records = await _read_leased(partition, int(fp.fetch_offset), limit, first, lease)
             offsets = partition.log.offsets()
     except OffsetOutOfRange:
         return _empty(fp.partition, ErrorCode.OFFSET_OUT_OF_RANGE, offsets.high_watermark,
@@ -131,3 +163,21 @@ async def _read_partition(
     # read_committed consumers expect an (empty) aborted list rather than null.
     entry["aborted_transactions"] = () if read_committed else None
     return entry
+
+
+async def _read_leased(
+    partition: Partition, offset: int, limit: int, first: bool, lease: ResponseLease | None
+) -> bytes:
+    """Read at most `limit` bytes, or what the response budget grants now. The
+    grant is taken before the read so concurrent fetches cannot all see the same
+    free budget; the first batch is read whole (KIP-74) even past the grant."""
+    if lease is None:
+        return (await partition.log.read(offset, limit, min_one_batch=first)).records
+    granted = lease.grant(limit)
+    records = b""
+    try:
+        if granted > 0 or first:
+            records = (await partition.log.read(offset, granted, min_one_batch=first)).records
+    finally:
+        lease.settle(granted, len(records))
+    return records
