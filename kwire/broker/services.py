@@ -107,10 +107,23 @@ class Broker:
         return topic
 
     async def delete_topic(self, name: str) -> TopicMetadata:
+        """Delete the topic from the metadata, then its partitions' data, then every
+        group's committed offsets of it (as Kafka's metadata publisher calls
+        GroupCoordinator.onPartitionsDeleted). A partition whose data cannot be
+        removed does not stop the rest; its error is raised at the end."""
         topic = await self.metadata.delete_topic(name)
-        for index in range(len(topic.partitions)):
-            await self.partitions.delete(TopicPartition(name, index))
+        deleted = [TopicPartition(name, index) for index in range(len(topic.partitions))]
+        failure: Exception | None = None
+        for tp in deleted:
+            try:
+                await self.partitions.delete(tp)
+            except OSError as exc:
+                log.error("could not remove the data of deleted partition %s: %s", tp, exc)
+                failure = failure or exc
+        await self.groups.on_partitions_deleted(deleted)
         log.info("deleted topic %s", name)
+        if failure is not None:
+            raise failure
         return topic
 
     async def create_partitions(self, name: str, total: int) -> TopicMetadata:

@@ -1,4 +1,9 @@
-"""CreatePartitions (37): grow a topic's partition count."""
+"""CreatePartitions (37): grow a topic's partition count.
+
+Internal topics keep their partition count (kwire is stricter than Kafka: the
+group coordinator maps groups to `__consumer_offsets` partitions by count), and
+no topic grows past what fits on disk (broker/topics.py).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,12 @@ from typing import Any
 
 from kwire.broker.context import RequestContext
 from kwire.broker.registry import handler
+from kwire.broker.topics import (
+    EXCESSIVE_BATCH_MESSAGE,
+    MAX_RECORDS_PER_USER_OP,
+    is_internal,
+    partitions_too_many,
+)
 from kwire.errors import ErrorCode
 
 
@@ -30,6 +41,14 @@ async def create_partitions(ctx: RequestContext, request: Any) -> dict[str, Any]
         elif t.count == current:
             code, message = ErrorCode.INVALID_PARTITIONS, (
                 f"Topic already has {current} partitions.")
+        elif is_internal(t.name):
+            code, message = ErrorCode.INVALID_PARTITIONS, (
+                f"The partition count of internal topic {t.name} cannot be changed.")
+        elif (too_many := partitions_too_many(t.name, int(t.count))) is not None:
+            code, message = ErrorCode.INVALID_PARTITIONS, too_many
+        elif t.count - current > MAX_RECORDS_PER_USER_OP:
+            # One PartitionRecord per new partition (QuorumController's limit).
+            code, message = ErrorCode.POLICY_VIOLATION, EXCESSIVE_BATCH_MESSAGE
         elif t.assignments is not None and (
             len(t.assignments) != t.count - current
             or any(not set(a.broker_ids) <= live or not a.broker_ids for a in t.assignments)

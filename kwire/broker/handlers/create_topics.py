@@ -1,5 +1,12 @@
 """CreateTopics (19): partitions, replication factor, configs, validate_only,
-with the error codes Kafka returns for each way a request can be wrong."""
+with the error codes Kafka returns for each way a request can be wrong.
+
+Checks run in the order of Kafka's ControllerApis and
+ReplicationControlManager.createTopics: `__cluster_metadata`, the name, an
+existing topic, a colliding name, then the topic's shape. Internal topics
+follow kwire's stricter rules (broker/topics.py); `__consumer_offsets` is
+created by the group coordinator itself, in its own shape.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,19 @@ from typing import Any
 from kwire.broker import topic_config
 from kwire.broker.context import RequestContext
 from kwire.broker.registry import handler
-from kwire.broker.topics import invalid_reason
-from kwire.cluster.api import TopicExists
+from kwire.broker.topics import (
+    EXCESSIVE_BATCH_MESSAGE,
+    GROUP_METADATA_TOPIC_NAME,
+    MAX_RECORDS_PER_USER_OP,
+    colliding_topic,
+    collision_message,
+    creation_prohibited,
+    invalid_reason,
+    offsets_topic_refusal,
+    partitions_too_many,
+)
+from kwire.cluster.api import TopicExists, TopicMetadata
+from kwire.coordinator.group.manager import OFFSETS_TOPIC_CONFIGS
 from kwire.errors import ErrorCode
 
 
@@ -37,11 +55,26 @@ def _failed(name: str, code: ErrorCode, message: str | None) -> dict[str, Any]:
 async def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> dict[str, Any]:
     broker = ctx.broker
     name = t.name
+    given_configs = {c.name: c.value for c in t.configs}
+    prohibited = creation_prohibited(name)
+    if prohibited is not None:
+        return _failed(name, ErrorCode.INVALID_REQUEST, prohibited)
     reason = invalid_reason(name)
     if reason is not None:
         return _failed(name, ErrorCode.INVALID_TOPIC_EXCEPTION, reason)
-    if name in broker.snapshot().topics:
+    existing = broker.snapshot().topics
+    if name in existing:
         return _failed(name, ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+    other = colliding_topic(name, existing)
+    if other is not None:
+        return _failed(name, ErrorCode.INVALID_TOPIC_EXCEPTION, collision_message(name, other))
+    if name == GROUP_METADATA_TOPIC_NAME:
+        refused = offsets_topic_refusal(
+            int(t.num_partitions), given_configs, bool(t.assignments),
+            broker.groups.offsets_topic_partitions, OFFSETS_TOPIC_CONFIGS)
+        if refused is not None:
+            return _failed(name, *refused)
+        given_configs = dict(OFFSETS_TOPIC_CONFIGS)
     assignments = list(t.assignments)
     partitions = int(t.num_partitions)
     replication = int(t.replication_factor)
@@ -59,6 +92,8 @@ async def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> dict[
         replication = len(assignments[0].broker_ids)
     if partitions == -1:
         partitions = int(broker.config["num.partitions"])
+        if name == GROUP_METADATA_TOPIC_NAME:
+            partitions = broker.groups.offsets_topic_partitions
     if replication == -1:
         replication = int(broker.config["default.replication.factor"])
     if partitions <= 0:
@@ -72,17 +107,24 @@ async def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> dict[
                        f"Unable to replicate the partition {replication} time(s): The target "
                        f"replication factor of {replication} cannot be reached because only "
                        f"{len(live)} broker(s) are registered.")
+    too_many = partitions_too_many(name, partitions)
+    if too_many is not None:
+        return _failed(name, ErrorCode.INVALID_PARTITIONS, too_many)
     try:
-        configs = topic_config.validate({c.name: c.value for c in t.configs})
+        configs = topic_config.validate(given_configs)
     except topic_config.InvalidConfig as exc:
         return _failed(name, ErrorCode.INVALID_CONFIG, str(exc))
+    # One TopicRecord, a PartitionRecord per partition, a ConfigRecord per config.
+    if 1 + partitions + len(configs) > MAX_RECORDS_PER_USER_OP:
+        return _failed(name, ErrorCode.POLICY_VIOLATION, EXCESSIVE_BATCH_MESSAGE)
     topic_id = None
     if not validate_only:
         try:
-            topic = await broker.create_topic(name, partitions, configs)
+            topic = await _create(ctx, name, partitions, configs)
         except TopicExists:
             return _failed(name, ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
         topic_id = topic.topic_id
+        configs = dict(topic.configs)
     return {
         "name": name,
         "topic_id": topic_id,
@@ -97,3 +139,13 @@ async def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> dict[
             for e in topic_config.effective(broker.config, configs)
         ],
     }
+
+
+async def _create(
+    ctx: RequestContext, name: str, partitions: int, configs: dict[str, str]
+) -> TopicMetadata:
+    if name == GROUP_METADATA_TOPIC_NAME:
+        # The coordinator creates (and loads) its topic in its own shape.
+        await ctx.broker.groups.ensure_ready()
+        return ctx.broker.snapshot().topics[name]
+    return await ctx.broker.create_topic(name, partitions, configs)

@@ -1,5 +1,11 @@
 """Metadata (3): brokers, controller, topics with ids, partitions with leader epochs;
-auto-creates topics when both the request and `auto.create.topics.enable` allow it."""
+auto-creates topics when both the request and `auto.create.topics.enable` allow it.
+
+Auto-creation follows Kafka's AutoTopicCreationManager: `__consumer_offsets`
+gets the group coordinator's own shape (the coordinator creates it); names
+no client may create, and names colliding with an existing topic, are
+answered INVALID_TOPIC_EXCEPTION instead of being created.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,13 @@ from typing import Any
 
 from kwire.broker.context import RequestContext
 from kwire.broker.registry import handler
-from kwire.broker.topics import invalid_reason
+from kwire.broker.topics import (
+    GROUP_METADATA_TOPIC_NAME,
+    colliding_topic,
+    creation_prohibited,
+    invalid_reason,
+    is_internal,
+)
 from kwire.cluster.api import ClusterMetadata, TopicExists, TopicMetadata
 from kwire.errors import ErrorCode
 
@@ -20,7 +32,7 @@ def topic_entry(topic: TopicMetadata) -> dict[str, Any]:
         "error_code": ErrorCode.NONE,
         "name": topic.name,
         "topic_id": topic.topic_id,
-        "is_internal": topic.internal,
+        "is_internal": is_internal(topic.name),
         "partitions": [
             {
                 "error_code": ErrorCode.NONE,
@@ -95,6 +107,13 @@ async def _lookup(ctx: RequestContext, name: str, allow_auto: bool) -> dict[str,
         return error_entry(ErrorCode.INVALID_TOPIC_EXCEPTION, name)
     if not allow_auto:
         return error_entry(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name)
+    if creation_prohibited(name) is not None or colliding_topic(
+        name, broker.snapshot().topics
+    ) is not None:
+        return error_entry(ErrorCode.INVALID_TOPIC_EXCEPTION, name)
+    if name == GROUP_METADATA_TOPIC_NAME:
+        await broker.groups.ensure_ready()
+        return topic_entry(broker.snapshot().topics[name])
     try:
         topic = await broker.create_topic(name, int(broker.config["num.partitions"]), {})
     except TopicExists:

@@ -12,6 +12,7 @@ from typing import Any
 from kwire.broker.context import RequestContext
 from kwire.broker.handlers._lookup import resolve_topic
 from kwire.broker.registry import handler
+from kwire.broker.topics import append_refusal
 from kwire.errors import ErrorCode, ProtocolViolation
 from kwire.records.batch import InvalidBatch, validate_produce_batch
 
@@ -37,10 +38,9 @@ async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
                                  "transactions are not supported by kwire yet")
             elif topic is None:
                 outcome = _error(pdata.index, topic_error)
-            elif topic.internal:
-                # Only the broker writes its internal topics (ReplicaManager's check).
-                outcome = _error(pdata.index, ErrorCode.INVALID_TOPIC_EXCEPTION,
-                                 f"Cannot append to internal topic {topic.name}")
+            elif (refused := append_refusal(topic.name)) is not None:
+                # Only the broker writes its internal topics, whoever created them.
+                outcome = _error(pdata.index, ErrorCode.INVALID_TOPIC_EXCEPTION, refused)
             else:
                 outcome = await _produce_partition(ctx, topic.name, pdata.index, pdata.records)
             partitions_out.append(outcome)

@@ -5,24 +5,30 @@ Each coordinator call runs under one lock and returns `Effects`; the driver
 appends their records to `__consumer_offsets` (through the same PartitionLog
 as user data), re-arms or cancels timers, then completes the waiting
 requests, in that order — Kafka answers a write only once it is stored.
-State is rebuilt at start by replaying the topic.
+State is rebuilt at start by replaying the topic; a record that cannot be
+decoded or applied (a damaged topic, or one a client wrote before kwire
+refused that) is skipped and reported in one log line per partition, so a
+damaged topic never stops the broker. When a topic is deleted, its committed
+offsets go too (`on_partitions_deleted`, Kafka's GroupCoordinator hook).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kwire.coordinator.group.effects import CancelTimer, Effects, ScheduleTimer, TimerKey
 from kwire.coordinator.group.records import GroupMetadataKey, OffsetCommitKey, decode_key
 from kwire.errors import ErrorCode, KwireError
+from kwire.log.api import TopicPartition
 from kwire.log.scan import stored_batches
-from kwire.records.batch import parse_header
+from kwire.records.batch import InvalidBatch, parse_header
 from kwire.records.builder import build_batch, decode_records
 
 if TYPE_CHECKING:
+    from kwire.broker.partitions import Partition
     from kwire.broker.services import Broker
     from kwire.coordinator.group.coordinator import GroupCoordinator
 
@@ -89,16 +95,39 @@ class GroupManager:
             partition = self._broker.partition(OFFSETS_TOPIC, index)
             if partition is None:
                 continue
-            async for batch, _header in stored_batches(partition.log):
-                for record in decode_records(bytes(batch)):
-                    if record.key is not None:
-                        self.coordinator.replay(record.key, record.value)
-                        replayed += 1
+            replayed += await self._replay_partition(index, partition)
         effects = self.coordinator.loaded(self._broker.now_ms())
         self._ready = True
         await self._apply(effects)
         if replayed:
             log.info("loaded %d group coordinator records from %s", replayed, OFFSETS_TOPIC)
+
+    async def _replay_partition(self, index: int, partition: Partition) -> int:
+        """Replay one partition; returns how many records were applied."""
+        replayed = 0
+        skipped = Skipped(f"{OFFSETS_TOPIC}-{index}")
+        async for batch, header in stored_batches(partition.log):
+            try:
+                records = decode_records(bytes(batch))
+            except (InvalidBatch, ValueError) as exc:
+                skipped.add(header.base_offset, header.records_count, exc)
+                continue
+            for record in records:
+                if record.key is None:
+                    continue
+                try:
+                    self.coordinator.replay(record.key, record.value)
+                except Exception as exc:  # any record that cannot be applied is skipped
+                    skipped.add(record.offset, 1, exc)
+                else:
+                    replayed += 1
+        skipped.report()
+        return replayed
+
+    @property
+    def offsets_topic_partitions(self) -> int:
+        """The partition count the coordinator gives `__consumer_offsets`."""
+        return self._partitions
 
     @property
     def ready(self) -> bool:
@@ -179,10 +208,49 @@ class GroupManager:
             if outcome.error_code != ErrorCode.NONE:
                 raise RuntimeError(f"append to {OFFSETS_TOPIC}-{index}: {outcome.error_code.name}")
 
+    async def on_partitions_deleted(self, partitions: Sequence[TopicPartition]) -> None:
+        """Tombstone every group's offsets of deleted partitions, so a topic created
+        again under the same name starts from auto.offset.reset, not old offsets."""
+        if OFFSETS_TOPIC not in self._broker.snapshot().topics or not partitions:
+            return
+        wanted = [(tp.topic, tp.partition) for tp in partitions]
+        try:
+            response = await self.call(
+                lambda token, now: self.coordinator.on_partitions_deleted(
+                    token, now, partitions=wanted))
+        except KwireError as exc:
+            log.error("could not delete the offsets of deleted partitions of %s: %s",
+                      sorted({t for t, _ in wanted}), exc.error_code.name)
+            return
+        if response.deleted_offsets:
+            log.info("deleted %d committed offsets of deleted topic(s) %s",
+                     response.deleted_offsets,
+                     ", ".join(sorted({t for t, _ in wanted})))
+
     async def close(self) -> None:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
+
+
+class Skipped:
+    """Records of one partition that replay skipped, reported in one line."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._count = 0
+        self._first: tuple[int, Exception] | None = None
+
+    def add(self, offset: int, count: int, exc: Exception) -> None:
+        self._count += count
+        if self._first is None:
+            self._first = (offset, exc)
+
+    def report(self) -> None:
+        if self._first is not None:
+            offset, exc = self._first
+            log.warning("skipped %d undecodable record(s) of %s, the first at offset %d: %s",
+                        self._count, self._name, offset, str(exc) or type(exc).__name__)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

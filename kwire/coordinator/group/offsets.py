@@ -3,7 +3,8 @@
 Kafka's OffsetMetadataManager for classic groups (no transactional offsets yet):
 the commit checks of ClassicGroup.validateOffsetCommit, simple groups created by
 generation -1 commits, OffsetDelete's GROUP_SUBSCRIBED_TO_TOPIC, and
-cleanupExpiredOffsets with ClassicGroup.offsetExpirationCondition. Every change
+cleanupExpiredOffsets with ClassicGroup.offsetExpirationCondition, and
+onPartitionsDeleted (the offsets of a deleted topic go with it). Every change
 is an OffsetCommit record (a tombstone to delete) applied to the store at once.
 """
 
@@ -34,6 +35,7 @@ from kwire.coordinator.group.responses import (
     OffsetDeleteResponse,
     OffsetFetchPartitionResponse,
     OffsetFetchResponse,
+    PartitionsDeletedResponse,
 )
 from kwire.errors import ErrorCode
 
@@ -259,6 +261,30 @@ class OffsetsMixin(RebalanceMixin):
                     self._write_offset(fx, group_id, topic, partition, None)
             results.append(OffsetDeletePartitionResponse(topic, partition, code))
         fx.respond(token, OffsetDeleteResponse(ErrorCode.NONE, tuple(results)))
+        return fx.build()
+
+    # -- deleted topics ----------------------------------------------------------------------
+
+    def on_partitions_deleted(
+        self, token: object, now_ms: int, *, partitions: Sequence[tuple[str, int]]
+    ) -> Effects:
+        """OffsetMetadataManager.onPartitionsDeleted: tombstone every group's offset
+        of each deleted partition; the response says how many were deleted.
+
+        Groups stay, even with no offsets left, as in Kafka (retention removes
+        Empty ones later).
+        """
+        fx = EffectsBuilder()
+        deleted: dict[str, set[int]] = {}
+        for topic, partition in partitions:
+            deleted.setdefault(topic, set()).add(partition)
+        count = 0
+        for group_id, by_topic in list(self.offsets.items()):
+            for topic, by_partition in list(by_topic.items()):
+                for partition in sorted(deleted.get(topic, set()) & by_partition.keys()):
+                    self._write_offset(fx, group_id, topic, partition, None)
+                    count += 1
+        fx.respond(token, PartitionsDeletedResponse(count))
         return fx.build()
 
     # -- retention ----------------------------------------------------------------------------

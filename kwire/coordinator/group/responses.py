@@ -156,6 +156,13 @@ class ListGroupsResponse:
     groups: tuple[ListedGroup, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class PartitionsDeletedResponse:
+    """Not a Kafka API: what on_partitions_deleted did, for the driver's log."""
+
+    deleted_offsets: int
+
+
 Response: TypeAlias = (
     JoinGroupResponse
     | SyncGroupResponse
@@ -167,4 +174,5 @@ Response: TypeAlias = (
     | DeleteGroupsResponse
     | DescribeGroupsResponse
     | ListGroupsResponse
+    | PartitionsDeletedResponse
 )
