@@ -25,6 +25,10 @@ from kwire.net.server import Server
 
 log = logging.getLogger("kwire")
 
+# How often the log store's upkeep runs: brings an offline log back within a
+# second of its disk working again.
+_MAINTAIN_EVERY_SECONDS = 1.0
+
 
 async def serve(config: Config, stop: asyncio.Event) -> None:
     clock = SystemClock()
@@ -71,7 +75,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
 
 
 async def _housekeeping(broker: Broker) -> None:
-    """Retention every log.retention.check.interval.ms; time-based flushes when set."""
+    """Retention every log.retention.check.interval.ms; time-based flushes when set;
+    every second the log store's upkeep (space reserve, offline logs, checkpoints)."""
     config = broker.config
     retention_every = int(config["log.retention.check.interval.ms"]) / 1000
     flush_ms = config.log_flush_interval_ms
@@ -79,13 +84,14 @@ async def _housekeeping(broker: Broker) -> None:
     loop = asyncio.get_running_loop()
     next_retention = loop.time() + retention_every
     while True:
-        wait = next_retention - loop.time()
+        wait = min(next_retention - loop.time(), _MAINTAIN_EVERY_SECONDS)
         if flush_every is not None:
             wait = min(wait, flush_every)
         await asyncio.sleep(max(0.0, wait))
         try:
             if flush_every is not None:
                 await broker.logs.flush_due(broker.now_ms())
+            await broker.logs.maintain(broker.now_ms())
             if loop.time() >= next_retention:
                 deleted = await broker.logs.enforce_retention(broker.now_ms())
                 if deleted:

@@ -97,3 +97,11 @@ class KwireError(Exception):
 
 class ProtocolViolation(Exception):
     """The peer broke the framing or header rules: log one line, close the connection."""
+
+
+class StorageError(Exception):
+    """An I/O failure in the data dir (disk full, an I/O error, a log taken offline).
+
+    The resource it hit answers KAFKA_STORAGE_ERROR (Kafka's answer for a log dir
+    failure); every other partition, topic and connection carries on.
+    """

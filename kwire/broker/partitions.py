@@ -9,6 +9,7 @@ the `PartitionLog`, and waking fetches. Records are never decoded.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Iterator
@@ -16,12 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kwire.broker.producer_state import Append, Duplicate, ProducerStateManager, Reject
-from kwire.errors import ErrorCode
+from kwire.errors import ErrorCode, StorageError
 from kwire.log.api import LogConfig, LogStore, PartitionLog, TopicPartition
 from kwire.log.scan import stored_batches
 from kwire.records.batch import BatchHeader, set_log_append_time
 
 log = logging.getLogger("kwire.partitions")
+
+_MAX_FILE_NAME_BYTES = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,18 +48,27 @@ class Partition:
         # Serialises idempotent appends so a duplicate check never races the
         # append it duplicates (a producer may retry on a new connection).
         self._idempotent_lock = asyncio.Lock()
+        # False while the log could not be read to rebuild producer state (it was
+        # offline at open): idempotent appends retry the replay first.
+        self.producer_state_loaded = False
 
     async def replay_producer_state(self) -> None:
         """Rebuild idempotent-producer state by reading every stored batch header."""
         self.producers.rebuild_from(
             [header async for _batch, header in stored_batches(self.log) if header.has_producer_id]
         )
+        self.producer_state_loaded = True
 
     async def append(self, batch: bytearray, header: BatchHeader, now_ms: int) -> ProduceOutcome:
-        if header.has_producer_id:
-            async with self._idempotent_lock:
-                return await self._append_idempotent(batch, header, now_ms)
-        return await self._append(batch, now_ms)
+        try:
+            if header.has_producer_id:
+                async with self._idempotent_lock:
+                    if not self.producer_state_loaded:
+                        await self.replay_producer_state()
+                    return await self._append_idempotent(batch, header, now_ms)
+            return await self._append(batch, now_ms)
+        except StorageError as exc:
+            return ProduceOutcome(ErrorCode.KAFKA_STORAGE_ERROR, error_message=str(exc))
 
     async def _append_idempotent(
         self, batch: bytearray, header: BatchHeader, now_ms: int
@@ -91,6 +103,9 @@ class Partition:
             append_time = now_ms
         try:
             result = await self.log.append(batch, self.leader_epoch)
+        except StorageError as exc:
+            log.warning("%s", exc)  # the log said what failed; no traceback needed
+            return ProduceOutcome(ErrorCode.KAFKA_STORAGE_ERROR, error_message=str(exc))
         except Exception:
             log.exception("append to %s failed", self.tp)
             return ProduceOutcome(ErrorCode.KAFKA_STORAGE_ERROR)
@@ -109,6 +124,18 @@ class Partition:
 
     def remove_waiter(self, fut: asyncio.Future[None]) -> None:
         self._waiters.discard(fut)
+
+
+def snapshot_file_name(tp: TopicPartition) -> str:
+    """`<topic>-<partition>.json`, or, when that would not fit the file system's
+    255 bytes (the longest topic names), the topic cut short and told apart
+    by a hash of its full name, as Kafka caps its `-delete` directory names."""
+    name = f"{tp}.json"
+    if len(name.encode()) <= _MAX_FILE_NAME_BYTES:
+        return name
+    digest = hashlib.sha256(tp.topic.encode()).hexdigest()[:16]
+    suffix = f"-{tp.partition}.{digest}.json"
+    return tp.topic[: _MAX_FILE_NAME_BYTES - len(suffix)] + suffix
 
 
 class PartitionManager:
@@ -139,8 +166,13 @@ class PartitionManager:
         partition = self._partitions.get(tp)
         if partition is None:
             partition = Partition(tp, await self._store.open(tp, config), leader_epoch)
-            if not self._load_snapshot(partition):
-                await partition.replay_producer_state()
+            try:
+                if self._load_snapshot(partition):
+                    partition.producer_state_loaded = True
+                else:
+                    await partition.replay_producer_state()
+            except StorageError as exc:
+                log.error("producer state of %s not loaded yet: %s", tp, exc)
             self._partitions[tp] = partition
         else:
             partition.log.reconfigure(config)
@@ -150,7 +182,7 @@ class PartitionManager:
         return partition
 
     def _snapshot_path(self, tp: TopicPartition) -> Path | None:
-        return None if self._snapshot_dir is None else self._snapshot_dir / f"{tp}.json"
+        return None if self._snapshot_dir is None else self._snapshot_dir / snapshot_file_name(tp)
 
     def _load_snapshot(self, partition: Partition) -> bool:
         path = self._snapshot_path(partition.tp)
@@ -172,15 +204,19 @@ class PartitionManager:
             return
         self._snapshot_dir.mkdir(parents=True, exist_ok=True)
         for tp, partition in self._partitions.items():
-            if not len(partition.producers):
+            if not len(partition.producers) or not partition.producer_state_loaded:
                 continue
-            path = self._snapshot_dir / f"{tp}.json"
+            path = self._snapshot_dir / snapshot_file_name(tp)
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({
-                "log_end_offset": partition.log.offsets().log_end_offset,
-                "state": partition.producers.to_snapshot(),
-            }), encoding="utf-8")
-            tmp.replace(path)
+            try:
+                tmp.write_text(json.dumps({
+                    "log_end_offset": partition.log.offsets().log_end_offset,
+                    "state": partition.producers.to_snapshot(),
+                }), encoding="utf-8")
+                tmp.replace(path)
+            except (OSError, StorageError) as exc:  # the next start replays this log
+                log.warning("no producer state snapshot for %s: %s", tp, exc)
+                tmp.unlink(missing_ok=True)
 
     async def delete(self, tp: TopicPartition) -> None:
         path = self._snapshot_path(tp)

@@ -1,14 +1,16 @@
 """The single-node metadata store: one JSON document in the data dir.
 
-Every change is written to a temporary file, fsynced and renamed over the old
-one, so a crash leaves either the old or the new metadata, never a mix. The
-cluster id is kept in `meta.properties` the way Kafka keeps it.
+Every change is made on a copy of the document, written (kwire.fs.atomic_write:
+temporary file, fsync, rename) and only then applied, so a failed write (a full
+disk: StorageError) changes nothing, in memory or on disk, and a crash leaves
+either the old or the new metadata, never a mix. The cluster id is kept in
+`meta.properties` the way Kafka keeps it.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-import os
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +24,8 @@ from kwire.cluster.api import (
     TopicMetadata,
     TopicNotFound,
 )
+from kwire.errors import StorageError
+from kwire.fs import SpaceReserve, atomic_write
 
 METADATA_FILE = "kwire-metadata.json"
 META_PROPERTIES = "meta.properties"
@@ -34,24 +38,11 @@ def _new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 class LocalMetadataStore:
     def __init__(self, data_dir: Path, broker: BrokerInfo) -> None:
         self._dir = data_dir
         self._broker = broker
+        self._reserve = SpaceReserve(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         self._cluster_id = self._load_cluster_id()
         self._doc: dict[str, Any] = {"topics": {}, "broker_configs": {}, "next_producer_id": 0}
@@ -67,9 +58,9 @@ class LocalMetadataStore:
                 if line.startswith("cluster.id="):
                     return line.split("=", 1)[1].strip()
         cluster_id = _new_cluster_id()
-        _atomic_write(
+        atomic_write(
             path,
-            f"version=1\ncluster.id={cluster_id}\nnode.id={self._broker.node_id}\n",
+            f"version=1\ncluster.id={cluster_id}\nnode.id={self._broker.node_id}\n".encode(),
         )
         return cluster_id
 
@@ -94,9 +85,18 @@ class LocalMetadataStore:
             broker_configs={k: dict(v) for k, v in self._doc["broker_configs"].items()},
         )
 
-    def _commit(self) -> None:
-        _atomic_write(self._dir / METADATA_FILE, json.dumps(self._doc, indent=1, sort_keys=True))
+    def _commit(self, doc: dict[str, Any]) -> None:
+        """Write `doc` (a changed copy of the document), then make it current."""
+        data = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
+        try:
+            atomic_write(self._dir / METADATA_FILE, data, self._reserve)
+        except OSError as exc:
+            raise StorageError(f"cannot write {METADATA_FILE}: {exc}") from exc
+        self._doc = doc
         self._snapshot = self._build()
+
+    def _copy(self) -> dict[str, Any]:
+        return copy.deepcopy(self._doc)
 
     def snapshot(self) -> ClusterMetadata:
         return self._snapshot
@@ -106,7 +106,8 @@ class LocalMetadataStore:
     ) -> TopicMetadata:
         if name in self._doc["topics"]:
             raise TopicExists(name)
-        self._doc["topics"][name] = {
+        doc = self._copy()
+        doc["topics"][name] = {
             "id": str(uuid.uuid4()),
             # A single node leads every partition from epoch 0; epochs only move
             # when leadership does (cluster mode).
@@ -114,38 +115,42 @@ class LocalMetadataStore:
             "configs": dict(configs),
             "internal": internal,
         }
-        self._commit()
+        self._commit(doc)
         return self._snapshot.topics[name]
 
     async def delete_topic(self, name: str) -> TopicMetadata:
         topic = self._snapshot.topics.get(name)
         if topic is None:
             raise TopicNotFound(name)
-        del self._doc["topics"][name]
-        self._commit()
+        doc = self._copy()
+        del doc["topics"][name]
+        self._commit(doc)
         return topic
 
     async def create_partitions(self, name: str, total: int) -> TopicMetadata:
-        t = self._doc["topics"].get(name)
-        if t is None:
+        if name not in self._doc["topics"]:
             raise TopicNotFound(name)
-        t["leader_epochs"].extend([0] * (total - len(t["leader_epochs"])))
-        self._commit()
+        doc = self._copy()
+        epochs = doc["topics"][name]["leader_epochs"]
+        epochs.extend([0] * (total - len(epochs)))
+        self._commit(doc)
         return self._snapshot.topics[name]
 
     async def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
-        t = self._doc["topics"].get(name)
-        if t is None:
+        if name not in self._doc["topics"]:
             raise TopicNotFound(name)
-        t["configs"] = dict(configs)
-        self._commit()
+        doc = self._copy()
+        doc["topics"][name]["configs"] = dict(configs)
+        self._commit(doc)
 
     async def set_broker_configs(self, broker: str, configs: Mapping[str, str]) -> None:
-        self._doc["broker_configs"][broker] = dict(configs)
-        self._commit()
+        doc = self._copy()
+        doc["broker_configs"][broker] = dict(configs)
+        self._commit(doc)
 
     async def allocate_producer_ids(self, count: int) -> int:
-        first = int(self._doc["next_producer_id"])
-        self._doc["next_producer_id"] = first + count
-        self._commit()
+        doc = self._copy()
+        first = int(doc["next_producer_id"])
+        doc["next_producer_id"] = first + count
+        self._commit(doc)
         return first

@@ -82,6 +82,17 @@ class OffsetOutOfRange(Exception):
     """The requested offset is below the log start offset or above the log end offset."""
 
 
+class CorruptRecords(Exception):
+    """The stored bytes holding the requested offset fail their checks (CRC, length,
+    offsets in sequence): Fetch answers CORRUPT_MESSAGE for them rather than serve a
+    wrong record or skip to the next good one. `resume_offset` is where intact data
+    may start again (the end of the damaged stretch), for whole-log scans."""
+
+    def __init__(self, message: str, resume_offset: int) -> None:
+        super().__init__(message)
+        self.resume_offset = resume_offset
+
+
 class PartitionLog(Protocol):
     @property
     def tp(self) -> TopicPartition: ...
@@ -90,14 +101,18 @@ class PartitionLog(Protocol):
         """Assign offsets starting at the log end offset by rewriting the batch
         header in place (base offset, partition leader epoch), store it, and
         return once it is as durable as the flush settings ask. Offsets are
-        assigned in call order, before the first await."""
+        assigned in call order, before the first await. A failed append
+        (kwire.errors.StorageError) leaves no trace: the offsets are not taken and
+        the batch is never served."""
         ...
 
     async def read(self, offset: int, max_bytes: int, min_one_batch: bool) -> ReadResult:
         """Batches from the one containing `offset`, whole, up to `max_bytes`
         in total; with `min_one_batch` the first batch is returned even when it
         is larger. `offset == log end offset` returns no records. Raises
-        OffsetOutOfRange below the log start offset or past the log end."""
+        OffsetOutOfRange below the log start offset or past the log end,
+        CorruptRecords when the batch holding `offset` is damaged (the batches
+        before a damaged one are returned on their own)."""
         ...
 
     def offsets(self) -> LogOffsets: ...
@@ -142,6 +157,11 @@ class LogStore(Protocol):
 
     async def flush_due(self, now_ms: int) -> None:
         """fsync logs whose flush.ms has elapsed."""
+        ...
+
+    async def maintain(self, now_ms: int) -> None:
+        """Periodic upkeep (the broker's housekeeping calls it every second or so):
+        bring offline logs back when their storage works again, checkpoints."""
         ...
 
     async def close(self) -> None:

@@ -210,6 +210,9 @@ class MemoryLogStore:
     async def flush_due(self, now_ms: int) -> None:
         """Nothing to make durable."""
 
+    async def maintain(self, now_ms: int) -> None:
+        """Memory never goes offline."""
+
     async def close(self) -> None:
         for log in self._logs.values():
             await log.close()

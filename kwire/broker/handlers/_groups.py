@@ -7,11 +7,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from kwire.broker.context import RequestContext
-from kwire.errors import ErrorCode, KwireError
+from kwire.errors import ErrorCode, KwireError, StorageError
 
 
 async def ready(ctx: RequestContext) -> None:
-    code = await ctx.broker.groups.ensure_ready()
+    try:
+        code = await ctx.broker.groups.ensure_ready()
+    except StorageError as exc:
+        # __consumer_offsets could not be created or read (a full or failing disk).
+        raise KwireError(ErrorCode.COORDINATOR_NOT_AVAILABLE, str(exc)) from exc
     if code != ErrorCode.NONE:
         raise KwireError(code)
 

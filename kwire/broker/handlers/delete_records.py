@@ -6,7 +6,8 @@ from typing import Any
 
 from kwire.broker.context import RequestContext
 from kwire.broker.registry import handler
-from kwire.errors import ErrorCode
+from kwire.errors import ErrorCode, StorageError
+from kwire.log.api import PartitionLog
 
 HIGH_WATERMARK = -1
 
@@ -22,13 +23,21 @@ async def delete_records(ctx: RequestContext, request: Any) -> dict[str, Any]:
             if partition is None:
                 code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
-                offsets = partition.log.offsets()
-                target = offsets.high_watermark if p.offset == HIGH_WATERMARK else int(p.offset)
-                if target < 0 or target > offsets.high_watermark:
-                    code = ErrorCode.OFFSET_OUT_OF_RANGE
-                else:
-                    low = await partition.log.truncate_prefix(target)
+                code, low = await _delete_below(partition.log, int(p.offset))
             partitions.append({"partition_index": p.partition_index, "low_watermark": low,
                                "error_code": code})
         topics.append({"name": t.name, "partitions": partitions})
     return {"throttle_time": 0, "topics": topics}
+
+
+async def _delete_below(log: PartitionLog, offset: int) -> tuple[ErrorCode, int]:
+    """(error, new low watermark). On a full disk this still works: it is how an
+    operator frees space (the log store gives up its space reserve for it)."""
+    try:
+        offsets = log.offsets()
+        target = offsets.high_watermark if offset == HIGH_WATERMARK else offset
+        if target < 0 or target > offsets.high_watermark:
+            return ErrorCode.OFFSET_OUT_OF_RANGE, -1
+        return ErrorCode.NONE, await log.truncate_prefix(target)
+    except StorageError:
+        return ErrorCode.KAFKA_STORAGE_ERROR, -1

@@ -7,8 +7,8 @@ from typing import Any
 from kwire.broker.context import RequestContext
 from kwire.broker.partitions import Partition
 from kwire.broker.registry import handler
-from kwire.errors import ErrorCode
-from kwire.log.api import TimestampOffset
+from kwire.errors import ErrorCode, StorageError
+from kwire.log.api import CorruptRecords, TimestampOffset
 from kwire.records.batch import parse_header
 from kwire.records.timestamps import first_record_at_or_after, max_timestamp_record
 
@@ -30,7 +30,12 @@ async def list_offsets(ctx: RequestContext, request: Any) -> dict[str, Any]:
             if partition is None:
                 partitions.append(_answer(p.partition_index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
                 continue
-            partitions.append(await _lookup(partition, p, read_committed))
+            try:
+                partitions.append(await _lookup(partition, p, read_committed))
+            except StorageError:
+                partitions.append(_answer(p.partition_index, ErrorCode.KAFKA_STORAGE_ERROR))
+            except CorruptRecords:
+                partitions.append(_answer(p.partition_index, ErrorCode.CORRUPT_MESSAGE))
         topics.append({"name": t.name, "partitions": partitions})
     return {"throttle_time": 0, "topics": topics}
 

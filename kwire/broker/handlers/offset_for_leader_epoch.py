@@ -12,7 +12,7 @@ from typing import Any
 
 from kwire.broker.context import RequestContext
 from kwire.broker.registry import handler
-from kwire.errors import ErrorCode
+from kwire.errors import ErrorCode, StorageError
 
 
 @handler(23, "OffsetForLeaderEpoch", 2, 4)
@@ -34,8 +34,11 @@ async def offset_for_leader_epoch(ctx: RequestContext, request: Any) -> dict[str
                 elif current > epoch:
                     answer["error_code"] = ErrorCode.UNKNOWN_LEADER_EPOCH
                 elif int(p.leader_epoch) == epoch:
-                    answer["leader_epoch"] = epoch
-                    answer["end_offset"] = partition.log.offsets().log_end_offset
+                    try:
+                        answer["end_offset"] = partition.log.offsets().log_end_offset
+                        answer["leader_epoch"] = epoch
+                    except StorageError:
+                        answer["error_code"] = ErrorCode.KAFKA_STORAGE_ERROR
             partitions.append(answer)
         topics.append({"topic": t.topic, "partitions": partitions})
     return {"throttle_time": 0, "topics": topics}

@@ -2,17 +2,17 @@
 
 Format (Kafka's OffsetCheckpointFile / CheckpointFile): a version line "0", a
 line with the entry count, then one "topic partition offset" line per entry.
-Written to a temporary file, fsynced and renamed over the old one, so a crash
-leaves either the old or the new checkpoint, never half of one.
+Written through kwire.fs.atomic_write, so a crash leaves either the old or the
+new checkpoint, never half of one, and a full disk gives up its space reserve.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from kwire.fs import SpaceReserve, atomic_write
 from kwire.log.api import TopicPartition
 
 log = logging.getLogger("kwire.log")
@@ -43,24 +43,10 @@ def read_checkpoint(path: Path) -> dict[TopicPartition, int]:
         return {}
 
 
-def write_checkpoint(path: Path, entries: Mapping[TopicPartition, int]) -> None:
+def write_checkpoint(
+    path: Path, entries: Mapping[TopicPartition, int], reserve: SpaceReserve | None = None
+) -> None:
+    """Replace the checkpoint at `path` durably (see kwire.fs.atomic_write)."""
     lines = [str(_VERSION), str(len(entries))]
     lines += [f"{tp.topic} {tp.partition} {offset}" for tp, offset in sorted(entries.items())]
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, ("\n".join(lines) + "\n").encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename or unlink in `directory` durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    atomic_write(path, ("\n".join(lines) + "\n").encode("utf-8"), reserve)

@@ -12,16 +12,22 @@ Entries live in memory (arrays, bisected on lookup) and the file is append-only;
 unlike Kafka we never pre-allocate, so a file is always exactly its entries —
 what Kafka leaves after trimming an index on close. Indexes are derived data:
 when a file is missing or fails the sanity checks, recovery rebuilds it from
-the `.log`.
+the `.log`. For the same reason a failed index write (a full disk) never fails
+the append that asked for it: the file is cut back to its last whole entry and
+the entry lives on in memory only, which leaves the file merely sparser.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import struct
 from array import array
 from bisect import bisect_right
 from pathlib import Path
+
+log = logging.getLogger("kwire.log")
 
 _OFFSET_ENTRY = struct.Struct(">ii")
 _TIME_ENTRY = struct.Struct(">qi")
@@ -49,21 +55,50 @@ class _IndexFile:
         return data
 
     def _write(self, data: bytes) -> None:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.write(self._fd, data)
+        size = 0
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            size = os.fstat(self._fd).st_size
+            if os.write(self._fd, data) != len(data):
+                raise OSError(errno.ENOSPC, "short write")
+        except OSError as exc:
+            self._cut_back(size, exc)
 
     def _rewrite(self, data: bytes) -> None:
         """Replace the file's content (used after a rebuild or trim)."""
         self.close()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-        if data:
-            os.write(self._fd, data)
         self.existed = True
+        try:
+            self._fd = os.open(
+                self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+            if data and os.write(self._fd, data) != len(data):
+                raise OSError(errno.ENOSPC, "short write")
+        except OSError as exc:
+            self._cut_back(0, exc)
+
+    def _cut_back(self, size: int, exc: OSError) -> None:
+        """After a failed write keep only whole entries on disk: truncate to `size`,
+        or, if even that fails, remove the file (the next load rebuilds it)."""
+        size -= size % self.entry_size
+        log.warning("index %s: write failed (%s); kept in memory, the file stays sparser",
+                    self.path, exc)
+        try:
+            if self._fd is None:
+                raise exc
+            os.ftruncate(self._fd, size)
+        except OSError:
+            self.close()
+            self.path.unlink(missing_ok=True)
 
     def flush(self) -> None:
+        """fsync the file; a failure is only logged: an index is derived data,
+        rebuilt at load when it does not match its log."""
         if self._fd is not None:
-            os.fsync(self._fd)
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                log.warning("index %s: fsync failed (%s)", self.path, exc)
 
     def close(self) -> None:
         if self._fd is not None:

@@ -1,17 +1,22 @@
 """Loading a partition directory's segments, and repairing them after a crash.
 
-This module owns what opening a partition log does to its files:
+This module owns what opening a partition log does to its files (Kafka's
+LogLoader):
 - find the segments (`<20 digits>.log`) and remove index files whose `.log` is
   gone (a deletion interrupted midway);
-- trust sealed segments whose indexes pass the sanity checks (Kafka does not
-  rescan below the recovery point either); rebuild the indexes of any segment
-  whose index files are missing, torn or insane;
-- for the active (last) segment, resume from the last offset index entry and
-  read the batches after it, which is how the log end offset is found. After an
-  unclean shutdown every batch read is also CRC-checked; the first torn,
-  garbage or corrupt batch and everything after it is truncated away (a torn
-  tail is never served, DESIGN "Errors and bad input"). With the clean-shutdown
-  marker the CRC checks are skipped.
+- trust the segments below the recovery point (everything there was fsynced)
+  once their indexes pass the sanity checks, the last offset entry included;
+  rebuild the indexes of any segment whose index files are missing, torn or
+  insane;
+- after an unclean shutdown (no clean-shutdown marker) recover every segment
+  holding offsets at or past the recovery point batch by batch: sizes, offsets
+  in sequence and CRC. The first bad batch and everything after it is
+  truncated away, later segments included (a torn tail is never served,
+  DESIGN "Errors and bad input"), and the repair is logged;
+- after a clean shutdown, resume the active segment from its last offset index
+  entry without CRC checks (reads check what they serve, see segment.py).
+Damage below the recovery point is not looked for here; reads find it and
+answer CorruptRecords for it.
 """
 
 from __future__ import annotations
@@ -28,7 +33,13 @@ from kwire.log.local._batches import (
     header_problem,
     parse_header,
 )
-from kwire.log.local.segment import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, Segment
+from kwire.log.local.segment import (
+    INDEX_SUFFIX,
+    LOG_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    Segment,
+    segment_name,
+)
 
 log = logging.getLogger("kwire.log")
 
@@ -69,24 +80,40 @@ def segment_bases(directory: Path) -> list[int]:
     return sorted(bases)
 
 
-def load_segments(directory: Path, *, clean: bool, index_interval_bytes: int) -> list[Segment]:
-    """Open every segment in `directory` (none for a new partition)."""
+def load_segments(
+    directory: Path, *, clean: bool, recovery_point: int, index_interval_bytes: int
+) -> list[Segment]:
+    """Open every segment in `directory` (none for a new partition), recovering
+    those past `recovery_point` unless the shutdown was `clean`."""
     bases = segment_bases(directory)
     segments: list[Segment] = []
     for i, base in enumerate(bases):
         next_base = bases[i + 1] if i + 1 < len(bases) else None
-        segments.append(load_segment(directory, base, next_base, clean, index_interval_bytes))
+        recover = not clean and (next_base is None or next_base > recovery_point)
+        segment = load_segment(directory, base, next_base, recover, index_interval_bytes)
+        segments.append(segment)
+        if recover and next_base is not None and segment.next_offset != next_base:
+            # Kafka's LogLoader.recoverLog: past a corrupt batch in the unflushed part
+            # of the log nothing can be trusted, so the later segments go too.
+            for later in bases[i + 1:]:
+                log.warning("deleting segment %d of %s: it follows a truncated one",
+                            later, directory)
+                for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX):
+                    (directory / f"{segment_name(later)}{suffix}").unlink(missing_ok=True)
+            break
     return segments
 
 
 def load_segment(
-    directory: Path, base: int, next_base: int | None, clean: bool, index_interval_bytes: int
+    directory: Path, base: int, next_base: int | None, recover: bool,
+    index_interval_bytes: int,
 ) -> Segment:
     """One segment, repaired as needed; `next_base` is None for the active segment."""
     segment = Segment(directory, base, index_interval_bytes)
-    sane = segment.offset_index.load(segment.size) and segment.time_index.load()
+    sane = (segment.offset_index.load(segment.size) and segment.time_index.load()
+            and _last_entry_matches(segment))
     if next_base is not None:
-        if sane:
+        if sane and not recover:
             _restore_max_timestamp(segment)
             segment.next_offset = next_base
         else:
@@ -94,7 +121,7 @@ def load_segment(
             segment.offset_index.close()
             segment.time_index.close()
         return segment
-    if not (sane and _resume(segment, validate=not clean)):
+    if recover or not (sane and _resume(segment)):
         rebuild(segment)
     if segment.size:
         first = segment.header_at(0)
@@ -102,6 +129,20 @@ def load_segment(
             first.max_timestamp if first.max_timestamp >= 0 else segment.last_modified_ms
         )
     return segment
+
+
+def _last_entry_matches(segment: Segment) -> bool:
+    """The last offset index entry points at a batch ending at its offset (one
+    read; a sane-looking index over a replaced or shifted log fails this)."""
+    last = segment.offset_index.last()
+    if last is None:
+        return True
+    offset, position = last
+    try:
+        header = segment.header_at(position)
+    except HeaderError:
+        return False
+    return header_problem(header) is None and header.last_offset == offset
 
 
 def rebuild(segment: Segment) -> None:
@@ -118,7 +159,7 @@ def rebuild(segment: Segment) -> None:
     segment.time_index.maybe_append(segment.max_timestamp, segment.offset_of_max_timestamp)
 
 
-def _resume(segment: Segment, validate: bool) -> bool:
+def _resume(segment: Segment) -> bool:
     """Read on from the last offset index entry, trusting the indexes below it.
     False when the indexes turn out not to match the log (then rebuild)."""
     _restore_max_timestamp(segment)
@@ -134,7 +175,7 @@ def _resume(segment: Segment, validate: bool) -> bool:
             return False
         # Offsets below the indexed batch are not re-read; it sets the pace.
         segment.next_offset = header.base_offset
-    scan(segment, start, validate)
+    scan(segment, start, validate=False)
     if start and segment.size <= start:
         return False  # the indexed batch itself was bad: the index points past the data
     # An entry for an offset past the surviving data (written before the crash) means
@@ -151,8 +192,8 @@ def _restore_max_timestamp(segment: Segment) -> None:
 
 def scan(segment: Segment, start: int, validate: bool) -> int:
     """Replay the batches from `start` through the segment's index bookkeeping and
-    truncate the log at the first one that is torn, malformed, out of offset order
-    or (when `validate`) fails its CRC. Returns the bytes truncated."""
+    truncate the log at the first one that is torn, malformed, out of offset
+    sequence or (when `validate`) fails its CRC. Returns the bytes truncated."""
     window = _Window(segment.fd)
     position, end = start, segment.size
     reason = ""
@@ -169,10 +210,12 @@ def scan(segment: Segment, start: int, validate: bool) -> int:
             reason = "partial batch"
             break
         if (
-            header.base_offset < segment.next_offset
+            header.base_offset != segment.next_offset
             or header.last_offset - segment.base_offset > INT32_MAX
         ):
-            reason = f"base offset {header.base_offset} out of order"
+            # Offsets are not under the CRC: sequence is their only check (a kwire
+            # log has no gaps until compaction exists).
+            reason = f"base offset {header.base_offset}, expected {segment.next_offset}"
             break
         body = window.get(position, header.size) if validate else None
         if body is not None and compute_crc(body, 0, header.size) != header.crc:

@@ -10,18 +10,28 @@ I/O is plain blocking os.write / os.pread on the event loop thread: a write is
 one batch into the page cache and a read is at most one fetch's max bytes,
 both short enough that handing them to a thread would cost more than it saves,
 and keeping them synchronous is what makes offset order equal call order.
+
+Reads trust nothing they have not checked: every batch served has a sane
+header, the offset that follows its predecessor (a kwire log has no gaps: no
+compaction yet) and a matching CRC, so a damaged sealed segment answers
+CorruptRecords for its bad range instead of a wrong record, a hang or a silent
+skip to the next good batch (some clients never check CRCs). Checking costs a
+CRC-32C pass over the bytes served, about 0.1 ms per MiB.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
+from kwire.log.api import CorruptRecords
 from kwire.log.local._batches import (
     BATCH_HEADER_SIZE,
-    LOG_OVERHEAD,
     BatchHeader,
     Buffer,
+    compute_crc,
+    header_problem,
     parse_header,
 )
 from kwire.log.local.index import OffsetIndex, TimeIndex
@@ -29,6 +39,8 @@ from kwire.log.local.index import OffsetIndex, TimeIndex
 LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
 TIME_INDEX_SUFFIX = ".timeindex"
+
+log = logging.getLogger("kwire.log")
 
 
 def segment_name(base_offset: int) -> str:
@@ -70,6 +82,7 @@ class Segment:
         # or the first batch's max timestamp for a segment found on disk (Kafka's rule).
         self.roll_base_ms: int | None = None
         self.index_interval_bytes = index_interval_bytes  # log.py updates it on reconfigure
+        self._reported: set[int] = set()  # positions of damage already logged
 
     @classmethod
     def create(cls, directory: Path, base_offset: int, index_interval_bytes: int) -> Segment:
@@ -83,7 +96,8 @@ class Segment:
     # -- writing -------------------------------------------------------------
 
     def append(self, batch: Buffer, header: BatchHeader, now_ms: int) -> None:
-        """Write one batch (offsets already assigned) and index it."""
+        """Write one batch (offsets already assigned) and index it. On failure no
+        byte of it stays in the file (or the caller finds `torn` set)."""
         position = self.size
         view = memoryview(batch)
         written = 0
@@ -93,7 +107,7 @@ class Segment:
         except OSError:
             # Disk full or I/O error: leave no partial batch behind for the next append
             # to follow; the offset was not taken (next_offset moves in track()).
-            os.ftruncate(self.fd, position)
+            self.cut_back()
             raise
         self.size += len(view)
         self.last_modified_ms = now_ms
@@ -129,6 +143,23 @@ class Segment:
         os.ftruncate(self.fd, position)
         self.size = position
 
+    @property
+    def torn(self) -> bool:
+        """The file holds bytes past `size` that a failed append could not remove."""
+        try:
+            return os.fstat(self.fd).st_size != self.size
+        except OSError:
+            return True
+
+    def cut_back(self) -> bool:
+        """Truncate the file to `size` (dropping a failed append); False if it can't."""
+        try:
+            os.ftruncate(self.fd, self.size)
+        except OSError as exc:
+            log.error("%s: cannot remove a failed append's bytes: %s", self.log_path, exc)
+            return False
+        return True
+
     def flush(self) -> None:
         os.fsync(self.fd)
         self.offset_index.flush()
@@ -157,30 +188,97 @@ class Segment:
     def header_at(self, position: int) -> BatchHeader:
         return parse_header(os.pread(self.fd, BATCH_HEADER_SIZE, position))
 
+    def _checked_header(self, position: int) -> BatchHeader:
+        """The header at `position`, or CorruptRecords when it cannot start a batch
+        that fits in the segment."""
+        if self.size - position < BATCH_HEADER_SIZE:
+            raise self._corrupt(position, "partial batch header")
+        data = os.pread(self.fd, BATCH_HEADER_SIZE, position)
+        if len(data) < BATCH_HEADER_SIZE:
+            raise self._corrupt(position, "file shorter than the segment")
+        header = parse_header(data)
+        problem = header_problem(header)
+        if problem is None and position + header.size > self.size:
+            problem = "batch runs past the end of the segment"
+        if problem is not None:
+            raise self._corrupt(position, problem)
+        return header
+
+    def _corrupt(self, position: int, reason: str, resume: int | None = None) -> CorruptRecords:
+        """The error for damage at `position`, logged once per place; whole-log scans
+        resume at `resume` (default: past this segment)."""
+        if position not in self._reported:
+            self._reported.add(position)
+            log.error("%s: corrupt batch at position %d (%s); reads of it answer "
+                      "CORRUPT_MESSAGE", self.log_path, position, reason)
+        # Past the segment's end the next one starts at an offset known by its name.
+        return CorruptRecords(f"{self.log_path.name}@{position}: {reason}",
+                              self.next_offset if resume is None else resume)
+
     def locate(self, offset: int) -> tuple[int, BatchHeader] | None:
-        """Position and header of the batch holding `offset` or, past a gap, the
-        first batch after it; None when the segment ends before."""
-        _, position = self.offset_index.lookup(offset)
+        """Position and header of the batch holding `offset`; None when the segment
+        ends before it. Every batch walked over must follow its predecessor;
+        CorruptRecords when they do not, or when `offset` falls in a gap."""
+        indexed, position = self.offset_index.lookup(offset)
+        if position and self._checked_header(position).last_offset != indexed:
+            # The index names the last offset of the batch at its position: a
+            # mismatch is a damaged index, not damaged data, so walk from the start.
+            log.warning("%s: index entry %d@%d does not match the log; scanning",
+                        self.offset_index.path, indexed, position)
+            position = 0
+        expected: int | None = self.base_offset if position == 0 else None
         while position < self.size:
-            header = self.header_at(position)
+            header = self._checked_header(position)
+            if expected is not None and header.base_offset != expected:
+                raise self._corrupt(position, f"base offset {header.base_offset}, "
+                                              f"expected {expected}")
             if header.last_offset >= offset:
+                if header.base_offset > offset:
+                    raise self._corrupt(position, f"offsets {offset}..{header.base_offset - 1}"
+                                        " are missing", resume=header.base_offset)
                 return position, header
+            expected = header.next_offset
             position += header.size
         return None
 
     def read(self, offset: int, max_bytes: int, min_one_batch: bool) -> bytes | None:
-        """Whole batches from the one holding `offset`, at most `max_bytes` unless the
-        first alone is larger and `min_one_batch`; None when no batch is at or after
-        `offset` in this segment."""
+        """Whole, checked batches from the one holding `offset`, at most `max_bytes`
+        unless the first alone is larger and `min_one_batch`; None when no batch is
+        at or after `offset` in this segment. The batches before a damaged one are
+        returned on their own; a damaged first batch raises CorruptRecords."""
         found = self.locate(offset)
         if found is None:
             return None
         start, first = found
         if first.size > max_bytes:
-            return os.pread(self.fd, first.size, start) if min_one_batch else b""
-        data = os.pread(self.fd, min(max_bytes, self.size - start), start)
-        whole = whole_batches_length(data)
-        return data if whole == len(data) else data[:whole]
+            if not min_one_batch:
+                return b""
+            data = os.pread(self.fd, first.size, start)
+        else:
+            data = os.pread(self.fd, min(max_bytes, self.size - start), start)
+        good = self._checked_length(data, start, first.base_offset)
+        if good == 0 and data:
+            raise self._corrupt(start, "CRC mismatch or torn batch")
+        return data if good == len(data) else data[:good]
+
+    def _checked_length(self, data: bytes, start: int, base_offset: int) -> int:
+        """How many leading bytes of `data` (read at `start`) are whole batches in
+        offset sequence from `base_offset` whose CRC matches."""
+        position = 0
+        expected = base_offset
+        end = len(data)
+        while end - position >= BATCH_HEADER_SIZE:
+            header = parse_header(data, position)
+            if (header_problem(header) is not None or header.base_offset != expected
+                    or position + header.size > end):
+                break
+            if compute_crc(data, position, header.size) != header.crc:
+                # Logged here; the read stops before it and the next read raises.
+                self._corrupt(start + position, "CRC mismatch")
+                break
+            expected = header.next_offset
+            position += header.size
+        return position
 
     def find_by_timestamp(self, timestamp: int, min_offset: int) -> tuple[int, int] | None:
         """(max timestamp, offset) of the first batch at or above `min_offset` whose
@@ -191,7 +289,7 @@ class Segment:
         # before that one can qualify: start at (or just before) it.
         _, position = self.offset_index.lookup(indexed_offset)
         while position < self.size:
-            header = self.header_at(position)
+            header = self._checked_header(position)
             if header.max_timestamp >= timestamp and header.last_offset >= min_offset:
                 return header.max_timestamp, max(header.base_offset, min_offset)
             position += header.size
@@ -201,16 +299,3 @@ class Segment:
         """What retention.ms compares with: Kafka uses the max batch timestamp, or the
         last modification time when batches carry none."""
         return self.max_timestamp if self.max_timestamp >= 0 else self.last_modified_ms
-
-
-def whole_batches_length(data: Buffer) -> int:
-    """How many leading bytes of `data` are complete batches (by their length fields)."""
-    position = 0
-    end = len(data)
-    while end - position >= LOG_OVERHEAD:
-        size = int.from_bytes(data[position + 8 : position + 12], "big", signed=True)
-        size += LOG_OVERHEAD
-        if size < BATCH_HEADER_SIZE or position + size > end:
-            break
-        position += size
-    return position
