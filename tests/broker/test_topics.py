@@ -182,6 +182,16 @@ async def test_a_client_made_offsets_topic_is_internal_by_name(kb: InProcessBrok
     await kb.broker.create_topic(OFFSETS_TOPIC, 1, {})
     assert (await _metadata(kb, OFFSETS_TOPIC)).is_internal
     assert (await _produce(kb, OFFSETS_TOPIC)).error_code == ErrorCode.INVALID_TOPIC_EXCEPTION
+    assert (await _delete(kb, OFFSETS_TOPIC)).error_code == ErrorCode.INVALID_TOPIC_EXCEPTION
+
+
+async def test_a_client_made_transaction_topic_can_be_deleted(kb: InProcessBroker) -> None:
+    # Left by an older kwire; no coordinator of kwire's reads it, so it may go.
+    await kb.broker.create_topic("__transaction_state", 1, {})
+    assert (await _produce(kb, "__transaction_state")).error_code == (
+        ErrorCode.INVALID_TOPIC_EXCEPTION)
+    assert (await _delete(kb, "__transaction_state")).error_code == ErrorCode.NONE
+    assert "__transaction_state" not in kb.broker.snapshot().topics
 
 
 async def test_a_damaged_offsets_topic_is_skipped_at_load(
