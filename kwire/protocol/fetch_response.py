@@ -82,14 +82,17 @@ def encode_fetch_response(version: int, body: Mapping[str, Any]) -> list[bytes]:
                     head += _NO_TAGS
             if version >= 11:
                 head += _I32.pack(int(p["preferred_read_replica"]))
-            records: bytes | None = p["records"]
+            # Stored batches as read: one bytes, or the slices of one long read.
+            records: bytes | Sequence[bytes] | None = p["records"]
             if records is None:
                 head += _uvarint(0) if flexible else _I32.pack(-1)
             else:
-                head += _uvarint(len(records) + 1) if flexible else _I32.pack(len(records))
-                if records:
+                parts = [records] if isinstance(records, bytes | bytearray) else records
+                size = sum(len(part) for part in parts)
+                head += _uvarint(size + 1) if flexible else _I32.pack(size)
+                if size:
                     chunks.append(bytes(head))
-                    chunks.append(records)
+                    chunks.extend(part for part in parts if part)
                     head = bytearray()
             if flexible:
                 head += _NO_TAGS  # partition tagged fields

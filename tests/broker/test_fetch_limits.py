@@ -115,3 +115,17 @@ async def test_fetch_failure_answers_a_fetch_error_response(
         assert topic.topic == "t"
         assert partition.error_code == ErrorCode.UNKNOWN_SERVER_ERROR
         assert partition.high_watermark == -1
+
+
+async def test_long_reads_are_sliced_and_answer_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kb = InProcessBroker(tmp_path)
+    size = await _topic_with_batches(kb, "t", 9)
+    whole = await kb.call(1, 12, _fetch_body("t", 2**31 - 1))
+    monkeypatch.setattr(fetch_module, "READ_SLICE", int(2.5 * size))
+    sliced = await kb.call(1, 12, _fetch_body("t", 2**31 - 1))
+    assert sliced.responses[0].partitions[0].records == whole.responses[0].partitions[0].records
+    assert len(whole.responses[0].partitions[0].records) == 9 * size
+    capped = await kb.call(1, 12, _fetch_body("t", 5 * size + 10))
+    assert len(capped.responses[0].partitions[0].records) == 5 * size

@@ -16,17 +16,22 @@ large fetches are in flight, reads shrink, down to KIP-74's single first batch.
 from __future__ import annotations
 
 import asyncio
+import struct
 from typing import Any
 
 from kwire.broker.context import RequestContext
 from kwire.broker.handlers._lookup import resolve_topic
 from kwire.broker.partitions import Partition
 from kwire.broker.registry import handler
-from kwire.errors import ErrorCode
-from kwire.log.api import OffsetOutOfRange
+from kwire.errors import ErrorCode, StorageError
+from kwire.log.api import CorruptRecords, OffsetOutOfRange
 from kwire.net.memory_pool import RESPONSE_LEASE, ResponseLease
+from kwire.records.batch import LOG_OVERHEAD, parse_header
 
 FETCH_SESSION_ID_NOT_FOUND = 70
+# Largest single log read: a 55 MB pread blocks every connection for tens of ms.
+READ_SLICE = 4 * 1024 * 1024
+_LENGTH = struct.Struct(">i")
 
 
 @handler(1, "Fetch", 4, 18)
@@ -119,7 +124,8 @@ async def _read_all(
                                           read_committed=int(request.isolation_level) == 1)
             if entry["error_code"] != ErrorCode.NONE:
                 has_error = True
-            size = len(entry["records"])
+            records = entry["records"]
+            size = len(records) if isinstance(records, bytes) else sum(map(len, records))
             total += size
             budget = max(0, budget - size)
             partitions.append(partition)
@@ -140,6 +146,22 @@ def _empty(index: int, code: ErrorCode, hw: int = -1, lso: int = -1, lss: int = 
 async def _read_partition(
     partition: Partition, fp: Any, budget: int, first: bool, read_committed: bool
 ) -> dict[str, Any]:
+    """One partition's entry; storage trouble answers that partition alone."""
+    try:
+        return await _read_checked(partition, fp, budget, first, read_committed)
+    except StorageError:
+        return _empty(fp.partition, ErrorCode.KAFKA_STORAGE_ERROR)
+    except CorruptRecords:
+        # Damaged stored bytes at this offset: Kafka's error, never a wrong record
+        # or a skip past them (a consumer stays at the offset until an operator acts).
+        offsets = partition.log.offsets()
+        return _empty(fp.partition, ErrorCode.CORRUPT_MESSAGE, offsets.high_watermark,
+                      offsets.last_stable_offset, offsets.log_start_offset)
+
+
+async def _read_checked(
+    partition: Partition, fp: Any, budget: int, first: bool, read_committed: bool
+) -> dict[str, Any]:
     offsets = partition.log.offsets()
     current_epoch = getattr(fp, "current_leader_epoch", -1)
     if current_epoch >= 0 and current_epoch != partition.leader_epoch:
@@ -148,7 +170,7 @@ async def _read_partition(
         return _empty(fp.partition, code, offsets.high_watermark, offsets.last_stable_offset,
                       offsets.log_start_offset)
     limit = min(int(fp.partition_max_bytes), budget)
-    records = b""
+    records: bytes | list[bytes] = b""
     lease = RESPONSE_LEASE.get()
     try:
         if limit > 0 or first:
@@ -167,17 +189,45 @@ async def _read_partition(
 
 async def _read_leased(
     partition: Partition, offset: int, limit: int, first: bool, lease: ResponseLease | None
-) -> bytes:
-    """Read at most `limit` bytes, or what the response budget grants now. The
-    grant is taken before the read so concurrent fetches cannot all see the same
-    free budget; the first batch is read whole (KIP-74) even past the grant."""
-    if lease is None:
-        return (await partition.log.read(offset, limit, min_one_batch=first)).records
-    granted = lease.grant(limit)
-    records = b""
-    try:
-        if granted > 0 or first:
-            records = (await partition.log.read(offset, granted, min_one_batch=first)).records
-    finally:
-        lease.settle(granted, len(records))
-    return records
+) -> bytes | list[bytes]:
+    """Read at most `limit` bytes, or what the response budget grants, in slices of
+    `READ_SLICE`: each slice is a blocking pread (and maybe a trimming copy) on the
+    event loop, so other connections get a turn between slices. Each grant is
+    taken before its read so concurrent fetches cannot all see the same free
+    budget; the first batch is read whole (KIP-74) even past the grant."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        min_one = first and not parts
+        want = min(limit - total, READ_SLICE)
+        granted = want if lease is None else lease.grant(max(want, 0))
+        data = b""
+        try:
+            if granted > 0 or min_one:
+                data = (await partition.log.read(offset, granted, min_one_batch=min_one)).records
+        except OffsetOutOfRange:
+            if not parts:
+                raise
+        finally:
+            if lease is not None:
+                lease.settle(granted, len(data))
+        if not data:
+            break
+        parts.append(data)
+        total += len(data)
+        if total >= limit or granted < want:
+            break
+        offset = _next_offset(data)
+        await asyncio.sleep(0)
+    if len(parts) == 1:
+        return parts[0]
+    return parts or b""
+
+
+def _next_offset(data: bytes) -> int:
+    """The offset after the last of the whole batches in `data`."""
+    pos = last = 0
+    while pos + LOG_OVERHEAD <= len(data):
+        last = pos
+        pos += _LENGTH.unpack_from(data, pos + 8)[0] + LOG_OVERHEAD
+    return parse_header(data, last).next_offset
