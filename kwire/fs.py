@@ -8,7 +8,9 @@ On a full disk that write fails too, and then a client could not free space:
 deleting a topic, moving a log start (DeleteRecords) or lowering a retention
 setting all need their own small write first. So the data dir keeps a
 `SpaceReserve`, a file of a few MiB of allocated blocks; when a durable write
-fails with ENOSPC the reserve is released and the write tried once more. The
+that frees space (deleting a topic or records, changing a topic's configs)
+fails with ENOSPC the reserve is released and the write tried once more.
+Writes that grow the data (creating topics) never get it. The
 reserve is taken back once the disk has room again (`SpaceReserve.refill`,
 from the broker's housekeeping). Kafka has no such file; a single-dir broker
 that must always be able to shrink itself needs one.

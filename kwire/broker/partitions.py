@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from kwire.log.scan import stored_batches
 from kwire.records.batch import BatchHeader, set_log_append_time
 
 log = logging.getLogger("kwire.partitions")
+
+_STORAGE_WARNING_EVERY_SECONDS = 10
 
 _MAX_FILE_NAME_BYTES = 255
 
@@ -51,6 +54,7 @@ class Partition:
         # False while the log could not be read to rebuild producer state (it was
         # offline at open): idempotent appends retry the replay first.
         self.producer_state_loaded = False
+        self._quiet_until = 0.0  # storage warnings are not repeated before this
 
     async def replay_producer_state(self) -> None:
         """Rebuild idempotent-producer state by reading every stored batch header."""
@@ -104,7 +108,12 @@ class Partition:
         try:
             result = await self.log.append(batch, self.leader_epoch)
         except StorageError as exc:
-            log.warning("%s", exc)  # the log said what failed; no traceback needed
+            # One line per partition every few seconds: a full disk fails every retry.
+            now = time.monotonic()
+            if now >= self._quiet_until:
+                self._quiet_until = now + _STORAGE_WARNING_EVERY_SECONDS
+                log.warning("%s (repeats are not logged for %d s)", exc,
+                            _STORAGE_WARNING_EVERY_SECONDS)
             return ProduceOutcome(ErrorCode.KAFKA_STORAGE_ERROR, error_message=str(exc))
         except Exception:
             log.exception("append to %s failed", self.tp)

@@ -3,7 +3,10 @@
 Every change is made on a copy of the document, written (kwire.fs.atomic_write:
 temporary file, fsync, rename) and only then applied, so a failed write (a full
 disk: StorageError) changes nothing, in memory or on disk, and a crash leaves
-either the old or the new metadata, never a mix. The cluster id is kept in
+either the old or the new metadata, never a mix. Deleting a topic and changing
+its configs may use the data dir's space reserve on a full disk; creating
+topics and partitions may not, so the reserve is still there for the change
+that frees space. The cluster id is kept in
 `meta.properties` the way Kafka keeps it.
 """
 
@@ -85,11 +88,14 @@ class LocalMetadataStore:
             broker_configs={k: dict(v) for k, v in self._doc["broker_configs"].items()},
         )
 
-    def _commit(self, doc: dict[str, Any]) -> None:
-        """Write `doc` (a changed copy of the document), then make it current."""
+    def _commit(self, doc: dict[str, Any], frees_space: bool = False) -> None:
+        """Write `doc` (a changed copy of the document), then make it current. Only
+        changes that let an operator free space (`frees_space`) may use the space
+        reserve; growing the metadata on a full disk fails instead."""
         data = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
         try:
-            atomic_write(self._dir / METADATA_FILE, data, self._reserve)
+            atomic_write(self._dir / METADATA_FILE, data,
+                         self._reserve if frees_space else None)
         except OSError as exc:
             raise StorageError(f"cannot write {METADATA_FILE}: {exc}") from exc
         self._doc = doc
@@ -124,7 +130,7 @@ class LocalMetadataStore:
             raise TopicNotFound(name)
         doc = self._copy()
         del doc["topics"][name]
-        self._commit(doc)
+        self._commit(doc, frees_space=True)
         return topic
 
     async def create_partitions(self, name: str, total: int) -> TopicMetadata:
@@ -141,7 +147,7 @@ class LocalMetadataStore:
             raise TopicNotFound(name)
         doc = self._copy()
         doc["topics"][name]["configs"] = dict(configs)
-        self._commit(doc)
+        self._commit(doc, frees_space=True)  # e.g. a lower retention
 
     async def set_broker_configs(self, broker: str, configs: Mapping[str, str]) -> None:
         doc = self._copy()

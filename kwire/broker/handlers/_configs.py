@@ -9,7 +9,7 @@ from kwire.broker import topic_config
 from kwire.broker.context import RequestContext
 from kwire.broker.services import Broker
 from kwire.config import BROKER_PROPERTIES
-from kwire.errors import ErrorCode
+from kwire.errors import ErrorCode, StorageError
 
 # org.apache.kafka.common.config.ConfigResource.Type
 TOPIC = 2
@@ -83,6 +83,8 @@ async def alter_resources(
                         await ctx.broker.set_topic_configs(r.resource_name, configs)
                 except topic_config.InvalidConfig as exc:
                     code, message = ErrorCode.INVALID_CONFIG, str(exc)
+                except StorageError as exc:  # nothing changed; a retry may succeed
+                    code, message = ErrorCode.KAFKA_STORAGE_ERROR, str(exc)
         elif rtype == BROKER:
             code, message = broker_alter_refusal([c.name for c in r.configs])
         else:

@@ -17,7 +17,7 @@ from kwire.broker.topics import (
     is_internal,
     partitions_too_many,
 )
-from kwire.errors import ErrorCode
+from kwire.errors import ErrorCode, StorageError
 
 
 @handler(37, "CreatePartitions", 0, 3)
@@ -55,7 +55,10 @@ async def create_partitions(ctx: RequestContext, request: Any) -> dict[str, Any]
         ):
             code, message = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "Invalid replica assignment."
         elif not request.validate_only:
-            await ctx.broker.create_partitions(t.name, int(t.count))
+            try:
+                await ctx.broker.create_partitions(t.name, int(t.count))
+            except StorageError as exc:  # nothing was added
+                code, message = ErrorCode.KAFKA_STORAGE_ERROR, str(exc)
         seen.add(t.name)
         results.append({"name": t.name, "error_code": code, "error_message": message})
     return {"throttle_time": 0, "results": results}

@@ -29,7 +29,7 @@ from kwire.broker.topics import (
 )
 from kwire.cluster.api import TopicExists, TopicMetadata
 from kwire.coordinator.group.manager import OFFSETS_TOPIC_CONFIGS
-from kwire.errors import ErrorCode
+from kwire.errors import ErrorCode, StorageError
 
 
 @handler(19, "CreateTopics", 2, 7)
@@ -123,6 +123,8 @@ async def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> dict[
             topic = await _create(ctx, name, partitions, configs)
         except TopicExists:
             return _failed(name, ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+        except StorageError as exc:  # a full disk: nothing was created
+            return _failed(name, ErrorCode.KAFKA_STORAGE_ERROR, str(exc))
         topic_id = topic.topic_id
         configs = dict(topic.configs)
     return {

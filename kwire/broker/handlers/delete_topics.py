@@ -13,7 +13,7 @@ from kwire.broker.handlers._lookup import resolve_topic
 from kwire.broker.registry import handler
 from kwire.broker.topics import delete_refusal
 from kwire.cluster.api import TopicNotFound
-from kwire.errors import ErrorCode
+from kwire.errors import ErrorCode, StorageError
 
 
 @handler(20, "DeleteTopics", 1, 6)
@@ -37,6 +37,8 @@ async def delete_topics(ctx: RequestContext, request: Any) -> dict[str, Any]:
                 await ctx.broker.delete_topic(topic.name)
             except TopicNotFound:
                 code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            except StorageError as exc:  # the metadata could not be written: nothing changed
+                code, message = ErrorCode.KAFKA_STORAGE_ERROR, str(exc)
             except OSError as exc:
                 # The topic is gone from the metadata; a partition's files are not.
                 code, message = ErrorCode.KAFKA_STORAGE_ERROR, (

@@ -205,7 +205,8 @@ async def _read_leased(
         try:
             if granted > 0 or min_one:
                 data = (await partition.log.read(offset, granted, min_one_batch=min_one)).records
-        except OffsetOutOfRange:
+        except (OffsetOutOfRange, CorruptRecords):
+            # What the earlier slices read stands; the next fetch meets the error.
             if not parts:
                 raise
         finally:

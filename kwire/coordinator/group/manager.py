@@ -149,8 +149,9 @@ class GroupManager:
         if effects.records:
             try:
                 await self._append(effects.records)
-            except Exception:
-                log.exception("writing %s failed; reloading group state from it", OFFSETS_TOPIC)
+            except Exception as exc:  # a full or failing disk: the append said why
+                log.error("writing %s failed (%s); reloading group state from it",
+                          OFFSETS_TOPIC, exc)
                 self._unload(effects)
                 return
         self._carry_out(effects)

@@ -187,7 +187,8 @@ class LocalLogStore:
         for log in list(self._logs.values()):
             clean = log.close_files(flush=True) and clean
         try:
-            self._write_checkpoint()
+            # Every log start was written when it moved: no space reserve spent here.
+            self._write_checkpoint(use_reserve=False)
             if clean:
                 self._write_recovery_points()
                 # The marker goes last: it promises that everything before it is on disk.
@@ -227,10 +228,11 @@ class LocalLogStore:
             del self._logs[log.tp]
             self._closed_cleanly.add(log.tp)
 
-    def _write_checkpoint(self) -> None:
+    def _write_checkpoint(self, use_reserve: bool = True) -> None:
         for tp, log in self._logs.items():
             self._log_starts[tp] = log.log_start_offset
-        write_checkpoint(self._dir / LOG_START_CHECKPOINT, self._log_starts, self.reserve)
+        write_checkpoint(self._dir / LOG_START_CHECKPOINT, self._log_starts,
+                         self.reserve if use_reserve else None)
 
     def _write_recovery_points(self) -> None:
         for tp, log in self._logs.items():
@@ -238,7 +240,8 @@ class LocalLogStore:
                 self._recovery_points[tp] = log.recovery_point
         existing = set(self.list())
         points = {tp: p for tp, p in self._recovery_points.items() if tp in existing}
-        write_checkpoint(self._dir / RECOVERY_POINT_CHECKPOINT, points, self.reserve)
+        # No reserve: a recovery point that lags only means more to check after a crash.
+        write_checkpoint(self._dir / RECOVERY_POINT_CHECKPOINT, points)
 
 
 if TYPE_CHECKING:
