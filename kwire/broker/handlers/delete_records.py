@@ -6,6 +6,7 @@ from typing import Any
 
 from kwire.broker.context import RequestContext
 from kwire.broker.registry import handler
+from kwire.broker.topics import is_internal
 from kwire.errors import ErrorCode, StorageError
 from kwire.log.api import PartitionLog
 
@@ -22,6 +23,10 @@ async def delete_records(ctx: RequestContext, request: Any) -> dict[str, Any]:
             code, low = ErrorCode.NONE, -1
             if partition is None:
                 code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            elif is_internal(t.name):
+                # ReplicaManager.deleteRecordsOnLocalLog: "Cannot delete records of
+                # internal topic" (the response has no message field to carry it).
+                code = ErrorCode.INVALID_TOPIC_EXCEPTION
             else:
                 code, low = await _delete_below(partition.log, int(p.offset))
             partitions.append({"partition_index": p.partition_index, "low_watermark": low,
