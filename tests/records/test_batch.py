@@ -28,7 +28,7 @@ from kwire.records.batch import (
     parse_header,
     set_log_append_time,
     update_crc,
-    valid_prefix_length,
+    valid_prefix,
     validate_produce_batch,
 )
 from kwire.records.builder import build_batch, decode_records
@@ -263,21 +263,21 @@ def test_iter_batches_walks_a_chain() -> None:
     assert [pos for pos, _ in found] == positions
     assert [h.base_offset for _, h in found] == [0, 1, 5]
     assert list(iter_batches(buf, positions[1])) == found[1:]
-    assert valid_prefix_length(buf) == len(buf)
+    assert valid_prefix(buf)[0] == len(buf)
 
 
 def test_valid_prefix_stops_at_corruption() -> None:
     buf, positions = chain([1, 2, 3])
     bad_crc = bytearray(buf)
     bad_crc[positions[2] - 1] ^= 1  # last byte of the second batch
-    assert valid_prefix_length(bad_crc) == positions[1]
+    assert valid_prefix(bad_crc)[0] == positions[1]
     bad_magic = bytearray(buf)
     bad_magic[positions[1] + 16] = 1
-    assert valid_prefix_length(bad_magic) == positions[1]
+    assert valid_prefix(bad_magic)[0] == positions[1]
     zero_tail = buf + bytes(4096)  # pre-allocated, never written
     assert [p for p, _ in iter_batches(zero_tail)] == positions
-    assert valid_prefix_length(zero_tail) == len(buf)
-    assert valid_prefix_length(b"") == 0
+    assert valid_prefix(zero_tail)[0] == len(buf)
+    assert valid_prefix(b"")[0] == 0
 
 
 @given(st.lists(st.integers(1, 5), min_size=1, max_size=6))
@@ -290,4 +290,4 @@ def test_truncation_never_yields_a_partial_batch(sizes: list[int]) -> None:
         found = list(iter_batches(torn))
         assert [p for p, _ in found] == whole
         assert all(p + h.size <= cut and crc_ok(torn, p) for p, h in found)
-        assert valid_prefix_length(torn) == max([0] + [e for e in ends if e <= cut])
+        assert valid_prefix(torn)[0] == max([0] + [e for e in ends if e <= cut])

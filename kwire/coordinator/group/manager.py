@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from kwire.coordinator.group.effects import CancelTimer, Effects, ScheduleTimer, TimerKey
 from kwire.coordinator.group.records import GroupMetadataKey, OffsetCommitKey, decode_key
-from kwire.errors import ErrorCode, KwireError
+from kwire.errors import ErrorCode, KwireError, StorageError
 from kwire.log.api import TopicPartition
 from kwire.log.scan import stored_batches
 from kwire.records.batch import InvalidBatch, parse_header
@@ -95,7 +95,13 @@ class GroupManager:
             partition = self._broker.partition(OFFSETS_TOPIC, index)
             if partition is None:
                 continue
-            replayed += await self._replay_partition(index, partition)
+            try:
+                replayed += await self._replay_partition(index, partition)
+            except StorageError as exc:
+                # Its groups answer NOT_COORDINATOR (their writes fail) until the
+                # partition is back; the failed write reloads everything then.
+                log.error("%s-%d could not be read (%s): its groups wait for it",
+                          OFFSETS_TOPIC, index, exc)
         effects = self.coordinator.loaded(self._broker.now_ms())
         self._ready = True
         await self._apply(effects)

@@ -19,6 +19,7 @@ from kwire.records.batch import (
     assign_offsets,
     compute_crc,
     parse_header,
+    valid_prefix,
 )
 
 # parse_header raises this when fewer than a header's bytes remain.
@@ -27,7 +28,7 @@ HeaderError = BatchError
 __all__ = [
     "BATCH_HEADER_SIZE", "INT32_MAX", "LOG_OVERHEAD", "MAGIC_V2", "BatchHeader", "Buffer",
     "HeaderError", "assign_offsets", "compute_crc", "header_problem", "parse_appended_batch",
-    "parse_header",
+    "parse_header", "valid_prefix",
 ]
 
 

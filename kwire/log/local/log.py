@@ -279,7 +279,8 @@ class LocalLog:
     def reconfigure(self, config: LogConfig) -> None:
         """Settings apply from the next append, roll, flush or retention pass."""
         self._config = config
-        self._segments[-1].index_interval_bytes = config.index_interval_bytes
+        if self._segments:  # none while a log that could not be loaded is offline
+            self._segments[-1].index_interval_bytes = config.index_interval_bytes
 
     async def close(self) -> None:
         """Flush and close the files (Kafka flushes a log on close)."""

@@ -30,9 +30,9 @@ from kwire.log.local._batches import (
     BATCH_HEADER_SIZE,
     BatchHeader,
     Buffer,
-    compute_crc,
     header_problem,
     parse_header,
+    valid_prefix,
 )
 from kwire.log.local.index import OffsetIndex, TimeIndex
 
@@ -256,29 +256,13 @@ class Segment:
             data = os.pread(self.fd, first.size, start)
         else:
             data = os.pread(self.fd, min(max_bytes, self.size - start), start)
-        good = self._checked_length(data, start, first.base_offset)
-        if good == 0 and data:
-            raise self._corrupt(start, "CRC mismatch or torn batch")
+        good, problem = valid_prefix(data, first.base_offset)
+        if problem is not None:
+            # Logged now; the read stops before it and a read starting there raises.
+            error = self._corrupt(start + good, problem)
+            if good == 0:
+                raise error
         return data if good == len(data) else data[:good]
-
-    def _checked_length(self, data: bytes, start: int, base_offset: int) -> int:
-        """How many leading bytes of `data` (read at `start`) are whole batches in
-        offset sequence from `base_offset` whose CRC matches."""
-        position = 0
-        expected = base_offset
-        end = len(data)
-        while end - position >= BATCH_HEADER_SIZE:
-            header = parse_header(data, position)
-            if (header_problem(header) is not None or header.base_offset != expected
-                    or position + header.size > end):
-                break
-            if compute_crc(data, position, header.size) != header.crc:
-                # Logged here; the read stops before it and the next read raises.
-                self._corrupt(start + position, "CRC mismatch")
-                break
-            expected = header.next_offset
-            position += header.size
-        return position
 
     def find_by_timestamp(self, timestamp: int, min_offset: int) -> tuple[int, int] | None:
         """(max timestamp, offset) of the first batch at or above `min_offset` whose
