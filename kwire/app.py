@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import logging
+import platform
 import resource
 import signal
 import sys
@@ -112,10 +115,38 @@ def _raise_open_file_limit() -> None:
         log.warning("could not raise the open-file limit: %s", exc)
 
 
+# glibc's mallopt parameters (malloc.h) and the values kwire sets; see _tune_malloc.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_TRIM_THRESHOLD_BYTES = 16 * 1024 * 1024
+_MMAP_THRESHOLD_BYTES = 8 * 1024 * 1024
+
+
+def _tune_malloc() -> None:
+    """Keep glibc from giving the heap's top back to the system after every request.
+
+    Every produce request and fetch response is a bytes object of up to a few MiB
+    that lives for one request. Freed, it sits at the top of the heap, and with
+    glibc's dynamic thresholds (trim above 2x the last large block) the heap is
+    trimmed and grown again on each request, so every request pays page faults
+    for fresh memory: measured, that halves librdkafka's produce throughput.
+    Fixed thresholds keep up to 16 MiB of free heap top (blocks over 8 MiB, the
+    rare 100 MB frame among them, are mmapped and returned at once)."""
+    if platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+        libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
+    except (OSError, AttributeError) as exc:
+        log.warning("could not tune malloc: %s", exc)
+
+
 def run(config: Config) -> int:
     import uvloop
 
     _raise_open_file_limit()
+    _tune_malloc()
 
     async def main() -> None:
         stop = asyncio.Event()

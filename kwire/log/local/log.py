@@ -493,9 +493,15 @@ def _load(directory: Path, config: LogConfig, clean: bool, recovery_point: int) 
     if not segments:
         return [Segment.create(directory, 0, interval)]
     if not clean:
-        for segment in segments:  # make recovery truncations durable before new appends
-            if segment.next_offset > recovery_point or segment is segments[-1]:
-                segment.flush()
+        try:
+            for segment in segments:  # make recovery truncations durable before new appends
+                if segment.next_offset > recovery_point or segment is segments[-1]:
+                    segment.flush()
+        except OSError:
+            for segment in segments:  # an offline log retries every second: no fd leaks
+                with contextlib.suppress(OSError):
+                    segment.close(fsync=False)
+            raise
     return segments
 
 

@@ -21,6 +21,7 @@ answer CorruptRecords for it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -90,7 +91,13 @@ def load_segments(
     for i, base in enumerate(bases):
         next_base = bases[i + 1] if i + 1 < len(bases) else None
         recover = not clean and (next_base is None or next_base > recovery_point)
-        segment = load_segment(directory, base, next_base, recover, index_interval_bytes)
+        try:
+            segment = load_segment(directory, base, next_base, recover, index_interval_bytes)
+        except BaseException:
+            for opened in segments:  # the caller may retry: leave no open files behind
+                with contextlib.suppress(OSError):
+                    opened.close(fsync=False)
+            raise
         segments.append(segment)
         if recover and next_base is not None and segment.next_offset != next_base:
             # Kafka's LogLoader.recoverLog: past a corrupt batch in the unflushed part
