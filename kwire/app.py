@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import logging
-import platform
+import os
 import resource
 import signal
 import sys
@@ -132,13 +130,15 @@ def _tune_malloc() -> None:
     for fresh memory: measured, that halves librdkafka's produce throughput.
     Fixed thresholds keep up to 16 MiB of free heap top (blocks over 8 MiB, the
     rare 100 MB frame among them, are mmapped and returned at once)."""
-    if platform.libc_ver()[0] != "glibc":
-        return
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        if not os.confstr("CS_GNU_LIBC_VERSION"):  # glibc only (musl has no mallopt knobs)
+            return
+        import ctypes  # here: only start-up pays for it, once
+
+        libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
         libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
-    except (OSError, AttributeError) as exc:
+    except (OSError, ValueError, AttributeError) as exc:
         log.warning("could not tune malloc: %s", exc)
 
 
