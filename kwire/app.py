@@ -133,7 +133,7 @@ def _tune_malloc() -> None:
     try:
         if not os.confstr("CS_GNU_LIBC_VERSION"):  # glibc only (musl has no mallopt knobs)
             return
-        import ctypes  # here: only start-up pays for it, once
+        import ctypes  # the only user of ctypes
 
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
