@@ -31,8 +31,11 @@ TP = TopicPartition("orders", 0)
 CONFIG = LogConfig(segment_bytes=1500, index_interval_bytes=100)
 
 
+CLOCK = ManualClock()  # offline logs retry on it: tests advance it instead of waiting
+
+
 async def _open(data_dir: Path, config: LogConfig = CONFIG) -> tuple[LocalLogStore, LocalLog]:
-    store = LocalLogStore(data_dir, ManualClock().wall_ms)
+    store = LocalLogStore(data_dir, CLOCK.wall_ms)
     return store, await store.open(TP, config)
 
 
@@ -127,7 +130,12 @@ async def test_fsync_failure_takes_the_log_offline_until_it_reloads(
         assert log.offline_reason is not None
         with pytest.raises(StorageError):
             log.offsets()
+        assert not log.recover_if_offline()  # not before the retry delay
+        CLOCK.advance(1_000)
         assert not log.recover_if_offline()  # recovery fsyncs too: still failing
+    CLOCK.advance(1_000)
+    assert not log.recover_if_offline()  # the delay doubled after that failed try
+    CLOCK.advance(1_000)
     assert log.recover_if_offline()
     # The unacknowledged batch did not come back from the page cache.
     assert await _offsets_of(log) == [0, 1, 2, 3]
@@ -150,6 +158,7 @@ async def test_undoable_write_failure_goes_offline_then_cuts_back(
         assert log.offline_reason is not None
         with pytest.raises(StorageError):
             await log.read(0, 1000, True)
+    CLOCK.advance(1_000)
     await store.maintain(0)  # housekeeping brings it back
     assert log.offline_reason is None
     assert await _offsets_of(log) == [0, 1, 2]
@@ -167,7 +176,7 @@ async def test_unloadable_partition_stays_offline_and_the_store_carries_on(
     (directory / f"{0:020d}.log").chmod(0)
     (directory / f"{0:020d}.log").rename(directory / "moved")
     (directory / f"{0:020d}.log").mkdir()  # a directory where the segment should be
-    store = LocalLogStore(tmp_path, ManualClock().wall_ms)
+    store = LocalLogStore(tmp_path, CLOCK.wall_ms)
     log = await store.open(TP, CONFIG)
     assert log.offline_reason is not None
     other = await store.open(TopicPartition("other", 0), CONFIG)

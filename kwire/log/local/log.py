@@ -19,9 +19,9 @@ the log takes the next append as if nothing happened (the disk may have room
 again). When the failure cannot be undone (the file keeps bytes a truncate
 could not remove, an fsync failed so what the disk holds is unknown) the log
 goes offline: every call raises StorageError, and `recover_if_offline`, tried
-by the store's housekeeping and at most once a second by calls, reloads it
-from disk as after a crash, first cutting the file back to what was
-acknowledged.
+by the store's housekeeping and by calls, reloads it from disk as after a
+crash, first cutting the file back to what was acknowledged. Tries come a
+second apart, twice as far apart after each failure, at most a minute.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import time
 from bisect import bisect_right
 from collections.abc import Callable
 from pathlib import Path
@@ -58,8 +57,11 @@ from kwire.log.local.segment import Segment
 
 _OFFSET_ENTRY_BYTES = 8
 _TIME_ENTRY_BYTES = 12
-# How often calls on an offline log may try to reload it (housekeeping tries too).
-_RECOVERY_RETRY_SECONDS = 1.0
+# How soon an offline log may try to reload itself after a failed try (calls and
+# housekeeping both try); doubled after each failure up to the maximum, since a
+# reload scans the unflushed segments on the event loop.
+_RECOVERY_RETRY_MS = 1_000
+_RECOVERY_RETRY_MAX_MS = 60_000
 
 log = logging.getLogger("kwire.log")
 
@@ -97,7 +99,9 @@ class LocalLog:
         # to cut back to before reloading it.
         self._offline: str | None = None
         self._acked_size = 0
-        self._next_recovery = 0.0
+        self._next_recovery_ms = 0  # on the injected clock, so tests can move it
+        self._recovery_wait_ms = _RECOVERY_RETRY_MS
+        self._background: set[asyncio.Task[None]] = set()  # rolled segments' fsyncs
 
     @classmethod
     def open(
@@ -330,9 +334,12 @@ class LocalLog:
         """Reload an offline log from disk, as after a crash; True once it is online."""
         if self._offline is None:
             return True
-        if self._closed:
+        now = self._now_ms()
+        if self._closed or now < self._next_recovery_ms:
             return False
-        self._next_recovery = time.monotonic() + _RECOVERY_RETRY_SECONDS
+        # Until this try is over, and after it if it fails: wait twice as long as before.
+        self._recovery_wait_ms = min(self._recovery_wait_ms * 2, _RECOVERY_RETRY_MAX_MS)
+        self._next_recovery_ms = now + self._recovery_wait_ms
         try:
             if self._bases and self._acked_size >= 0:
                 active = self.directory / f"{self._bases[-1]:020d}.log"
@@ -351,6 +358,7 @@ class LocalLog:
         log.warning("%s is online again: reloaded from disk (was offline: %s), log end %d",
                     self._tp, self._offline, self.log_end_offset)
         self._offline = None
+        self._recovery_wait_ms = _RECOVERY_RETRY_MS
         return True
 
     def enforce_retention(self, now_ms: int) -> int:
@@ -373,9 +381,7 @@ class LocalLog:
         self._check_online()
 
     def _check_online(self) -> None:
-        if self._offline is not None and (
-            time.monotonic() < self._next_recovery or not self.recover_if_offline()
-        ):
+        if self._offline is not None and not self.recover_if_offline():
             raise StorageError(f"{self._tp} is offline: {self._offline}")
 
     def _go_offline(self, reason: str, acked_size: int | None = None) -> None:
@@ -384,7 +390,7 @@ class LocalLog:
         active = self._segments[-1]
         self._acked_size = active.size if acked_size is None else acked_size
         self._offline = reason
-        self._next_recovery = time.monotonic() + _RECOVERY_RETRY_SECONDS
+        self._next_recovery_ms = self._now_ms() + _RECOVERY_RETRY_MS
         log.error("%s is offline: %s; it will be reloaded from disk when possible",
                   self._tp, reason)
         for segment in self._segments:
@@ -439,7 +445,9 @@ class LocalLog:
                 self._recovery_point = max(self._recovery_point, upto)
                 self._unflushed = [s for s in self._unflushed if s is not sealed]
 
-        loop.create_task(flush())
+        task = loop.create_task(flush())
+        self._background.add(task)  # the loop keeps only a weak reference to tasks
+        task.add_done_callback(self._background.discard)
 
     def _deletable(self) -> list[Segment]:
         """Kafka's deletableSegments candidates: all but an empty active segment."""
@@ -498,7 +506,7 @@ def _load(directory: Path, config: LogConfig, clean: bool, recovery_point: int) 
                 if segment.next_offset > recovery_point or segment is segments[-1]:
                     segment.flush()
         except OSError:
-            for segment in segments:  # an offline log retries every second: no fd leaks
+            for segment in segments:  # an offline log retries: no fd leaks
                 with contextlib.suppress(OSError):
                     segment.close(fsync=False)
             raise
