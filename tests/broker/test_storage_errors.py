@@ -39,6 +39,10 @@ async def test_metadata_writes_that_fail_change_nothing(
     monkeypatch.setattr(kwire.cluster.local, "atomic_write", _disk_full)
     r = await _create(kb, "new")
     assert r.topics[0].error_code == ErrorCode.KAFKA_STORAGE_ERROR
+    r = await kb.call(3, 12, {"topics": [{"name": "auto", "topic_id": None}],
+                              "allow_auto_topic_creation": True,
+                              "include_topic_authorized_operations": False})
+    assert r.topics[0].error_code == ErrorCode.KAFKA_STORAGE_ERROR
     r = await kb.call(20, 6, {"topics": [{"name": "kept", "topic_id": None}], "timeout": 5000})
     assert r.responses[0].error_code == ErrorCode.KAFKA_STORAGE_ERROR
     r = await kb.call(37, 3, {"topics": [{"name": "kept", "count": 3, "assignments": None}],

@@ -22,7 +22,7 @@ from kwire.broker.topics import (
     is_internal,
 )
 from kwire.cluster.api import ClusterMetadata, TopicExists, TopicMetadata
-from kwire.errors import ErrorCode
+from kwire.errors import ErrorCode, StorageError
 
 _ZERO_UUID = uuid.UUID(int=0)
 
@@ -111,11 +111,14 @@ async def _lookup(ctx: RequestContext, name: str, allow_auto: bool) -> dict[str,
         name, broker.snapshot().topics
     ) is not None:
         return error_entry(ErrorCode.INVALID_TOPIC_EXCEPTION, name)
-    if name == GROUP_METADATA_TOPIC_NAME:
-        await broker.groups.ensure_ready()
-        return topic_entry(broker.snapshot().topics[name])
     try:
+        if name == GROUP_METADATA_TOPIC_NAME:
+            await broker.groups.ensure_ready()
+            return topic_entry(broker.snapshot().topics[name])
         topic = await broker.create_topic(name, int(broker.config["num.partitions"]), {})
     except TopicExists:
         topic = broker.snapshot().topics[name]
+    except StorageError:
+        # Not created (a full disk); retriable, so the client asks again later.
+        return error_entry(ErrorCode.KAFKA_STORAGE_ERROR, name)
     return topic_entry(topic)
