@@ -25,6 +25,9 @@ from pathlib import Path
 
 log = logging.getLogger("kwire.fs")
 
+# The longest file or directory name the file systems kwire runs on accept (NAME_MAX).
+MAX_FILE_NAME_BYTES = 255
+
 RESERVE_FILE = ".kwire-space-reserve"
 RESERVE_BYTES = 4 * 1024 * 1024
 

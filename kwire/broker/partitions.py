@@ -19,6 +19,7 @@ from pathlib import Path
 
 from kwire.broker.producer_state import Append, Duplicate, ProducerStateManager, Reject
 from kwire.errors import ErrorCode, StorageError
+from kwire.fs import MAX_FILE_NAME_BYTES
 from kwire.log.api import LogConfig, LogStore, PartitionLog, TopicPartition
 from kwire.log.scan import stored_batches
 from kwire.records.batch import BatchHeader, set_log_append_time
@@ -26,8 +27,6 @@ from kwire.records.batch import BatchHeader, set_log_append_time
 log = logging.getLogger("kwire.partitions")
 
 _STORAGE_WARNING_EVERY_SECONDS = 10
-
-_MAX_FILE_NAME_BYTES = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +139,11 @@ def snapshot_file_name(tp: TopicPartition) -> str:
     255 bytes (the longest topic names), the topic cut short and told apart
     by a hash of its full name, as Kafka caps its `-delete` directory names."""
     name = f"{tp}.json"
-    if len(name.encode()) <= _MAX_FILE_NAME_BYTES:
+    if len(name.encode()) <= MAX_FILE_NAME_BYTES:
         return name
     digest = hashlib.sha256(tp.topic.encode()).hexdigest()[:16]
     suffix = f"-{tp.partition}.{digest}.json"
-    return tp.topic[: _MAX_FILE_NAME_BYTES - len(suffix)] + suffix
+    return tp.topic[: MAX_FILE_NAME_BYTES - len(suffix)] + suffix
 
 
 class PartitionManager:

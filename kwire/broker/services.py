@@ -15,7 +15,7 @@ from kwire.clock import Clock
 from kwire.cluster.api import BrokerInfo, ClusterMetadata, MetadataStore, TopicMetadata
 from kwire.config import Config
 from kwire.coordinator.group import GroupCoordinator
-from kwire.coordinator.group.manager import GroupManager
+from kwire.coordinator.group.manager import OFFSETS_TOPIC, GroupManager
 from kwire.log.api import LogStore, TopicPartition
 
 log = logging.getLogger("kwire.broker")
@@ -105,6 +105,16 @@ class Broker:
         await self._open_topic(topic)
         log.info("created topic %s with %d partitions (id %s)", name, partitions, topic.topic_id)
         return topic
+
+    async def create_topic_for_client(
+        self, name: str, partitions: int, configs: Mapping[str, str]
+    ) -> TopicMetadata:
+        """CreateTopics and Metadata auto-creation (names already checked): the group
+        coordinator makes (and loads) `__consumer_offsets` itself, in its own shape."""
+        if name == OFFSETS_TOPIC:
+            await self.groups.ensure_ready()
+            return self.snapshot().topics[name]
+        return await self.create_topic(name, partitions, configs)
 
     async def delete_topic(self, name: str) -> TopicMetadata:
         """Delete the topic from the metadata, then its partitions' data, then every

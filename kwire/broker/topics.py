@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from kwire.errors import ErrorCode
+from kwire.fs import MAX_FILE_NAME_BYTES
 
 MAX_NAME_LENGTH = 249
 GROUP_METADATA_TOPIC_NAME = "__consumer_offsets"
@@ -28,8 +29,6 @@ _UNIMPLEMENTED = {
     TRANSACTION_STATE_TOPIC_NAME: "transactions",
     SHARE_GROUP_STATE_TOPIC_NAME: "share groups",
 }
-# NAME_MAX of the file systems a data dir lives on: `<topic>-<partition>` must fit.
-MAX_DIR_NAME_BYTES = 255
 # QuorumController.MAX_RECORDS_PER_USER_OP: a CreateTopics or CreatePartitions that
 # would write more metadata records than this fails as a whole.
 MAX_RECORDS_PER_USER_OP = 10_000
@@ -99,15 +98,15 @@ def partitions_too_many(topic: str, total: int) -> str | None:
     directory (and take the log dir offline). kwire refuses the request instead.
     """
     last = partition_dir_name(topic, total - 1)
-    if len(last.encode()) > MAX_DIR_NAME_BYTES:
-        return (f"Partition directory '{last}' would be longer than {MAX_DIR_NAME_BYTES} "
+    if len(last.encode()) > MAX_FILE_NAME_BYTES:
+        return (f"Partition directory '{last}' would be longer than {MAX_FILE_NAME_BYTES} "
                 f"bytes: topic '{topic}' can have at most "
                 f"{max_partitions_on_disk(topic)} partitions.")
     return None
 
 
 def max_partitions_on_disk(topic: str) -> int:
-    digits = MAX_DIR_NAME_BYTES - len(topic.encode()) - 1
+    digits = MAX_FILE_NAME_BYTES - len(topic.encode()) - 1
     return 10 ** digits if digits < 19 else 2**31 - 1
 
 

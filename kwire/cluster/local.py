@@ -6,8 +6,8 @@ disk: StorageError) changes nothing, in memory or on disk, and a crash leaves
 either the old or the new metadata, never a mix. Deleting a topic and changing
 its configs may use the data dir's space reserve on a full disk; creating
 topics and partitions may not, so the reserve is still there for the change
-that frees space. The cluster id is kept in
-`meta.properties` the way Kafka keeps it.
+that frees space. The cluster id is kept in `meta.properties` the way Kafka
+keeps it.
 """
 
 from __future__ import annotations

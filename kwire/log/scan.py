@@ -32,7 +32,7 @@ async def stored_batches(log: PartitionLog) -> AsyncIterator[tuple[memoryview, B
                 logger.error("%s: reading stopped at damaged offset %d: %s", log.tp, offset, exc)
                 return
             logger.error("%s: skipping damaged offsets %d..%d: %s",
-                      log.tp, offset, exc.resume_offset - 1, exc)
+                         log.tp, offset, exc.resume_offset - 1, exc)
             offset = exc.resume_offset
             continue
         view = memoryview(result.records)

@@ -27,7 +27,7 @@ from kwire.broker.topics import (
     offsets_topic_refusal,
     partitions_too_many,
 )
-from kwire.cluster.api import TopicExists, TopicMetadata
+from kwire.cluster.api import TopicExists
 from kwire.coordinator.group.manager import OFFSETS_TOPIC_CONFIGS
 from kwire.errors import ErrorCode, StorageError
 
@@ -120,7 +120,7 @@ async def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> dict[
     topic_id = None
     if not validate_only:
         try:
-            topic = await _create(ctx, name, partitions, configs)
+            topic = await broker.create_topic_for_client(name, partitions, configs)
         except TopicExists:
             return _failed(name, ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
         except StorageError as exc:  # a full disk: nothing was created
@@ -141,13 +141,3 @@ async def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> dict[
             for e in topic_config.effective(broker.config, configs)
         ],
     }
-
-
-async def _create(
-    ctx: RequestContext, name: str, partitions: int, configs: dict[str, str]
-) -> TopicMetadata:
-    if name == GROUP_METADATA_TOPIC_NAME:
-        # The coordinator creates (and loads) its topic in its own shape.
-        await ctx.broker.groups.ensure_ready()
-        return ctx.broker.snapshot().topics[name]
-    return await ctx.broker.create_topic(name, partitions, configs)

@@ -16,7 +16,6 @@ large fetches are in flight, reads shrink, down to KIP-74's single first batch.
 from __future__ import annotations
 
 import asyncio
-import struct
 from typing import Any
 
 from kwire.broker.context import RequestContext
@@ -26,12 +25,11 @@ from kwire.broker.registry import handler
 from kwire.errors import ErrorCode, StorageError
 from kwire.log.api import CorruptRecords, OffsetOutOfRange
 from kwire.net.memory_pool import RESPONSE_LEASE, ResponseLease
-from kwire.records.batch import LOG_OVERHEAD, parse_header
+from kwire.records.batch import iter_batches
 
 FETCH_SESSION_ID_NOT_FOUND = 70
 # Largest single log read: a 55 MB pread blocks every connection for tens of ms.
 READ_SLICE = 4 * 1024 * 1024
-_LENGTH = struct.Struct(">i")
 
 
 @handler(1, "Fetch", 4, 18)
@@ -227,8 +225,5 @@ async def _read_leased(
 
 def _next_offset(data: bytes) -> int:
     """The offset after the last of the whole batches in `data`."""
-    pos = last = 0
-    while pos + LOG_OVERHEAD <= len(data):
-        last = pos
-        pos += _LENGTH.unpack_from(data, pos + 8)[0] + LOG_OVERHEAD
-    return parse_header(data, last).next_offset
+    headers = [header for _pos, header in iter_batches(data)]
+    return headers[-1].next_offset  # a read returns at least one whole batch

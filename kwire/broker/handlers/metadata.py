@@ -15,7 +15,6 @@ from typing import Any
 from kwire.broker.context import RequestContext
 from kwire.broker.registry import handler
 from kwire.broker.topics import (
-    GROUP_METADATA_TOPIC_NAME,
     colliding_topic,
     creation_prohibited,
     invalid_reason,
@@ -112,10 +111,8 @@ async def _lookup(ctx: RequestContext, name: str, allow_auto: bool) -> dict[str,
     ) is not None:
         return error_entry(ErrorCode.INVALID_TOPIC_EXCEPTION, name)
     try:
-        if name == GROUP_METADATA_TOPIC_NAME:
-            await broker.groups.ensure_ready()
-            return topic_entry(broker.snapshot().topics[name])
-        topic = await broker.create_topic(name, int(broker.config["num.partitions"]), {})
+        topic = await broker.create_topic_for_client(
+            name, int(broker.config["num.partitions"]), {})
     except TopicExists:
         topic = broker.snapshot().topics[name]
     except StorageError:

@@ -42,6 +42,7 @@ class _IndexFile:
         self.entry_size = entry_size
         self.existed = False
         self._fd: int | None = None
+        self._size = 0  # bytes in the file while it is open: whole entries only
 
     def _read_raw(self) -> bytes | None:
         """The file's bytes, or None when it is missing or torn mid-entry."""
@@ -55,15 +56,17 @@ class _IndexFile:
         return data
 
     def _write(self, data: bytes) -> None:
-        size = 0
         try:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            size = os.fstat(self._fd).st_size
+                size = os.fstat(self._fd).st_size
+                self._size = size - size % self.entry_size
             if os.write(self._fd, data) != len(data):
                 raise OSError(errno.ENOSPC, "short write")
         except OSError as exc:
-            self._cut_back(size, exc)
+            self._cut_back(exc)
+            return
+        self._size += len(data)
 
     def _rewrite(self, data: bytes) -> None:
         """Replace the file's content (used after a rebuild or trim)."""
@@ -75,18 +78,19 @@ class _IndexFile:
             if data and os.write(self._fd, data) != len(data):
                 raise OSError(errno.ENOSPC, "short write")
         except OSError as exc:
-            self._cut_back(0, exc)
+            self._cut_back(exc)
+            return
+        self._size = len(data)
 
-    def _cut_back(self, size: int, exc: OSError) -> None:
-        """After a failed write keep only whole entries on disk: truncate to `size`,
-        or, if even that fails, remove the file (the next load rebuilds it)."""
-        size -= size % self.entry_size
+    def _cut_back(self, exc: OSError) -> None:
+        """After a failed write keep only the whole entries written before it, or, if
+        even that truncate fails, remove the file (the next load rebuilds it)."""
         log.warning("index %s: write failed (%s); kept in memory, the file stays sparser",
                     self.path, exc)
         try:
             if self._fd is None:
                 raise exc
-            os.ftruncate(self._fd, size)
+            os.ftruncate(self._fd, self._size)
         except OSError:
             self.close()
             self.path.unlink(missing_ok=True)
@@ -104,6 +108,7 @@ class _IndexFile:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        self._size = 0
 
     def delete(self) -> None:
         self.close()

@@ -167,21 +167,16 @@ def rebuild(segment: Segment) -> None:
 
 
 def _resume(segment: Segment) -> bool:
-    """Read on from the last offset index entry, trusting the indexes below it.
+    """Read on from the last offset index entry, trusting the indexes below it
+    (load_segment checked that entry against its batch: _last_entry_matches).
     False when the indexes turn out not to match the log (then rebuild)."""
     _restore_max_timestamp(segment)
     start = 0
     last = segment.offset_index.last()
     if last is not None:
-        offset, start = last
-        try:
-            header = segment.header_at(start)
-        except HeaderError:
-            return False
-        if header_problem(header) is not None or header.last_offset != offset:
-            return False
+        _offset, start = last
         # Offsets below the indexed batch are not re-read; it sets the pace.
-        segment.next_offset = header.base_offset
+        segment.next_offset = segment.header_at(start).base_offset
     scan(segment, start, validate=False)
     if start and segment.size <= start:
         return False  # the indexed batch itself was bad: the index points past the data

@@ -220,15 +220,18 @@ class Segment:
         ends before it. Every batch walked over must follow its predecessor;
         CorruptRecords when they do not, or when `offset` falls in a gap."""
         indexed, position = self.offset_index.lookup(offset)
-        if position and self._checked_header(position).last_offset != indexed:
-            # The index names the last offset of the batch at its position: a
-            # mismatch is a damaged index, not damaged data, so walk from the start.
-            log.warning("%s: index entry %d@%d does not match the log; scanning",
-                        self.offset_index.path, indexed, position)
-            position = 0
+        # The walk checks offsets from where it starts: the segment's base offset at
+        # position 0, else the index entry's, which names its batch's last offset.
         expected: int | None = self.base_offset if position == 0 else None
+        indexed_at = position
         while position < self.size:
             header = self._checked_header(position)
+            if position == indexed_at and expected is None and header.last_offset != indexed:
+                # A damaged index, not damaged data: walk from the start instead.
+                log.warning("%s: index entry %d@%d does not match the log; scanning",
+                            self.offset_index.path, indexed, position)
+                position, expected = 0, self.base_offset
+                continue
             if expected is not None and header.base_offset != expected:
                 raise self._corrupt(position, f"base offset {header.base_offset}, "
                                               f"expected {expected}")

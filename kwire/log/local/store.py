@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kwire.fs import SpaceReserve, fsync_dir
+from kwire.fs import MAX_FILE_NAME_BYTES, SpaceReserve, fsync_dir
 from kwire.log.api import LogConfig, LogStore, TopicPartition
 from kwire.log.local.checkpoint import read_checkpoint, write_checkpoint
 from kwire.log.local.log import LocalLog
@@ -46,7 +46,6 @@ RECOVERY_POINT_CHECKPOINT_INTERVAL_MS = 60_000
 
 _log = logging.getLogger("kwire.log")
 _DELETED_SUFFIX = "-delete"
-_MAX_NAME_BYTES = 255
 
 
 def parse_partition_dir(name: str) -> TopicPartition | None:
@@ -63,7 +62,7 @@ def delete_dir_name(tp: TopicPartition, unique_id: str) -> str:
     topic cut short so the name fits the file system's 255 bytes (topic names
     are ASCII, so characters are bytes)."""
     suffix = f"-{tp.partition}.{unique_id}{_DELETED_SUFFIX}"
-    return tp.topic[: max(0, _MAX_NAME_BYTES - len(suffix))] + suffix
+    return tp.topic[: max(0, MAX_FILE_NAME_BYTES - len(suffix))] + suffix
 
 
 class LocalLogStore:
