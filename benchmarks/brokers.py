@@ -106,9 +106,9 @@ def stop_all(timeout: float = 30.0) -> None:
 
 
 def locate_kafka_libs() -> Path:
-    """Run scripts/fetch-kafka.sh (downloads Kafka 4.1.2 jars once) and return the libs dir."""
+    """Run scripts/fetch-kafka.sh (downloads Kafka 4.4.0 jars once) and return the libs dir."""
     if shutil.which("java") is None:
-        raise RuntimeError("java not found on PATH (Kafka 4.1 needs Java 17)")
+        raise RuntimeError("java not found on PATH (Kafka 4.4 needs Java 17)")
     script = REPO_ROOT / "scripts" / "fetch-kafka.sh"
     p = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
     if p.returncode != 0:

@@ -98,7 +98,7 @@ def kwire_factory(
 
 @pytest.fixture(scope="session")
 def kafka_tools() -> KafkaTools:
-    """Kafka 4.1.2's Java tools. Missing java or jars is a failure, never a skip."""
+    """Kafka 4.4.0's Java tools. Missing java or jars is a failure, never a skip."""
     try:
         return KafkaTools.locate()
     except RuntimeError as e:

@@ -2,7 +2,7 @@
 
 - PythonMember: group_member.py as a child process (one client library each),
   its JSON stdout parsed as it arrives (records, assignments, commits).
-- JavaConsoleMember: Kafka 4.1.2's ConsoleConsumer --group as a child process,
+- JavaConsoleMember: Kafka 4.4.0's ConsoleConsumer --group as a child process,
   printing `Partition:p<TAB>Offset:o<TAB>value`; it commits with auto-commit
   (also on revoke and on close), which only the broker can show.
 - GroupMonitor: polls DescribeGroups (kafka-python's admin) so assignments and

@@ -298,7 +298,7 @@ class KafkaTools:
     """Runs Kafka's Java command-line tools (main classes) against a broker."""
 
     LOG_CONFIG = COMPAT_DIR / "tools-log4j2.properties"
-    # slf4j 1.7 finds no binding in the Maven-fetched 4.1 jars and says so on every start.
+    # slf4j 1.7 finds no binding in the Maven-fetched 4.x jars and says so on every start.
     _NOISE = re.compile(r"^SLF4J: .*$\n?", re.M)
 
     def __init__(self, libs: Path, java: str) -> None:

@@ -1,11 +1,11 @@
 """kafka-consumer-groups (org.apache.kafka.tools.consumer.group.ConsumerGroupCommand,
-Kafka 4.1.2) against the broker: --list, --describe (offsets, --members,
+Kafka 4.4.0) against the broker: --list, --describe (offsets, --members,
 --members --verbose, --state), --reset-offsets --to-earliest (--dry-run,
 --execute; refused while the group is active), --delete (refused while active,
 then done), on a group whose member is a separate process (group_member.py).
 
 The expected texts (columns, values, messages, exit codes) were checked against
-a real Kafka 4.1.2 (`pytest compat-tests/test_group_tools.py --process-broker kafka`).
+a real Kafka 4.4.0 (`pytest compat-tests/test_group_tools.py --process-broker kafka`).
 Kafka's tool exits 0 even when it prints "Error: ..." (refusals, unknown group) and
 writes "Consumer group 'G' has no active members." to stderr.
 """

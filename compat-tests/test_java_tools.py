@@ -1,6 +1,6 @@
-"""Kafka 4.1.2's own Java command-line tools against the broker.
+"""Kafka 4.4.0's own Java command-line tools against the broker.
 
-Main classes (checked with `unzip -l` in the Maven Central 4.1.2 jars):
+Main classes (checked with `unzip -l` in the Maven Central 4.4.0 jars):
   kafka-topics          org.apache.kafka.tools.TopicCommand            (kafka-tools)
   kafka-console-producer org.apache.kafka.tools.ConsoleProducer        (kafka-tools)
   kafka-console-consumer org.apache.kafka.tools.consumer.ConsoleConsumer (kafka-tools)

@@ -3,11 +3,11 @@
 # into one folder, so tests and benchmarks can run Kafka's own tools and a real
 # Kafka broker with the machine's Java 17. Idempotent: a finished folder is kept.
 #
-# usage: scripts/fetch-kafka.sh [VERSION]   (default 4.1.2)
+# usage: scripts/fetch-kafka.sh [VERSION]   (default 4.4.0)
 # prints the libs folder on stdout.
 set -euo pipefail
-V="${1:-${KAFKA_VERSION:-4.1.2}}"
-LOG4J=2.25.3  # the log4j-core version kafka 4.1.2 depends on
+V="${1:-${KAFKA_VERSION:-4.4.0}}"
+LOG4J=2.25.3  # the log4j-core version kafka 4.4.0 depends on (4.1.2 too)
 ROOT="${KWIRE_CACHE:-$HOME/.cache/kwire}/kafka-$V"
 LIBS="$ROOT/libs"
 if [[ -f "$ROOT/.complete" ]]; then echo "$LIBS"; exit 0; fi

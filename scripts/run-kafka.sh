@@ -5,7 +5,7 @@
 # usage: scripts/run-kafka.sh start [PORT]   # default 19092; controller on PORT+1
 #        scripts/run-kafka.sh stop
 #        scripts/run-kafka.sh status
-# env:   KAFKA_VERSION (default 4.1.2), KWIRE_REF_DIR (default /tmp/kwire-ref-kafka)
+# env:   KAFKA_VERSION (default 4.4.0), KWIRE_REF_DIR (default /tmp/kwire-ref-kafka)
 #
 # 'start' formats a fresh data dir, starts the broker in the background
 # (-Xmx1g), waits (bounded, 90 s) until it answers ApiVersions, then prints
@@ -14,7 +14,7 @@
 # Then run: pytest compat-tests --bootstrap 127.0.0.1:PORT
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-V="${KAFKA_VERSION:-4.1.2}"
+V="${KAFKA_VERSION:-4.4.0}"
 DIR="${KWIRE_REF_DIR:-/tmp/kwire-ref-kafka}"
 PIDFILE="$DIR/kafka.pid"
 CMD="${1:-start}"
