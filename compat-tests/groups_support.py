@@ -219,8 +219,8 @@ class JavaConsoleMember(MemberBase):
                "-XX:+UseSerialGC", "-cp", f"{tools.libs}/*",
                f"-Dlog4j2.configurationFile={tools.LOG_CONFIG}", CONSOLE_CONSUMER,
                "--bootstrap-server", bootstrap, "--topic", topic, "--group", group,
-               "--from-beginning", "--property", "print.partition=true",
-               "--property", "print.offset=true"]
+               "--from-beginning", "--formatter-property", "print.partition=true",
+               "--formatter-property", "print.offset=true"]
         for k, v in props.items():
             cmd += ["--consumer-property", f"{k}={v}"]
         self._start(cmd)

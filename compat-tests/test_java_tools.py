@@ -5,8 +5,8 @@ Main classes (checked with `unzip -l` in the Maven Central 4.4.0 jars):
   kafka-console-producer org.apache.kafka.tools.ConsoleProducer        (kafka-tools)
   kafka-console-consumer org.apache.kafka.tools.consumer.ConsoleConsumer (kafka-tools)
   kafka-get-offsets     org.apache.kafka.tools.GetOffsetShell          (kafka-tools)
-  kafka-configs         kafka.admin.ConfigCommand                      (kafka_2.13; 4.1 has no
-                        org.apache.kafka.tools.ConfigCommand)
+  kafka-configs         org.apache.kafka.tools.ConfigCommand           (kafka-tools; 4.1 had it
+                        in kafka_2.13 as kafka.admin.ConfigCommand)
 Each JVM start costs ~1-3 s on 2 cores, so each test uses only a few.
 """
 
@@ -25,7 +25,7 @@ TOPICS = "org.apache.kafka.tools.TopicCommand"
 PRODUCER = "org.apache.kafka.tools.ConsoleProducer"
 CONSUMER = "org.apache.kafka.tools.consumer.ConsoleConsumer"
 GET_OFFSETS = "org.apache.kafka.tools.GetOffsetShell"
-CONFIGS = "kafka.admin.ConfigCommand"
+CONFIGS = "org.apache.kafka.tools.ConfigCommand"
 
 
 def ok(result: tuple[int, str, str], what: str) -> str:
@@ -90,9 +90,9 @@ def test_console_producer_consumer_and_get_offsets(broker, kafka_tools, topic_na
     ok(kafka_tools.run(TOPICS, "--bootstrap-server", b, "--create", "--topic", topic_name,
                        "--partitions", "3", "--replication-factor", "1"), "create")
     lines = [(f"key-{i}", f"value {i}: the quick brown fox") for i in range(40)]
-    # Default producer settings of the 4.1 tool: enable.idempotence=true, acks=all.
+    # Default producer settings of the 4.4 tool: enable.idempotence=true, acks=all.
     ok(kafka_tools.run(PRODUCER, "--bootstrap-server", b, "--topic", topic_name,
-                       "--property", "parse.key=true", "--property", "key.separator=:",
+                       "--reader-property", "parse.key=true", "--reader-property", "key.separator=:",
                        input="".join(f"{k}:{v}\n" for k, v in lines)), "console producer")
 
     per_part: dict[int, list[tuple[str, str]]] = {0: [], 1: [], 2: []}
@@ -109,7 +109,7 @@ def test_console_producer_consumer_and_get_offsets(broker, kafka_tools, topic_na
     rc, out, err = kafka_tools.run(
         CONSUMER, "--bootstrap-server", b, "--topic", topic_name, "--partition", str(part),
         "--offset", "earliest", "--max-messages", str(len(want)), "--timeout-ms", "20000",
-        "--property", "print.key=true", timeout=60)
+        "--formatter-property", "print.key=true", timeout=60)
     got_lines = [tuple(line.split("\t", 1)) for line in out.splitlines() if line]
     assert got_lines == want, f"rc={rc}\nstdout:\n{out}\nstderr:\n{err}"
     assert rc == 0, err
