@@ -61,14 +61,14 @@ class JavaTools:
                       acks: str = "all", timeout: float = 180.0) -> dict[str, float]:
         out, wall = self.run("org.apache.kafka.tools.ProducerPerformance", [
             "--topic", topic, "--num-records", str(records), "--record-size", str(size),
-            "--throughput", "-1", "--producer-props", f"bootstrap.servers={bootstrap}",
-            f"acks={acks}"], timeout)
+            "--throughput", "-1", "--bootstrap-server", bootstrap,
+            "--command-property", f"acks={acks}"], timeout)
         return parse_producer_perf(out) | {"wall_s": wall}
 
     def consumer_perf(self, bootstrap: str, topic: str, records: int, group: str,
                       timeout: float = 180.0) -> dict[str, float]:
         out, wall = self.run("org.apache.kafka.tools.ConsumerPerformance", [
-            "--bootstrap-server", bootstrap, "--topic", topic, "--messages", str(records),
+            "--bootstrap-server", bootstrap, "--topic", topic, "--num-records", str(records),
             "--timeout", "30000", "--group", group], timeout)
         return parse_consumer_perf(out) | {"wall_s": wall}
 
