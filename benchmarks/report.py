@@ -199,9 +199,9 @@ def markdown(results: dict[str, Any], chart_name: str | None) -> str:
         "the per-run table.",
         f"- **Idle RSS**: resident set of the broker process (kwire: the Python process; Kafka: "
         f"the JVM with `-Xmx1g -Xms1g`), {pr['settle_s']:g} s after that first ack.",
-        f"- **ProducerPerformance** (Kafka's `kafka-producer-perf-test`, 4.1 jars): "
+        f"- **ProducerPerformance** (Kafka's `kafka-producer-perf-test`, 4.4 jars): "
         f"`--num-records {pr['pp_1k_records']:,} --record-size 1024 --throughput -1 "
-        "--producer-props acks=all` into a topic created with 1 and with 8 partitions, and "
+        "--command-property acks=all` into a topic created with 1 and with 8 partitions, and "
         f"`--num-records {pr['pp_100b_records']:,} --record-size 100` into a 1-partition topic; "
         "figures from its summary line (its MB is MiB).",
         f"- **librdkafka** (`benchmarks/loadgen_rdkafka.py`, confluent-kafka, client defaults "
