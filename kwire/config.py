@@ -91,6 +91,8 @@ _PROPERTIES = [
     ConfigKey("socket.request.max.bytes", INT, "104857600", at_least(1)),
     # Kafka's cap on one Fetch response, whatever the client asks for.
     ConfigKey("fetch.max.bytes", INT, "57671680", at_least(1024)),
+    # Incremental fetch sessions (KIP-227) the broker keeps; 0 disables them.
+    ConfigKey("max.incremental.fetch.session.cache.slots", INT, "1000", at_least(0)),
     # Bytes of requests read but not yet answered, across all connections (<= 0: no cap).
     ConfigKey("queued.max.request.bytes", LONG, "-1"),
     ConfigKey("max.connections", INT, str(INT_MAX), at_least(0)),

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Mapping
 
 from kwire.broker import topic_config
+from kwire.broker.fetch_session import FetchSessionCache
 from kwire.broker.partitions import Partition, PartitionManager
 from kwire.clock import Clock
 from kwire.cluster.api import BrokerInfo, ClusterMetadata, MetadataStore, TopicMetadata
@@ -61,6 +62,9 @@ class Broker:
         self.logs = logs
         self.clock = clock
         self.producer_ids = ProducerIdManager(metadata)
+        # Incremental fetch sessions (KIP-227); 0 slots: every fetch is sessionless.
+        self.fetch_sessions = FetchSessionCache(
+            int(config["max.incremental.fetch.session.cache.slots"]))
         self.groups = GroupManager(self, GroupCoordinator(
             group_initial_rebalance_delay_ms=int(config["group.initial.rebalance.delay.ms"]),
             group_min_session_timeout_ms=int(config["group.min.session.timeout.ms"]),

@@ -1,12 +1,19 @@
-"""Fetch (1): stored batches as they are, by topic name (v4-12) or topic id (v13+).
+"""Fetch (1): stored batches as they are, by topic name (v4-12) or topic id (v13+),
+in fetch sessions (KIP-227) as Kafka keeps them (kwire/broker/fetch_session.py).
+
+The session context decides which partitions are read: the request's own
+(full and sessionless fetches) or every partition of the session (incremental
+fetches, whose requests carry only changed partitions); and, once read, which
+go in the answer (an incremental answer leaves out partitions with nothing new).
+Partitions of unknown topics are answered after the others, as Kafka does, and
+do not cut a long poll short.
 
 Long poll: when less than `min_bytes` is available the request waits on the
 partitions' append waiters (never a polling loop) until data arrives or
 `max_wait_ms` passes. Size limits follow Kafka (KIP-74): `partition_max_bytes`
 per partition, min(request `max_bytes`, broker `fetch.max.bytes`) for the
 response, and the first batch is returned whole even when larger, so a consumer
-can always make progress. No fetch sessions: the answer carries session_id 0,
-which keeps clients on full fetches.
+can always make progress.
 
 Batches are read into memory (pread; there is no sendfile), so each read is
 also granted from the server's response budget (net/memory_pool.py): when many
@@ -16,10 +23,14 @@ large fetches are in flight, reads shrink, down to KIP-74's single first batch.
 from __future__ import annotations
 
 import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
+from kwire.broker import fetch_session as fs
 from kwire.broker.context import RequestContext
-from kwire.broker.handlers._lookup import resolve_topic
+from kwire.broker.fetch_session import PartitionRequest, TopicIdPartition
 from kwire.broker.partitions import Partition
 from kwire.broker.registry import handler
 from kwire.errors import ErrorCode, StorageError
@@ -27,47 +38,152 @@ from kwire.log.api import CorruptRecords, OffsetOutOfRange
 from kwire.net.memory_pool import RESPONSE_LEASE, ResponseLease
 from kwire.records.batch import iter_batches
 
-FETCH_SESSION_ID_NOT_FOUND = 70
+log = logging.getLogger("kwire.fetch")
+
+FETCH_SESSION_ID_NOT_FOUND = fs.FETCH_SESSION_ID_NOT_FOUND
 # Largest single log read (and CRC check) between turns for other connections: a
 # 55 MB pread blocks everyone for tens of ms, and with 4 MiB slices ten huge
 # fetches still pushed another client's p99 to 40-54 ms (1 MiB: 14-18 ms). A
 # consumer's usual max.partition.fetch.bytes (1 MiB) still reads in one go.
 READ_SLICE = 1024 * 1024
 
+Result = tuple[TopicIdPartition, dict[str, Any]]
+
 
 @handler(1, "Fetch", 4, 18)
 async def fetch(ctx: RequestContext, request: Any) -> dict[str, Any]:
-    if getattr(request, "session_id", 0) not in (0, None):
-        # We never hand out session ids, so any incremental fetch names an unknown one.
-        return {"throttle_time": 0, "error_code": FETCH_SESSION_ID_NOT_FOUND, "session_id": 0,
-                "responses": ()}
+    version = ctx.api_version
+    snapshot = ctx.broker.snapshot()
+    names: dict[uuid.UUID, str] = (
+        {t.topic_id: t.name for t in snapshot.topics.values()}
+        if version >= fs.FIRST_TOPIC_ID_VERSION else {})
+    fetch_data = _fetch_data(request, version, names)
+    to_forget = _forgotten(request, version, names)
+    context = ctx.broker.fetch_sessions.new_context(
+        version, int(getattr(request, "session_id", fs.INVALID_SESSION_ID)),
+        int(getattr(request, "session_epoch", fs.FINAL_EPOCH)), _replica_id(request) >= 0,
+        fetch_data, to_forget, ctx.broker.now_ms())
+    if isinstance(context, fs.SessionError):
+        if context.error == fs.UNKNOWN_SERVER_ERROR:
+            # A session id no cache shard owns: Kafka fails the whole request.
+            return fetch_error_body(version, request, ErrorCode.UNKNOWN_SERVER_ERROR)
+        return {"throttle_time": 0, "error_code": context.error,
+                "session_id": fs.INVALID_SESSION_ID, "responses": ()}
+    if isinstance(context, fs.Incremental) and log.isEnabledFor(logging.DEBUG):
+        log.debug("incremental fetch of session %d, epoch %d: %d of %d partitions in the "
+                  "request, %d forgotten", context.session.id, context.request_epoch,
+                  len(fetch_data), len(context.session.partitions), len(to_forget))
+    wanted = context.partitions(names.get)
+    interesting: list[tuple[TopicIdPartition, PartitionRequest, Partition | None]] = []
+    erroneous: list[Result] = []
+    for tip, req in wanted:
+        partition = None if tip.topic is None else ctx.broker.partition(tip.topic, tip.partition)
+        if partition is None:
+            code = (ErrorCode.UNKNOWN_TOPIC_ID if tip.topic is None
+                    else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            erroneous.append((tip, _empty(tip.partition, code)))
+        elif tip.topic_id != fs.ZERO_UUID and names.get(tip.topic_id) != tip.topic:
+            # A session partition whose topic was re-created under its name: Kafka's
+            # read finds the log's topic id differs from the session's.
+            interesting.append((tip, req, None))
+        else:
+            interesting.append((tip, req, partition))
+    results: list[Result] = []
+    if interesting:
+        results = await _long_poll(ctx, request, interesting)
+    error, session_id, chosen = context.finish(results + erroneous, ctx.broker.now_ms())
+    if isinstance(context, fs.Full) and session_id != fs.INVALID_SESSION_ID:
+        log.debug("created fetch session %d with %d partitions", session_id, len(chosen))
+    return {"throttle_time": 0, "error_code": error, "session_id": session_id,
+            "responses": _by_topic(chosen)}
+
+
+async def _long_poll(
+    ctx: RequestContext, request: Any,
+    interesting: list[tuple[TopicIdPartition, PartitionRequest, Partition | None]],
+) -> list[Result]:
     loop = asyncio.get_running_loop()
     max_wait = request.max_wait.total_seconds()
     deadline = loop.time() + max(0.0, max_wait)
-    min_bytes = int(request.min_bytes)
+    # Kafka: fetchMinBytes = min(request min_bytes, the response's max bytes).
+    max_bytes = min(int(request.max_bytes), int(ctx.broker.config["fetch.max.bytes"]))
+    min_bytes = min(int(request.min_bytes), max_bytes)
+    partitions = [p for _tip, _req, p in interesting if p is not None]
     while True:
-        responses, total, partitions, has_error = await _read_all(ctx, request)
+        results, total, has_error = await _read_all(ctx, request, interesting)
         remaining = deadline - loop.time()
-        if total >= min_bytes or has_error or remaining <= 0 or not partitions:
-            break
+        if total >= min_bytes or has_error or remaining <= 0:
+            return results
         # Below min_bytes: what was read is dropped and read again, so give its
         # response budget back (the lease holds only what the answer will carry).
-        del responses
+        del results
         _release_lease()
         if not await _wait_for_append(partitions, remaining):
             # Read once more: waiters are registered only after the reads, so with a
             # log whose reads really suspend, an append could slip in between.
-            responses, total, partitions, has_error = await _read_all(ctx, request)
-            break
-    return {"throttle_time": 0, "error_code": ErrorCode.NONE, "session_id": 0,
-            "responses": responses}
+            results, total, has_error = await _read_all(ctx, request, interesting)
+            return results
+
+
+def _replica_id(request: Any) -> int:
+    state = getattr(request, "replica_state", None)
+    if state is not None and getattr(request, "replica_id", None) is None:
+        return int(state.replica_id)  # v15+: the follower names itself in replica_state
+    return int(getattr(request, "replica_id", -1))
+
+
+def _fetch_data(request: Any, version: int, names: dict[uuid.UUID, str]
+                ) -> dict[TopicIdPartition, PartitionRequest]:
+    """Kafka's FetchRequest.fetchData: partitions in request order, keyed by topic
+    id (v13+, the name resolved from metadata or None) or by name."""
+    data: dict[TopicIdPartition, PartitionRequest] = {}
+    for ftopic in request.topics:
+        topic_id, name = _topic_key(ftopic, version, names)
+        for fp in ftopic.partitions:
+            data[TopicIdPartition(topic_id, name, int(fp.partition))] = PartitionRequest(
+                fetch_offset=int(fp.fetch_offset), max_bytes=int(fp.partition_max_bytes),
+                current_leader_epoch=int(getattr(fp, "current_leader_epoch", -1)),
+                log_start_offset=int(getattr(fp, "log_start_offset", -1)),
+                last_fetched_epoch=int(getattr(fp, "last_fetched_epoch", -1)))
+    return data
+
+
+def _forgotten(request: Any, version: int, names: dict[uuid.UUID, str]
+               ) -> list[TopicIdPartition]:
+    out: list[TopicIdPartition] = []
+    for ftopic in getattr(request, "forgotten_topics_data", None) or ():
+        topic_id, name = _topic_key(ftopic, version, names)
+        out.extend(TopicIdPartition(topic_id, name, int(p)) for p in ftopic.partitions)
+    return out
+
+
+def _topic_key(ftopic: Any, version: int, names: dict[uuid.UUID, str]
+               ) -> tuple[uuid.UUID, str | None]:
+    if version >= fs.FIRST_TOPIC_ID_VERSION:
+        topic_id = ftopic.topic_id or fs.ZERO_UUID
+        return topic_id, names.get(topic_id)
+    return fs.ZERO_UUID, ftopic.topic
+
+
+def _by_topic(results: Sequence[Result]) -> list[dict[str, Any]]:
+    """Kafka's FetchResponse.of: consecutive partitions of one topic share a topic
+    entry (so a topic may appear twice, keeping the partitions' order)."""
+    topics: list[dict[str, Any]] = []
+    last: TopicIdPartition | None = None
+    for tip, entry in results:
+        if last is None or (tip.topic_id, tip.topic) != (last.topic_id, last.topic):
+            topics.append({"topic": tip.topic, "topic_id": tip.topic_id, "partitions": []})
+        topics[-1]["partitions"].append(entry)
+        last = tip
+    return topics
 
 
 def fetch_error_body(version: int, request: Any, code: ErrorCode) -> dict[str, Any]:
     """The whole-request error answer (Kafka's FetchRequest.getErrorResponse): the
-    top-level error code (v7+), session 0, and below v13 every requested partition
-    answered with the error too, since v4-6 have no top-level code and v7-12
-    clients may still look only at partitions."""
+    top-level error code (v7+), the request's own session id (echoed, as Kafka
+    does), and below v13 every requested partition answered with the error too,
+    since v4-6 have no top-level code and v7-12 clients may still look only at
+    partitions."""
     responses = []
     if version < 13:
         responses = [
@@ -75,7 +191,9 @@ def fetch_error_body(version: int, request: Any, code: ErrorCode) -> dict[str, A
              "partitions": [_empty(p.partition, code) for p in t.partitions]}
             for t in request.topics
         ]
-    return {"throttle_time": 0, "error_code": code, "session_id": 0, "responses": responses}
+    session_id = int(getattr(request, "session_id", 0) or 0)
+    return {"throttle_time": 0, "error_code": code, "session_id": session_id,
+            "responses": responses}
 
 
 def _release_lease() -> None:
@@ -100,39 +218,29 @@ async def _wait_for_append(partitions: list[Partition], timeout: float) -> bool:
 
 
 async def _read_all(
-    ctx: RequestContext, request: Any
-) -> tuple[list[dict[str, Any]], int, list[Partition], bool]:
-    snapshot = ctx.broker.snapshot()
+    ctx: RequestContext, request: Any,
+    interesting: list[tuple[TopicIdPartition, PartitionRequest, Partition | None]],
+) -> tuple[list[Result], int, bool]:
     # Kafka's KafkaApis caps the client's max_bytes with the broker's fetch.max.bytes.
     budget = min(int(request.max_bytes), int(ctx.broker.config["fetch.max.bytes"]))
+    read_committed = int(request.isolation_level) == 1
     total = 0
     has_error = False
-    partitions: list[Partition] = []
-    responses = []
-    for ftopic in request.topics:
-        name = getattr(ftopic, "topic", None)
-        topic_id = getattr(ftopic, "topic_id", None)
-        topic, topic_error = resolve_topic(snapshot, name, topic_id)
-        out = []
-        for fp in ftopic.partitions:
-            partition = ctx.broker.partition(topic.name, fp.partition) if topic else None
-            if partition is None:
-                code = topic_error if topic is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                out.append(_empty(fp.partition, code))
-                has_error = True
-                continue
-            entry = await _read_partition(partition, fp, budget, first=total == 0,
-                                          read_committed=int(request.isolation_level) == 1)
-            if entry["error_code"] != ErrorCode.NONE:
-                has_error = True
-            records = entry["records"]
-            size = len(records) if isinstance(records, bytes) else sum(map(len, records))
-            total += size
-            budget = max(0, budget - size)
-            partitions.append(partition)
-            out.append(entry)
-        responses.append({"topic": name, "topic_id": topic_id, "partitions": out})
-    return responses, total, partitions, has_error
+    results: list[Result] = []
+    for tip, req, partition in interesting:
+        if partition is None:
+            results.append((tip, _empty(tip.partition, ErrorCode.INCONSISTENT_TOPIC_ID)))
+            has_error = True
+            continue
+        entry = await _read_partition(partition, tip.partition, req, budget,
+                                      first=total == 0, read_committed=read_committed)
+        if entry["error_code"] != ErrorCode.NONE:
+            has_error = True
+        size = fs.records_size(entry)
+        total += size
+        budget = max(0, budget - size)
+        results.append((tip, entry))
+    return results, total, has_error
 
 
 def _empty(index: int, code: ErrorCode, hw: int = -1, lso: int = -1, lss: int = -1
@@ -145,42 +253,44 @@ def _empty(index: int, code: ErrorCode, hw: int = -1, lso: int = -1, lss: int = 
 
 
 async def _read_partition(
-    partition: Partition, fp: Any, budget: int, first: bool, read_committed: bool
+    partition: Partition, index: int, req: PartitionRequest, budget: int, first: bool,
+    read_committed: bool
 ) -> dict[str, Any]:
     """One partition's entry; storage trouble answers that partition alone."""
     try:
-        return await _read_checked(partition, fp, budget, first, read_committed)
+        return await _read_checked(partition, index, req, budget, first, read_committed)
     except StorageError:
-        return _empty(fp.partition, ErrorCode.KAFKA_STORAGE_ERROR)
+        return _empty(index, ErrorCode.KAFKA_STORAGE_ERROR)
     except CorruptRecords:
         # Damaged stored bytes at this offset: Kafka's error, never a wrong record
         # or a skip past them (a consumer stays at the offset until an operator acts).
         offsets = partition.log.offsets()
-        return _empty(fp.partition, ErrorCode.CORRUPT_MESSAGE, offsets.high_watermark,
+        return _empty(index, ErrorCode.CORRUPT_MESSAGE, offsets.high_watermark,
                       offsets.last_stable_offset, offsets.log_start_offset)
 
 
 async def _read_checked(
-    partition: Partition, fp: Any, budget: int, first: bool, read_committed: bool
+    partition: Partition, index: int, req: PartitionRequest, budget: int, first: bool,
+    read_committed: bool
 ) -> dict[str, Any]:
     offsets = partition.log.offsets()
-    current_epoch = getattr(fp, "current_leader_epoch", -1)
+    current_epoch = req.current_leader_epoch
     if current_epoch >= 0 and current_epoch != partition.leader_epoch:
         code = (ErrorCode.FENCED_LEADER_EPOCH if current_epoch < partition.leader_epoch
                 else ErrorCode.UNKNOWN_LEADER_EPOCH)
-        return _empty(fp.partition, code, offsets.high_watermark, offsets.last_stable_offset,
+        return _empty(index, code, offsets.high_watermark, offsets.last_stable_offset,
                       offsets.log_start_offset)
-    limit = min(int(fp.partition_max_bytes), budget)
+    limit = min(req.max_bytes, budget)
     records: bytes | list[bytes] = b""
     lease = RESPONSE_LEASE.get()
     try:
         if limit > 0 or first:
-            records = await _read_leased(partition, int(fp.fetch_offset), limit, first, lease)
+            records = await _read_leased(partition, req.fetch_offset, limit, first, lease)
             offsets = partition.log.offsets()
     except OffsetOutOfRange:
-        return _empty(fp.partition, ErrorCode.OFFSET_OUT_OF_RANGE, offsets.high_watermark,
+        return _empty(index, ErrorCode.OFFSET_OUT_OF_RANGE, offsets.high_watermark,
                       offsets.last_stable_offset, offsets.log_start_offset)
-    entry = _empty(fp.partition, ErrorCode.NONE, offsets.high_watermark,
+    entry = _empty(index, ErrorCode.NONE, offsets.high_watermark,
                    offsets.last_stable_offset, offsets.log_start_offset)
     entry["records"] = records
     # read_committed consumers expect an (empty) aborted list rather than null.
