@@ -22,11 +22,11 @@ from kwire.config_types import (
     LIST,
     LONG,
     STRING,
-    AllOf,
     ConfigException,
     ConfigKey,
-    KwireSupports,
+    Validator,
     at_least,
+    between,
     invalid_value,
     list_of,
     one_of,
@@ -47,13 +47,28 @@ class ConfigError(ConfigException):
 
 BrokerProperty = ConfigKey  # one broker property: Kafka's name, type, default, validator
 
-# compression.type (broker and topic): Kafka's values, of which kwire takes only
-# producer — it stores batches as the producer compressed them, never recompressing.
-COMPRESSION_TYPE = AllOf((
-    one_of("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
-    KwireSupports(("producer",), "kwire stores batches as the producer compressed them; "
-                  "only producer is supported"),
-))
+# compression.type (broker and topic), BrokerCompressionType's names: producer
+# keeps each batch as the producer compressed it; any other value makes the broker
+# re-encode batches in another codec (kwire/records/validator.py).
+COMPRESSION_TYPE = one_of("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
+
+
+class GzipLevel(Validator):
+    """CompressionType.GZIP.levelValidator: 1..9 (Deflater's range) or -1 (default)."""
+
+    def ensure_valid(self, name: str, value: Any) -> None:
+        if value is None:
+            raise invalid_value(name, value, "Value must be non-null")
+        if value > 9 or (value < 1 and value != -1):
+            raise invalid_value(name, value, "Value must be between 1 and 9 or equal to -1")
+
+    def describe(self) -> str:
+        return "[1,...,9] or -1"
+
+
+# CompressionType.LZ4/ZSTD level ranges (lz4-java's and zstd's).
+LZ4_LEVEL = between(1, 17)
+ZSTD_LEVEL = between(-131072, 22)
 
 # Kafka 4.1's definitions (KafkaConfig / ServerLogConfigs / SocketServerConfigs /
 # GroupCoordinatorConfig / ServerConfigs, checked against the 4.1.2 jars): same
@@ -87,12 +102,12 @@ _PROPERTIES = [
     ConfigKey("log.cleanup.policy", LIST, "delete", list_of("compact", "delete")),
     ConfigKey("log.message.timestamp.type", STRING, "CreateTime",
               one_of("CreateTime", "LogAppendTime")),
+    ConfigKey("log.message.timestamp.before.max.ms", LONG, str(LONG_MAX), at_least(0)),
+    ConfigKey("log.message.timestamp.after.max.ms", LONG, "3600000", at_least(0)),
     ConfigKey("message.max.bytes", INT, "1048588", at_least(0)),
     ConfigKey("socket.request.max.bytes", INT, "104857600", at_least(1)),
     # Kafka's cap on one Fetch response, whatever the client asks for.
     ConfigKey("fetch.max.bytes", INT, "57671680", at_least(1024)),
-    # Incremental fetch sessions (KIP-227) the broker keeps; 0 disables them.
-    ConfigKey("max.incremental.fetch.session.cache.slots", INT, "1000", at_least(0)),
     # Bytes of requests read but not yet answered, across all connections (<= 0: no cap).
     ConfigKey("queued.max.request.bytes", LONG, "-1"),
     ConfigKey("max.connections", INT, str(INT_MAX), at_least(0)),
@@ -100,7 +115,12 @@ _PROPERTIES = [
     ConfigKey("connections.max.idle.ms", LONG, "600000"),
     ConfigKey("min.insync.replicas", INT, "1", at_least(1)),
     ConfigKey("compression.type", STRING, "producer", COMPRESSION_TYPE),
+    ConfigKey("compression.gzip.level", INT, "-1", GzipLevel()),
+    ConfigKey("compression.lz4.level", INT, "9", LZ4_LEVEL),
+    ConfigKey("compression.zstd.level", INT, "3", ZSTD_LEVEL),
     ConfigKey("producer.id.expiration.ms", INT, "86400000", at_least(1)),
+    # Kafka's internal (defineInternal) TransactionLogConfig setting.
+    ConfigKey("producer.id.expiration.check.interval.ms", INT, "600000", at_least(1)),
     ConfigKey("offsets.topic.num.partitions", INT, "50", at_least(1)),
     ConfigKey("offsets.retention.minutes", INT, "10080", at_least(1)),
     ConfigKey("group.initial.rebalance.delay.ms", INT, "3000"),

@@ -13,16 +13,23 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kwire.broker.producer_state import Append, Duplicate, ProducerStateManager, Reject
+from kwire.broker.producer_state import (
+    DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+    Append,
+    Duplicate,
+    ProducerStateManager,
+    Reject,
+)
 from kwire.errors import ErrorCode, StorageError
 from kwire.fs import MAX_FILE_NAME_BYTES
 from kwire.log.api import LogConfig, LogStore, PartitionLog, TopicPartition
 from kwire.log.scan import stored_batches
 from kwire.records.batch import BatchHeader, set_log_append_time
+from kwire.records.validator import Settings
 
 log = logging.getLogger("kwire.partitions")
 
@@ -46,6 +53,9 @@ class Partition:
         self.producers = ProducerStateManager()
         self.log_append_time = False
         self.max_message_bytes = 1048588
+        # What LogValidator checks in produced batches, from the topic's configs.
+        self.validation = Settings()
+        self.producer_id_expiration_ms = DEFAULT_PRODUCER_ID_EXPIRATION_MS
         self._waiters: set[asyncio.Future[None]] = set()
         # Serialises idempotent appends so a duplicate check never races the
         # append it duplicates (a producer may retry on a new connection).
@@ -55,11 +65,13 @@ class Partition:
         self.producer_state_loaded = False
         self._quiet_until = 0.0  # storage warnings are not repeated before this
 
-    async def replay_producer_state(self) -> None:
-        """Rebuild idempotent-producer state by reading every stored batch header."""
+    async def replay_producer_state(self, now_ms: int) -> None:
+        """Rebuild idempotent-producer state by reading every stored batch header,
+        keeping only producers not yet expired at `now_ms`."""
         self.producers.rebuild_from(
             [header async for _batch, header in stored_batches(self.log) if header.has_producer_id]
         )
+        self.producers.remove_expired(now_ms, self.producer_id_expiration_ms)
         self.producer_state_loaded = True
 
     async def append(self, batch: bytearray, header: BatchHeader, now_ms: int) -> ProduceOutcome:
@@ -67,7 +79,7 @@ class Partition:
             if header.has_producer_id:
                 async with self._idempotent_lock:
                     if not self.producer_state_loaded:
-                        await self.replay_producer_state()
+                        await self.replay_producer_state(now_ms)
                     return await self._append_idempotent(batch, header, now_ms)
             return await self._append(batch, now_ms)
         except StorageError as exc:
@@ -154,12 +166,41 @@ class PartitionManager:
     `snapshot_dir/<topic>-<partition>.json` with the log end offset it matches,
     and the next open uses it when the log still ends there. The file is removed
     as soon as it is read, so a crash later never finds a stale one.
+
+    Producer ids expire (Kafka's ProducerStateManager.removeExpiredProducers):
+    `remove_expired_producers` drops every producer whose last write is
+    producer.id.expiration.ms old; the broker calls it every
+    producer.id.expiration.check.interval.ms. State loaded at open (snapshot or
+    replay) and state written at shutdown leave expired producers out, as
+    Kafka's loadFromSnapshot does, so a restart never brings them back.
     """
 
-    def __init__(self, store: LogStore, snapshot_dir: Path | None = None) -> None:
+    def __init__(
+        self, store: LogStore, snapshot_dir: Path | None = None, *,
+        producer_id_expiration_ms: int = DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+        now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
         self._store = store
         self._snapshot_dir = snapshot_dir
         self._partitions: dict[TopicPartition, Partition] = {}
+        self.producer_id_expiration_ms = producer_id_expiration_ms
+        self._now_ms = now_ms
+
+    def remove_expired_producers(self) -> tuple[int, int]:
+        """Forget expired producers in every partition whose state is loaded;
+        returns (how many were removed, how many remain)."""
+        now = self._now_ms()
+        removed = remaining = 0
+        for partition in self._partitions.values():
+            if partition.producer_state_loaded:
+                removed += len(partition.producers.remove_expired(
+                    now, partition.producer_id_expiration_ms))
+            remaining += len(partition.producers)
+        return removed, remaining
+
+    def producer_count(self) -> int:
+        """Producer ids with state, across every partition (one per partition)."""
+        return sum(len(p.producers) for p in self._partitions.values())
 
     def get(self, tp: TopicPartition) -> Partition | None:
         return self._partitions.get(tp)
@@ -169,16 +210,17 @@ class PartitionManager:
 
     async def open(
         self, tp: TopicPartition, leader_epoch: int, config: LogConfig,
-        log_append_time: bool, max_message_bytes: int,
+        log_append_time: bool, max_message_bytes: int, validation: Settings | None = None,
     ) -> Partition:
         partition = self._partitions.get(tp)
         if partition is None:
             partition = Partition(tp, await self._store.open(tp, config), leader_epoch)
+            partition.producer_id_expiration_ms = self.producer_id_expiration_ms
             try:
                 if self._load_snapshot(partition):
                     partition.producer_state_loaded = True
                 else:
-                    await partition.replay_producer_state()
+                    await partition.replay_producer_state(self._now_ms())
             except StorageError as exc:
                 log.error("producer state of %s not loaded yet: %s", tp, exc)
             self._partitions[tp] = partition
@@ -187,6 +229,7 @@ class PartitionManager:
             partition.leader_epoch = leader_epoch
         partition.log_append_time = log_append_time
         partition.max_message_bytes = max_message_bytes
+        partition.validation = validation or Settings(log_append_time=log_append_time)
         return partition
 
     def _snapshot_path(self, tp: TopicPartition) -> Path | None:
@@ -201,7 +244,9 @@ class PartitionManager:
             path.unlink()
             if int(data["log_end_offset"]) != partition.log.offsets().log_end_offset:
                 return False
-            partition.producers = ProducerStateManager.from_snapshot(data["state"])
+            producers = ProducerStateManager.from_snapshot(data["state"])
+            producers.remove_expired(self._now_ms(), self.producer_id_expiration_ms)
+            partition.producers = producers
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring producer state snapshot %s: %s", path, exc)
             return False
@@ -211,7 +256,10 @@ class PartitionManager:
         if self._snapshot_dir is None:
             return
         self._snapshot_dir.mkdir(parents=True, exist_ok=True)
+        now = self._now_ms()
         for tp, partition in self._partitions.items():
+            if partition.producer_state_loaded:
+                partition.producers.remove_expired(now, partition.producer_id_expiration_ms)
             if not len(partition.producers) or not partition.producer_state_loaded:
                 continue
             path = self._snapshot_dir / snapshot_file_name(tp)

@@ -10,7 +10,6 @@ import logging
 from collections.abc import Mapping
 
 from kwire.broker import topic_config
-from kwire.broker.fetch_session import FetchSessionCache
 from kwire.broker.partitions import Partition, PartitionManager
 from kwire.clock import Clock
 from kwire.cluster.api import BrokerInfo, ClusterMetadata, MetadataStore, TopicMetadata
@@ -58,13 +57,14 @@ class Broker:
         self.config = config
         self.node = node
         self.metadata = metadata
-        self.partitions = PartitionManager(logs, config.data_dir / PRODUCER_SNAPSHOT_DIR)
+        self.partitions = PartitionManager(
+            logs, config.data_dir / PRODUCER_SNAPSHOT_DIR,
+            producer_id_expiration_ms=int(config["producer.id.expiration.ms"]),
+            now_ms=clock.wall_ms)
+        self._producer_expiry: asyncio.Task[None] | None = None
         self.logs = logs
         self.clock = clock
         self.producer_ids = ProducerIdManager(metadata)
-        # Incremental fetch sessions (KIP-227); 0 slots: every fetch is sessionless.
-        self.fetch_sessions = FetchSessionCache(
-            int(config["max.incremental.fetch.session.cache.slots"]))
         self.groups = GroupManager(self, GroupCoordinator(
             group_initial_rebalance_delay_ms=int(config["group.initial.rebalance.delay.ms"]),
             group_min_session_timeout_ms=int(config["group.min.session.timeout.ms"]),
@@ -84,10 +84,23 @@ class Broker:
         for topic in self.snapshot().topics.values():
             await self._open_topic(topic)
         await self.groups.start()
+        self._producer_expiry = asyncio.create_task(self._expire_producers())
 
     async def close(self) -> None:
+        if self._producer_expiry is not None:
+            self._producer_expiry.cancel()
         await self.groups.close()
         await self.partitions.close()
+
+    async def _expire_producers(self) -> None:
+        """Kafka's PeriodicProducerExpirationCheck, every
+        producer.id.expiration.check.interval.ms."""
+        every = int(self.config["producer.id.expiration.check.interval.ms"]) / 1000
+        while True:
+            await asyncio.sleep(every)
+            removed, remaining = self.partitions.remove_expired_producers()
+            if removed:
+                log.info("removed %d expired producer id(s); %d remain", removed, remaining)
 
     async def _open_topic(self, topic: TopicMetadata) -> None:
         settings = topic_config.typed(self.config, topic.configs)
@@ -97,6 +110,7 @@ class Broker:
                 TopicPartition(topic.name, index), state.leader_epoch, log_config,
                 settings["message.timestamp.type"] == "LogAppendTime",
                 settings["max.message.bytes"],
+                topic_config.validation_settings(self.config, topic.configs),
             )
 
     def partition(self, topic: str, index: int) -> Partition | None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kwire.config import COMPRESSION_TYPE, Config
+from kwire.config import COMPRESSION_TYPE, LZ4_LEVEL, ZSTD_LEVEL, Config, GzipLevel
 from kwire.config_types import (
     BOOLEAN,
     DOUBLE,
@@ -36,6 +36,8 @@ from kwire.config_types import (
 )
 from kwire.config_types import render as render_value
 from kwire.log.api import LogConfig
+from kwire.records.batch import Compression
+from kwire.records.validator import Settings
 
 log = logging.getLogger("kwire.topic_config")
 
@@ -114,9 +116,19 @@ _TOPIC_PROPERTIES = [
            at_least(1)),
     _topic("compression.type", STRING, "compression.type", _broker("compression.type"),
            COMPRESSION_TYPE),
+    _topic("compression.gzip.level", INT, "compression.gzip.level",
+           _broker("compression.gzip.level"), GzipLevel()),
+    _topic("compression.lz4.level", INT, "compression.lz4.level",
+           _broker("compression.lz4.level"), LZ4_LEVEL),
+    _topic("compression.zstd.level", INT, "compression.zstd.level",
+           _broker("compression.zstd.level"), ZSTD_LEVEL),
     _topic("preallocate", BOOLEAN, None, _const(False)),
     _topic("message.timestamp.type", STRING, "log.message.timestamp.type",
            _broker("log.message.timestamp.type"), one_of("CreateTime", "LogAppendTime")),
+    _topic("message.timestamp.before.max.ms", LONG, "log.message.timestamp.before.max.ms",
+           _broker("log.message.timestamp.before.max.ms"), at_least(0)),
+    _topic("message.timestamp.after.max.ms", LONG, "log.message.timestamp.after.max.ms",
+           _broker("log.message.timestamp.after.max.ms"), at_least(0)),
     # LogConfig.INTERNAL_SEGMENT_BYTES_CONFIG: "The maximum size of a single log
     # file. This should be used for testing only." No minimum; when set it wins
     # over segment.bytes (LogConfig.segmentSize()).
@@ -230,4 +242,29 @@ def log_config(config: Config, topic_configs: Mapping[str, str]) -> LogConfig:
         flush_ms=t["flush.ms"],
         index_interval_bytes=t["index.interval.bytes"],
         segment_index_bytes=t["segment.index.bytes"],
+    )
+
+
+_CODECS = {
+    "uncompressed": Compression.NONE, "gzip": Compression.GZIP, "snappy": Compression.SNAPPY,
+    "lz4": Compression.LZ4, "zstd": Compression.ZSTD,
+}
+_LEVELS = {
+    Compression.GZIP: "compression.gzip.level", Compression.LZ4: "compression.lz4.level",
+    Compression.ZSTD: "compression.zstd.level",
+}
+
+
+def validation_settings(config: Config, topic_configs: Mapping[str, str]) -> Settings:
+    """What LogValidator checks and rewrites in this topic's produced batches."""
+    t = typed(config, topic_configs)
+    target = _CODECS.get(t["compression.type"])  # None: "producer"
+    level_key = _LEVELS.get(target) if target is not None else None
+    return Settings(
+        compacted="compact" in t["cleanup.policy"],
+        log_append_time=t["message.timestamp.type"] == "LogAppendTime",
+        timestamp_before_max_ms=t["message.timestamp.before.max.ms"],
+        timestamp_after_max_ms=t["message.timestamp.after.max.ms"],
+        target=target,
+        level=t[level_key] if level_key is not None else None,
     )

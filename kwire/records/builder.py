@@ -3,7 +3,7 @@
 This module owns the record-level format: tests use it to make real batches the
 way a client would, and the broker uses it for batches it writes itself
 (internal topics, control records). The produce and fetch paths never call it.
-Only uncompressed and gzip payloads are supported; other codecs raise ValueError.
+Every codec is supported (kwire.records.compression).
 
 A record, all varints zigzag-encoded (protobuf style):
 
@@ -15,7 +15,6 @@ A record, all varints zigzag-encoded (protobuf style):
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,6 +36,7 @@ from kwire.records.batch import (
     parse_header,
     update_crc,
 )
+from kwire.records.compression import compress, decompress
 
 Header = tuple[str, bytes | None]
 RecordInput = tuple[bytes | None, bytes | None, Sequence[Header]]
@@ -178,7 +178,7 @@ def build_batch(
 
 
 def decode_records(batch: Buffer) -> list[Record]:
-    """The records of one v2 batch (uncompressed or gzip), with absolute offsets."""
+    """The records of one v2 batch, with absolute offsets."""
     header = parse_header(batch)
     if len(batch) < header.size:
         raise BatchError(f"batch of {header.size} bytes truncated to {len(batch)}")
@@ -222,16 +222,8 @@ def _decode_record(
 
 
 def _compress(compression: Compression, data: bytes) -> bytes:
-    if compression == Compression.NONE:
-        return data
-    if compression == Compression.GZIP:
-        return gzip.compress(data)
-    raise ValueError(f"the builder does not support {compression.name} compression")
+    return compress(compression, data)
 
 
 def _decompress(compression: Compression, data: bytes) -> bytes:
-    if compression == Compression.NONE:
-        return data
-    if compression == Compression.GZIP:
-        return gzip.decompress(data)
-    raise ValueError(f"the builder does not support {compression.name} compression")
+    return decompress(compression, data)

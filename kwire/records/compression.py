@@ -56,23 +56,40 @@ def decompress(codec: Compression, data: Buffer) -> bytes:
     raise ValueError(f"unknown compression codec {codec!r}")
 
 
-def compress(codec: Compression, data: Buffer) -> bytes:
+# Kafka's default levels (CompressionType.*.defaultLevel; the topic configs
+# compression.gzip.level, compression.lz4.level, compression.zstd.level).
+GZIP_DEFAULT_LEVEL: Final = -1  # Deflater.DEFAULT_COMPRESSION, zlib's level 6
+LZ4_DEFAULT_LEVEL: Final = 9
+ZSTD_DEFAULT_LEVEL: Final = 3
+_ZLIB_DEFAULT_LEVEL: Final = 6
+
+
+def compress(codec: Compression, data: Buffer, level: int | None = None) -> bytes:
     """`data` compressed as the Java producer would: gzip, snappy in xerial
-    framing, lz4 frames with independent 64 KiB blocks, or zstd."""
+    framing, lz4 frames with independent 64 KiB blocks, or zstd.
+
+    `level` is Kafka's level for that codec (None: Kafka's default); snappy has none.
+    """
     if codec == Compression.NONE:
         return bytes(data)
     if codec == Compression.GZIP:
-        return bytes(cramjam.gzip.compress(data))
+        gzip_level = _ZLIB_DEFAULT_LEVEL if level in (None, GZIP_DEFAULT_LEVEL) else level
+        return bytes(cramjam.gzip.compress(data, level=gzip_level))
     if codec == Compression.SNAPPY:
         return _xerial_compress(data)
     if codec == Compression.LZ4:
         # Kafka's KafkaLZ4BlockInputStream decodes each block on its own, so blocks
         # must not refer back to earlier ones (cramjam's one-shot compress links them).
-        compressor = cramjam.lz4.Compressor(content_checksum=False, block_linked=False)
-        compressor.compress(data)
+        # Kafka's Lz4BlockOutputStream uses lz4's fast compressor at the default
+        # level and the high-compression one (LZ4 HC) at any other level.
+        lz4_level = 0 if level in (None, LZ4_DEFAULT_LEVEL) else level
+        compressor = cramjam.lz4.Compressor(
+            level=lz4_level, content_checksum=False, block_linked=False)
+        compressor.compress(data if isinstance(data, bytes) else bytes(data))  # bytes only
         return bytes(compressor.finish())
     if codec == Compression.ZSTD:
-        return bytes(cramjam.zstd.compress(data))
+        zstd_level = ZSTD_DEFAULT_LEVEL if level is None else level
+        return bytes(cramjam.zstd.compress(data, level=zstd_level))
     raise ValueError(f"unknown compression codec {codec!r}")
 
 

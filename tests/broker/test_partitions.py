@@ -3,6 +3,7 @@ it did, replay of the log otherwise."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,10 @@ from kwire.log.memory import MemoryLogStore
 from kwire.records.batch import parse_header
 from kwire.records.builder import build_batch
 
+# A recent write: producer state older than producer.id.expiration.ms (24 h)
+# is dropped at open and at shutdown, as in Kafka.
+NOW = time.time_ns() // 1_000_000
+
 TP = TopicPartition("t", 0)
 
 
@@ -24,7 +29,7 @@ async def _open(manager: PartitionManager) -> Partition:
 
 
 async def _produce(partition: Partition, seq: int) -> None:
-    batch = bytearray(build_batch([(None, b"v", [])], base_timestamp=1, producer_id=9,
+    batch = bytearray(build_batch([(None, b"v", [])], base_timestamp=NOW, producer_id=9,
                                   producer_epoch=0, base_sequence=seq))
     outcome = await partition.append(batch, parse_header(batch), 1)
     assert outcome.error_code == ErrorCode.NONE

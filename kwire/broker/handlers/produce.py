@@ -1,5 +1,7 @@
-"""Produce (0): validate each partition's single v2 batch by its header, append it,
-answer per partition. Batches are stored as sent, compressed or not.
+"""Produce (0): validate each partition's single v2 batch by its header, then its
+records where the topic asks for it (kwire/records/validator.py: keys on compacted
+topics, timestamps, recompression to the topic's compression.type), append it,
+answer per partition. Refused records are named in `record_errors` (Produce v8+).
 
 acks=0 gets no response at all (the client sent it with expectResponse=false);
 when such a produce fails, the connection is closed instead.
@@ -14,7 +16,8 @@ from kwire.broker.handlers._lookup import resolve_topic
 from kwire.broker.registry import handler
 from kwire.broker.topics import append_refusal
 from kwire.errors import ErrorCode, ProtocolViolation
-from kwire.records.batch import InvalidBatch, validate_produce_batch
+from kwire.records.batch import InvalidBatch, parse_header, validate_produce_batch
+from kwire.records.validator import RecordError, RecordValidationError, validate
 
 # Kafka 4.x advertises Produce from v0 but answers only v3+ (KAFKA-18659): old
 # librdkafka turns compression off unless v0 is inside the advertised range.
@@ -59,10 +62,17 @@ async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
     return {"responses": topics_out, "throttle_time": 0}
 
 
-def _error(index: int, code: ErrorCode, message: str | None = None) -> dict[str, Any]:
+def _error(
+    index: int, code: ErrorCode, message: str | None = None,
+    record_errors: tuple[RecordError, ...] = (),
+) -> dict[str, Any]:
     return {
         "index": index, "error_code": code, "base_offset": -1, "log_append_time": -1,
-        "log_start_offset": -1, "record_errors": (), "error_message": message,
+        "log_start_offset": -1, "error_message": message,
+        "record_errors": [
+            {"batch_index": e.batch_index, "batch_index_error_message": e.message}
+            for e in record_errors
+        ],
     }
 
 
@@ -84,7 +94,16 @@ async def _produce_partition(
                       "transactions are not supported by kwire yet")
     # Kafka drops a trailing partial batch (UnifiedLog.trimInvalidBytes): store the one batch.
     batch = bytearray(memoryview(data)[: header.size])
-    outcome = await partition.append(batch, header, ctx.broker.now_ms())
+    now_ms = ctx.broker.now_ms()
+    try:
+        validated = validate(batch, header, partition.validation, now_ms, f"{topic}-{index}")
+    except RecordValidationError as exc:
+        return _error(index, ErrorCode(exc.error_code), exc.message, exc.record_errors)
+    except InvalidBatch as exc:
+        return _error(index, ErrorCode(exc.error_code), exc.message)
+    if validated is not batch:  # re-encoded in the topic's codec
+        batch, header = validated, parse_header(validated)
+    outcome = await partition.append(batch, header, now_ms)
     return {
         "index": index,
         "error_code": outcome.error_code,
