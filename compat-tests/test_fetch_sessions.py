@@ -326,7 +326,7 @@ def test_java_consumer_uses_incremental_sessions_on_1000_partitions(
         "--from-beginning", "--max-messages", str(len(expected)), "--timeout-ms", "60000",
         "--group", f"g-{topic_name}",
         # Small responses, so that reading everything takes many fetches of the session.
-        "--consumer-property", "fetch.max.bytes=8192", timeout=240)
+        "--command-property", "fetch.max.bytes=8192", timeout=240)
     assert rc == 0, err[-3000:]
     got = out.split()
     assert len(got) == len(expected) and set(got) == expected
