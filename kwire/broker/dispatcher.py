@@ -4,7 +4,9 @@ Checks the API key and version against the registry, decodes the body with
 kio, runs the handler, and encodes the answer with the right response header.
 A whole-request `KwireError` becomes that API's error response; any other
 exception becomes UNKNOWN_SERVER_ERROR with one log line naming the
-correlation id. An unknown API key or unsupported version (other than
+correlation id. Either is answered in the API's own shape (error_responses.py,
+Kafka's getErrorResponse), so no error Kafka answers closes the connection.
+An unknown API key or unsupported version (other than
 ApiVersions, which degrades to its v0 answer, KIP-511) closes the connection,
 as Kafka's SocketServer does.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 from kwire.broker import handlers as _handlers  # noqa: F401  (registers every handler)
 from kwire.broker.context import RequestContext
+from kwire.broker.error_responses import error_response
 from kwire.broker.handlers.fetch import fetch_error_body
 from kwire.broker.registry import REGISTRY, advertised
 from kwire.broker.services import Broker
@@ -103,13 +106,16 @@ class Dispatcher:
 
 def _whole_request_error(
     api_key: int, version: int, code: ErrorCode, message: str | None, request: Any = None
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     if api_key == FETCH_KEY:
         # Fetch is encoded by its own encoder and names partitions below v13.
         return fetch_error_body(version, request, code)
     try:
+        return error_response(api_key, version, request, code, message)
+    except KeyError:
+        pass
+    try:
+        # An API without its own error answer: the top-level error code, if it has one.
         return error_body(api_key, version, code, message)
     except KeyError:
-        # Responses without a top-level error code (Produce, old Fetch, ...) cannot
-        # carry a whole-request failure; closing is what Kafka does then too.
         raise ProtocolViolation(f"api_key {api_key} v{version} failed with {code.name}") from None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import struct
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,18 @@ async def test_create_topics_errors(kb: InProcessBroker) -> None:
 
 
 async def test_metadata_auto_creates_and_keeps_topic_ids(kb: InProcessBroker) -> None:
-    r = await kb.call(3, 12, {"topics": [{"name": "auto", "topic_id": None}],
-                              "allow_auto_topic_creation": True,
-                              "include_topic_authorized_operations": False})
+    def ask(names: list[str], auto: bool = True) -> Any:
+        return kb.call(3, 12, {"topics": [{"name": n, "topic_id": None} for n in names],
+                               "allow_auto_topic_creation": auto,
+                               "include_topic_authorized_operations": False})
+
+    # Kafka 4 (KRaft): the creating request answers UNKNOWN_TOPIC_OR_PARTITION ...
+    first = await ask(["auto"])
+    assert [(t.name, t.error_code, t.partitions, t.is_internal) for t in first.topics] == [
+        ("auto", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, (), False)]
+    # ... and the topic shows from the next one on.
+    r = await ask(["auto", "auto"])
+    assert len(r.topics) == 1  # a name asked twice is answered once (a set, in Kafka)
     topic = r.topics[0]
     assert topic.error_code == 0 and len(topic.partitions) == 1
     assert topic.partitions[0].leader_id == 1 and topic.partitions[0].leader_epoch == 0
@@ -75,6 +85,37 @@ async def test_metadata_auto_creates_and_keeps_topic_ids(kb: InProcessBroker) ->
                                   "include_topic_authorized_operations": False})
     assert [t.topic_id for t in again.topics] == [topic.topic_id]
     assert r.controller_id == 1 and r.cluster_id
+    # Known topics first, then invalid names, then what this request would create.
+    mixed = await ask(["new-one", "bad name!", "auto"], auto=False)
+    assert [(t.name, t.error_code) for t in mixed.topics] == [
+        ("auto", 0), ("bad name!", ErrorCode.INVALID_TOPIC_EXCEPTION),
+        ("new-one", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)]
+    assert "new-one" not in kb.broker.snapshot().topics
+    # Internal names are flagged internal even when absent (Topic.isInternal).
+    absent = await ask(["__transaction_state"])
+    assert [(t.error_code, t.is_internal) for t in absent.topics] == [
+        (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, True)]
+
+
+async def test_metadata_by_topic_id(kb: InProcessBroker) -> None:
+    topic = await kb.broker.create_topic("t", 2, {})
+    unknown = uuid.UUID(int=5)
+    r = await kb.call(3, 12, {"topics": [{"name": None, "topic_id": topic.topic_id},
+                                         {"name": None, "topic_id": unknown},
+                                         {"name": "ignored", "topic_id": None}],
+                              "allow_auto_topic_creation": True,
+                              "include_topic_authorized_operations": False})
+    # Unknown ids first; with any id in the request, names are ignored.
+    assert [(t.name, t.topic_id, t.error_code) for t in r.topics] == [
+        (None, unknown, ErrorCode.UNKNOWN_TOPIC_ID), ("t", topic.topic_id, 0)]
+    assert "ignored" not in kb.broker.snapshot().topics
+    # v10-11 carry the field but Kafka refuses ids there: the whole request fails.
+    old = await kb.call(3, 11, {"topics": [{"name": "t", "topic_id": topic.topic_id}],
+                                "allow_auto_topic_creation": True,
+                                "include_topic_authorized_operations": False})
+    assert [(t.name, t.error_code, t.partitions) for t in old.topics] == [
+        ("t", ErrorCode.INVALID_REQUEST, ())]
+    assert old.brokers == ()
 
 
 async def _produce(kb: InProcessBroker, topic: str, batch: bytes, partition: int = 0,

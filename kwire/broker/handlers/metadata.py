@@ -1,10 +1,13 @@
 """Metadata (3): brokers, controller, topics with ids, partitions with leader epochs;
 auto-creates topics when both the request and `auto.create.topics.enable` allow it.
 
-Auto-creation follows Kafka's AutoTopicCreationManager: `__consumer_offsets`
-gets the group coordinator's own shape (the coordinator creates it); names
-no client may create, and names colliding with an existing topic, are
-answered INVALID_TOPIC_EXCEPTION instead of being created.
+Auto-creation follows Kafka 4's AutoTopicCreationManager: the creating request
+answers UNKNOWN_TOPIC_OR_PARTITION and the topic shows from the next request
+on; `__consumer_offsets` gets the group coordinator's own shape (the
+coordinator creates it); names no client may create, and names colliding with
+an existing topic, are answered UNKNOWN_TOPIC_OR_PARTITION and never created
+(in Kafka the controller refuses them after the answer). Invalid names are
+INVALID_TOPIC_EXCEPTION.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from kwire.broker.topics import (
     is_internal,
 )
 from kwire.cluster.api import ClusterMetadata, TopicExists, TopicMetadata
-from kwire.errors import ErrorCode, StorageError
+from kwire.errors import ErrorCode, KwireError, StorageError
 
 _ZERO_UUID = uuid.UUID(int=0)
 
@@ -49,8 +52,9 @@ def topic_entry(topic: TopicMetadata) -> dict[str, Any]:
 
 def error_entry(code: ErrorCode, name: str | None, topic_id: uuid.UUID = _ZERO_UUID
                 ) -> dict[str, Any]:
-    return {"error_code": code, "name": name, "topic_id": topic_id, "is_internal": False,
-            "partitions": ()}
+    # Kafka marks an internal topic's name as internal even when it does not exist.
+    return {"error_code": code, "name": name, "topic_id": topic_id,
+            "is_internal": name is not None and is_internal(name), "partitions": ()}
 
 
 def brokers_and_cluster(snapshot: ClusterMetadata) -> dict[str, Any]:
@@ -72,23 +76,10 @@ async def metadata(ctx: RequestContext, request: Any) -> dict[str, Any]:
     all_topics = request.topics is None or (ctx.api_version == 0 and not request.topics)
     allow_auto = ctx.api_version < 4 or bool(request.allow_auto_topic_creation)
     allow_auto = allow_auto and bool(broker.config["auto.create.topics.enable"])
-    entries: list[dict[str, Any]] = []
     if all_topics:
         entries = [topic_entry(t) for _, t in sorted(snapshot.topics.items())]
     else:
-        for wanted in request.topics:
-            name = wanted.name
-            topic_id = getattr(wanted, "topic_id", None)
-            if name is None:
-                found = snapshot.topic_by_id(topic_id) if topic_id else None
-                if found is None:
-                    found_entry = error_entry(ErrorCode.UNKNOWN_TOPIC_ID, None,
-                                              topic_id or _ZERO_UUID)
-                else:
-                    found_entry = topic_entry(found)
-                entries.append(found_entry)
-                continue
-            entries.append(await _lookup(ctx, name, allow_auto))
+        entries = await _requested(ctx, request.topics, allow_auto)
     return {
         "throttle_time": 0,
         **brokers_and_cluster(broker.snapshot()),
@@ -97,25 +88,66 @@ async def metadata(ctx: RequestContext, request: Any) -> dict[str, Any]:
     }
 
 
-async def _lookup(ctx: RequestContext, name: str, allow_auto: bool) -> dict[str, Any]:
+async def _requested(ctx: RequestContext, wanted: Any, allow_auto: bool) -> list[dict[str, Any]]:
+    """Kafka's handleTopicMetadataRequest for a list of topics: each answered once,
+    unknown ids first, then known topics, then names that may not exist, then
+    the ones this request auto-created (or would have)."""
+    snapshot = ctx.broker.snapshot()
+    if ctx.api_version < 12:
+        for t in wanted:
+            if t.name is None:
+                raise KwireError(ErrorCode.INVALID_REQUEST,
+                                 f"Topic name can not be null for version {ctx.api_version}")
+            if getattr(t, "topic_id", None) not in (None, _ZERO_UUID):
+                raise KwireError(ErrorCode.INVALID_REQUEST, "Topic IDs are not supported in "
+                                 f"requests for version {ctx.api_version}")
+    ids = [t.topic_id for t in wanted if getattr(t, "topic_id", None) not in (None, _ZERO_UUID)]
+    if ids:
+        # Any topic id in the request: the ids alone are answered, names are ignored.
+        unknown = [error_entry(ErrorCode.UNKNOWN_TOPIC_ID, None, i)
+                   for i in _unique(ids) if snapshot.topic_by_id(i) is None]
+        known = [topic_entry(t) for i in _unique(ids)
+                 if (t := snapshot.topic_by_id(i)) is not None]
+        return unknown + known
+    found: list[dict[str, Any]] = []
+    invalid: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for name in _unique([t.name for t in wanted]):
+        topic = snapshot.topics.get(name)
+        if topic is not None:
+            found.append(topic_entry(topic))
+        elif invalid_reason(name) is not None:
+            invalid.append(error_entry(ErrorCode.INVALID_TOPIC_EXCEPTION, name))
+        else:
+            missing.append(name)
+    answered = [await _missing(ctx, name, allow_auto) for name in missing]
+    return found + invalid + answered
+
+
+def _unique(items: list[Any]) -> list[Any]:
+    # Kafka collects the requested topics in a set: a name asked twice is answered once.
+    return list(dict.fromkeys(items))
+
+
+async def _missing(ctx: RequestContext, name: str, allow_auto: bool) -> dict[str, Any]:
+    """A valid name with no topic. Kafka 4 (KRaft) asks the controller to create it
+    and answers UNKNOWN_TOPIC_OR_PARTITION at once, without waiting: the topic
+    shows on a later request. A creation the controller would refuse (a name
+    colliding with another, a coordinator's topic kwire cannot host) looks the
+    same to the client, and the topic never shows."""
     broker = ctx.broker
-    topic = broker.snapshot().topics.get(name)
-    if topic is not None:
-        return topic_entry(topic)
-    if invalid_reason(name) is not None:
-        return error_entry(ErrorCode.INVALID_TOPIC_EXCEPTION, name)
+    absent = error_entry(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name)
     if not allow_auto:
-        return error_entry(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name)
+        return absent
     if creation_prohibited(name) is not None or colliding_topic(
         name, broker.snapshot().topics
     ) is not None:
-        return error_entry(ErrorCode.INVALID_TOPIC_EXCEPTION, name)
+        return absent
     try:
-        topic = await broker.create_topic_for_client(
-            name, int(broker.config["num.partitions"]), {})
+        await broker.create_topic_for_client(name, int(broker.config["num.partitions"]), {})
     except TopicExists:
-        topic = broker.snapshot().topics[name]
+        pass  # another request created it meanwhile: still not ours to show yet
     except StorageError:
         # Not created (a full disk); retriable, so the client asks again later.
         return error_entry(ErrorCode.KAFKA_STORAGE_ERROR, name)
-    return topic_entry(topic)
+    return absent
