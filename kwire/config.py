@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kwire.config_types import (
     BOOLEAN,
+    DOUBLE,
     INT,
     LIST,
     LONG,
@@ -108,6 +109,8 @@ _PROPERTIES = [
     ConfigKey("socket.request.max.bytes", INT, "104857600", at_least(1)),
     # Kafka's cap on one Fetch response, whatever the client asks for.
     ConfigKey("fetch.max.bytes", INT, "57671680", at_least(1024)),
+    # Incremental fetch sessions (KIP-227) the broker keeps; 0 disables them.
+    ConfigKey("max.incremental.fetch.session.cache.slots", INT, "1000", at_least(0)),
     # Bytes of requests read but not yet answered, across all connections (<= 0: no cap).
     ConfigKey("queued.max.request.bytes", LONG, "-1"),
     ConfigKey("max.connections", INT, str(INT_MAX), at_least(0)),
@@ -127,6 +130,72 @@ _PROPERTIES = [
     ConfigKey("group.min.session.timeout.ms", INT, "6000"),
     ConfigKey("group.max.session.timeout.ms", INT, "1800000"),
     ConfigKey("process.roles", LIST, "broker,controller", list_of("broker", "controller")),
+    # Kafka's dynamically updatable thread counts and log cleaner settings: kwire
+    # has no such threads and no log cleaner yet, so they are checked, stored and
+    # described (a tool that sets them keeps working) but change nothing.
+    ConfigKey("background.threads", INT, "10", at_least(1)),
+    ConfigKey("num.io.threads", INT, "8", at_least(1)),
+    ConfigKey("num.network.threads", INT, "3", at_least(1)),
+    ConfigKey("num.recovery.threads.per.data.dir", INT, "2", at_least(1)),
+    ConfigKey("num.replica.fetchers", INT, "1"),
+    ConfigKey("log.cleaner.threads", INT, "1", at_least(0)),
+    ConfigKey("log.cleaner.io.max.bytes.per.second", DOUBLE, "1.7976931348623157E308"),
+    ConfigKey("log.cleaner.dedupe.buffer.size", LONG, "134217728"),
+    ConfigKey("log.cleaner.io.buffer.size", INT, "524288", at_least(0)),
+    ConfigKey("log.cleaner.io.buffer.load.factor", DOUBLE, "0.9"),
+    ConfigKey("log.cleaner.backoff.ms", LONG, "15000", at_least(0)),
+    ConfigKey("log.cleaner.min.cleanable.ratio", DOUBLE, "0.5", between(0, 1)),
+    ConfigKey("log.cleaner.delete.retention.ms", LONG, "86400000", at_least(0)),
+    ConfigKey("log.cleaner.min.compaction.lag.ms", LONG, "0", at_least(0)),
+    ConfigKey("log.cleaner.max.compaction.lag.ms", LONG, str(LONG_MAX), at_least(1)),
+    ConfigKey("log.segment.delete.delay.ms", LONG, "60000", at_least(0)),
+    ConfigKey("log.preallocate", BOOLEAN, "false"),
+    ConfigKey("unclean.leader.election.enable", BOOLEAN, "false"),
+    # GroupCoordinatorConfig / ShareGroupConfig (Kafka 4.4): the defaults of the
+    # GROUP config resource (kwire/group_config.py) and the bounds it is checked
+    # against. kwire runs classic groups only; these are read, not yet used by a
+    # consumer (KIP-848), share or streams group coordinator.
+    ConfigKey("group.consumer.session.timeout.ms", INT, "45000", at_least(1)),
+    ConfigKey("group.consumer.min.session.timeout.ms", INT, "45000", at_least(1)),
+    ConfigKey("group.consumer.max.session.timeout.ms", INT, "60000", at_least(1)),
+    ConfigKey("group.consumer.heartbeat.interval.ms", INT, "5000", at_least(1)),
+    ConfigKey("group.consumer.min.heartbeat.interval.ms", INT, "5000", at_least(1)),
+    ConfigKey("group.consumer.max.heartbeat.interval.ms", INT, "15000", at_least(1)),
+    ConfigKey("group.consumer.assignment.interval.ms", INT, "1000", at_least(0)),
+    ConfigKey("group.consumer.min.assignment.interval.ms", INT, "0", at_least(0)),
+    ConfigKey("group.consumer.max.assignment.interval.ms", INT, "15000", at_least(0)),
+    ConfigKey("group.share.session.timeout.ms", INT, "45000", at_least(1)),
+    ConfigKey("group.share.min.session.timeout.ms", INT, "45000", at_least(1)),
+    ConfigKey("group.share.max.session.timeout.ms", INT, "60000", at_least(1)),
+    ConfigKey("group.share.heartbeat.interval.ms", INT, "5000", at_least(1)),
+    ConfigKey("group.share.min.heartbeat.interval.ms", INT, "5000", at_least(1)),
+    ConfigKey("group.share.max.heartbeat.interval.ms", INT, "15000", at_least(1)),
+    ConfigKey("group.share.assignment.interval.ms", INT, "1000", at_least(0)),
+    ConfigKey("group.share.min.assignment.interval.ms", INT, "0", at_least(0)),
+    ConfigKey("group.share.max.assignment.interval.ms", INT, "15000", at_least(0)),
+    ConfigKey("group.share.record.lock.duration.ms", INT, "30000", at_least(1000)),
+    ConfigKey("group.share.min.record.lock.duration.ms", INT, "15000", at_least(1000)),
+    ConfigKey("group.share.max.record.lock.duration.ms", INT, "60000", at_least(1000)),
+    ConfigKey("group.share.delivery.count.limit", INT, "5", at_least(2)),
+    ConfigKey("group.share.min.delivery.count.limit", INT, "2", at_least(2)),
+    ConfigKey("group.share.max.delivery.count.limit", INT, "10", at_least(2)),
+    ConfigKey("group.share.partition.max.record.locks", INT, "2000", at_least(100)),
+    ConfigKey("group.share.min.partition.max.record.locks", INT, "100", at_least(100)),
+    ConfigKey("group.share.max.partition.max.record.locks", INT, "4000", at_least(100)),
+    ConfigKey("group.streams.session.timeout.ms", INT, "45000", at_least(1)),
+    ConfigKey("group.streams.min.session.timeout.ms", INT, "45000", at_least(1)),
+    ConfigKey("group.streams.max.session.timeout.ms", INT, "60000", at_least(1)),
+    ConfigKey("group.streams.heartbeat.interval.ms", INT, "5000", at_least(1)),
+    ConfigKey("group.streams.min.heartbeat.interval.ms", INT, "5000", at_least(1)),
+    ConfigKey("group.streams.max.heartbeat.interval.ms", INT, "15000", at_least(1)),
+    ConfigKey("group.streams.assignment.interval.ms", INT, "1000", at_least(0)),
+    ConfigKey("group.streams.min.assignment.interval.ms", INT, "0", at_least(0)),
+    ConfigKey("group.streams.max.assignment.interval.ms", INT, "15000", at_least(0)),
+    ConfigKey("group.streams.initial.rebalance.delay.ms", INT, "3000", at_least(0)),
+    ConfigKey("group.streams.num.standby.replicas", INT, "0", at_least(0)),
+    ConfigKey("group.streams.max.standby.replicas", INT, "2", at_least(0)),
+    ConfigKey("group.streams.assignors", LIST, "sticky", list_of()),
+    ConfigKey("group.streams.rack.aware.assignment.tags", LIST, "", list_of()),
 ]
 BROKER_PROPERTIES: Mapping[str, ConfigKey] = {p.name: p for p in _PROPERTIES}
 
@@ -185,6 +254,13 @@ class Config:
 
     values: Mapping[str, Any]
     explicit: frozenset[str]
+    # Kafka's precedence, lowest first: defaults and static properties (`static`,
+    # None = `values`), then dynamic configs set through AlterConfigs for the whole
+    # cluster (`dynamic_default`) and for this broker (`dynamic_broker`), kept as
+    # the strings stored (unknown names too, as Kafka keeps them).
+    static: Mapping[str, Any] | None = None
+    dynamic_default: Mapping[str, str] = field(default_factory=dict)
+    dynamic_broker: Mapping[str, str] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -233,6 +309,27 @@ class Config:
     def log_flush_interval_ms(self) -> int:
         ms = self.values.get("log.flush.interval.ms")
         return int(ms) if ms is not None else int(self.values["log.flush.scheduler.interval.ms"])
+
+    @property
+    def static_values(self) -> Mapping[str, Any]:
+        return self.values if self.static is None else self.static
+
+    def with_dynamic(self, default: Mapping[str, str], broker: Mapping[str, str]) -> Config:
+        """This broker's config under the given dynamic configs (cluster default,
+        then per broker, each over the static properties). A stored value that
+        today's rules refuse is logged and skipped rather than stopping the broker."""
+        values = dict(self.static_values)
+        for layer in (default, broker):
+            for name, raw in layer.items():
+                prop = BROKER_PROPERTIES.get(name)
+                if prop is None:
+                    continue
+                try:
+                    values[name] = parse_value(prop, raw)
+                except ConfigException as exc:
+                    log.warning("Ignoring a stored dynamic broker config: %s", exc)
+        return Config(values=values, explicit=self.explicit, static=self.static_values,
+                      dynamic_default=dict(default), dynamic_broker=dict(broker))
 
     def describe(self) -> list[tuple[str, str | None, bool]]:
         """(name, value as Kafka prints it, is_default) for DescribeConfigs."""
@@ -310,6 +407,21 @@ def load_config(
     return config
 
 
+class RequirementFailed(ConfigError):
+    """One of KafkaConfig's Scala `require`s; Kafka's message has the prefix
+    "requirement failed: ", which kwire's start-up message leaves out."""
+
+
+def check_requirements(config: Config) -> None:
+    """KafkaConfig.validateValues' checks of the values a dynamic config can change."""
+    if config.log_roll_ms < 1:
+        raise RequirementFailed("log.roll.ms must be greater than or equal to 1")
+    retention = config.log_retention_ms
+    if retention != -1 and retention < 1:
+        raise RequirementFailed(
+            "log.retention.ms must be unlimited (-1) or, greater than or equal to 1")
+
+
 def _check(config: Config) -> None:
     """Kafka's checks across properties (KafkaConfig.validateValues), then kwire's own."""
     values = config.values
@@ -339,11 +451,7 @@ def _check(config: Config) -> None:
         except ConfigException:
             raise ConfigError(f"Invalid value {values['broker.id']} for configuration "
                               "broker.id: Value must be at least 0") from None
-    if config.log_roll_ms < 1:
-        raise ConfigError("log.roll.ms must be greater than or equal to 1")
-    retention = config.log_retention_ms
-    if retention != -1 and retention < 1:
-        raise ConfigError("log.retention.ms must be unlimited (-1) or, greater than or equal to 1")
+    check_requirements(config)
     idle = int(values["connections.max.idle.ms"])
     if 0 <= idle <= FAILED_AUTHENTICATION_DELAY_MS:
         raise ConfigError(

@@ -2,7 +2,7 @@
 
 One parser for every configuration kwire reads — broker properties
 (kwire/config.py) and topic configs (kwire/broker/topic_config.py) — so both
-accept and refuse exactly what Apache Kafka 4.1 does, with Kafka's messages:
+accept and refuse exactly what Apache Kafka 4.4 does, with Kafka's messages:
 
     Invalid value 14 for configuration segment.bytes: Value must be at least 1048576
     Invalid value 99999999999 for configuration max.message.bytes: Not a number of type INT
@@ -154,13 +154,21 @@ class ValidString(Validator):
 
 @dataclass(frozen=True, slots=True)
 class ValidList(Validator):
-    """ConfigDef.ValidList.in(...): every item must be one of the values."""
+    """ConfigDef.ValidList (Kafka 4.4): no empty item, no repeated item unless
+    allowed, and every item one of `values` (any item when `values` is empty).
+    An empty list is valid."""
 
     values: tuple[str, ...]
+    allow_duplicates: bool = False
 
     def ensure_valid(self, name: str, value: Any) -> None:
-        for item in value:
-            ValidString(self.values).ensure_valid(name, item)
+        if any(item == "" for item in value):
+            raise ConfigException(f"Configuration '{name}' values must not be empty.")
+        if not self.allow_duplicates and len(set(value)) != len(value):
+            raise ConfigException(f"Configuration '{name}' values must not be duplicated.")
+        if self.values:
+            for item in value:
+                ValidString(self.values).ensure_valid(name, item)
 
     def describe(self) -> str:
         return "[" + ", ".join(self.values) + "]"
@@ -202,8 +210,8 @@ def one_of(*values: str) -> ValidString:
     return ValidString(values)
 
 
-def list_of(*values: str) -> ValidList:
-    return ValidList(values)
+def list_of(*values: str, allow_duplicates: bool = False) -> ValidList:
+    return ValidList(values, allow_duplicates)
 
 
 # -- keys and parsing (ConfigDef.ConfigKey, ConfigDef.parseType) ---------------------

@@ -63,10 +63,13 @@ KAFKA_4_1_2_MESSAGES = [
     ("cleanup.policy", "Delete",
      "Invalid value Delete for configuration cleanup.policy: "
      "String must be one of: compact, delete"),
-    ("cleanup.policy", "delete,",
-     "Invalid value  for configuration cleanup.policy: String must be one of: compact, delete"),
+    # Kafka 4.4's ValidList refuses an empty item before looking at the values
+    # (4.1.2 said "Invalid value  for configuration ...: String must be one of").
+    ("cleanup.policy", "delete,", "Configuration 'cleanup.policy' values must not be empty."),
     ("cleanup.policy", "delete, ,compact",
-     "Invalid value  for configuration cleanup.policy: String must be one of: compact, delete"),
+     "Configuration 'cleanup.policy' values must not be empty."),
+    ("log.cleanup.policy", "delete,delete",
+     "Configuration 'log.cleanup.policy' values must not be duplicated."),
     ("preallocate", "yes",
      "Invalid value yes for configuration preallocate: Expected value to be either true or false"),
     ("message.timestamp.type", "x",

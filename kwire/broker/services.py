@@ -10,6 +10,7 @@ import logging
 from collections.abc import Mapping
 
 from kwire.broker import topic_config
+from kwire.broker.fetch_session import FetchSessionCache
 from kwire.broker.partitions import Partition, PartitionManager
 from kwire.clock import Clock
 from kwire.cluster.api import BrokerInfo, ClusterMetadata, MetadataStore, TopicMetadata
@@ -54,9 +55,14 @@ class Broker:
         logs: LogStore,
         clock: Clock,
     ) -> None:
-        self.config = config
+        # `config` is the static config (server.properties, --set); `self.config`
+        # is the effective one, under the dynamic broker configs stored in the
+        # metadata (set through AlterConfigs, kept across restarts).
+        self.static_config = config
         self.node = node
         self.metadata = metadata
+        self.config = self._dynamic_config()
+        config = self.config
         self.partitions = PartitionManager(
             logs, config.data_dir / PRODUCER_SNAPSHOT_DIR,
             producer_id_expiration_ms=int(config["producer.id.expiration.ms"]),
@@ -65,6 +71,9 @@ class Broker:
         self.logs = logs
         self.clock = clock
         self.producer_ids = ProducerIdManager(metadata)
+        # Incremental fetch sessions (KIP-227); 0 slots: every fetch is sessionless.
+        self.fetch_sessions = FetchSessionCache(
+            int(config["max.incremental.fetch.session.cache.slots"]))
         self.groups = GroupManager(self, GroupCoordinator(
             group_initial_rebalance_delay_ms=int(config["group.initial.rebalance.delay.ms"]),
             group_min_session_timeout_ms=int(config["group.min.session.timeout.ms"]),
@@ -162,3 +171,25 @@ class Broker:
     async def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
         await self.metadata.set_topic_configs(name, configs)
         await self._open_topic(self.snapshot().topics[name])
+
+    def _dynamic_config(self) -> Config:
+        stored = self.snapshot().broker_configs
+        return self.static_config.with_dynamic(
+            stored.get("", {}), stored.get(str(self.node.node_id), {}))
+
+    async def set_broker_configs(self, resource: str, configs: Mapping[str, str]) -> None:
+        """Store the dynamic configs of `resource` (this node's id, or "" for the
+        cluster default), then apply them as Kafka's DynamicBrokerConfig does: a
+        changed topic default reaches every open partition whose topic does not
+        override it; request limits read `self.config` at each request."""
+        await self.metadata.set_broker_configs(resource, configs)
+        self.config = self._dynamic_config()
+        expiration = int(self.config["producer.id.expiration.ms"])
+        self.partitions.producer_id_expiration_ms = expiration
+        for partition in self.partitions:
+            partition.producer_id_expiration_ms = expiration
+        for topic in self.snapshot().topics.values():
+            await self._open_topic(topic)
+
+    async def set_group_configs(self, group: str, configs: Mapping[str, str]) -> None:
+        await self.metadata.set_group_configs(group, configs)

@@ -35,6 +35,7 @@ from kwire.config_types import (
     parse_value,
 )
 from kwire.config_types import render as render_value
+from kwire.dynamic_config import synonyms as broker_synonyms
 from kwire.log.api import LogConfig
 from kwire.records.batch import Compression
 from kwire.records.validator import Settings
@@ -104,14 +105,21 @@ _TOPIC_PROPERTIES = [
            at_least(0)),
     _topic("index.interval.bytes", INT, "log.index.interval.bytes",
            _broker("log.index.interval.bytes"), at_least(0)),
-    _topic("delete.retention.ms", LONG, None, _const(86_400_000), at_least(0)),
-    _topic("min.compaction.lag.ms", LONG, None, _const(0), at_least(0)),
-    _topic("max.compaction.lag.ms", LONG, None, _const(LONG_MAX), at_least(1)),
-    _topic("file.delete.delay.ms", LONG, None, _const(60_000), at_least(0)),
-    _topic("min.cleanable.dirty.ratio", DOUBLE, None, _const(0.5), between(0, 1)),
+    _topic("delete.retention.ms", LONG, "log.cleaner.delete.retention.ms",
+           _broker("log.cleaner.delete.retention.ms"), at_least(0)),
+    _topic("min.compaction.lag.ms", LONG, "log.cleaner.min.compaction.lag.ms",
+           _broker("log.cleaner.min.compaction.lag.ms"), at_least(0)),
+    _topic("max.compaction.lag.ms", LONG, "log.cleaner.max.compaction.lag.ms",
+           _broker("log.cleaner.max.compaction.lag.ms"), at_least(1)),
+    _topic("file.delete.delay.ms", LONG, "log.segment.delete.delay.ms",
+           _broker("log.segment.delete.delay.ms"), at_least(0)),
+    _topic("min.cleanable.dirty.ratio", DOUBLE, "log.cleaner.min.cleanable.ratio",
+           _broker("log.cleaner.min.cleanable.ratio"), between(0, 1)),
+    # Kafka 4.4 takes a repeated policy on a topic (the broker's own list refuses it).
     _topic("cleanup.policy", LIST, "log.cleanup.policy", _broker("log.cleanup.policy"),
-           list_of("compact", "delete")),
-    _topic("unclean.leader.election.enable", BOOLEAN, None, _const(False)),
+           list_of("compact", "delete", allow_duplicates=True)),
+    _topic("unclean.leader.election.enable", BOOLEAN, "unclean.leader.election.enable",
+           _broker("unclean.leader.election.enable")),
     _topic("min.insync.replicas", INT, "min.insync.replicas", _broker("min.insync.replicas"),
            at_least(1)),
     _topic("compression.type", STRING, "compression.type", _broker("compression.type"),
@@ -122,7 +130,7 @@ _TOPIC_PROPERTIES = [
            _broker("compression.lz4.level"), LZ4_LEVEL),
     _topic("compression.zstd.level", INT, "compression.zstd.level",
            _broker("compression.zstd.level"), ZSTD_LEVEL),
-    _topic("preallocate", BOOLEAN, None, _const(False)),
+    _topic("preallocate", BOOLEAN, "log.preallocate", _broker("log.preallocate")),
     _topic("message.timestamp.type", STRING, "log.message.timestamp.type",
            _broker("log.message.timestamp.type"), one_of("CreateTime", "LogAppendTime")),
     _topic("message.timestamp.before.max.ms", LONG, "log.message.timestamp.before.max.ms",
@@ -188,23 +196,24 @@ class ConfigEntry:
 
 def effective(config: Config, topic_configs: Mapping[str, str]) -> list[ConfigEntry]:
     """Every topic config with its value and where it came from (by name; an
-    internal config only when set on the topic)."""
+    internal config only when set on the topic). Synonyms as Kafka's ConfigHelper
+    lists them: the topic's own value, then the broker synonym's values from the
+    dynamic per-broker, dynamic default, static and default layers."""
     entries = []
     for prop in sorted(_TOPIC_PROPERTIES, key=lambda p: p.name):
         if prop.internal and prop.name not in topic_configs:
             continue
         synonyms: list[tuple[str, str, int]] = []
         if prop.name in topic_configs:
+            synonyms.append((prop.name, topic_configs[prop.name], SOURCE_DYNAMIC_TOPIC))
+        if prop.synonym is not None:
+            synonyms.extend((s.name, s.value or "", s.source)
+                            for s in broker_synonyms(config, prop.synonym))
+        if prop.name in topic_configs:
             value = topic_configs[prop.name]
-            source = SOURCE_DYNAMIC_TOPIC
-            synonyms.append((prop.name, value, SOURCE_DYNAMIC_TOPIC))
         else:
             value = render(prop.default(config))
-            explicit = prop.synonym is not None and prop.synonym in config.explicit
-            source = SOURCE_STATIC_BROKER if explicit else SOURCE_DEFAULT
-        if prop.synonym is not None:
-            syn_source = SOURCE_STATIC_BROKER if prop.synonym in config.explicit else SOURCE_DEFAULT
-            synonyms.append((prop.synonym, render(prop.default(config)), syn_source))
+        source = synonyms[0][2] if synonyms else SOURCE_DEFAULT
         entries.append(ConfigEntry(prop.name, value, source, prop.type, tuple(synonyms)))
     return entries
 

@@ -47,6 +47,8 @@ class ClusterMetadata:
     topics: Mapping[str, TopicMetadata]
     # Dynamic broker configs set through AlterConfigs, per broker id ("" = cluster default).
     broker_configs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # GROUP config resources, by group id (a group need not exist to have configs).
+    group_configs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def topic_by_id(self, topic_id: uuid.UUID) -> TopicMetadata | None:
         for topic in self.topics.values():
@@ -78,7 +80,13 @@ class MetadataStore(Protocol):
         """Replace the topic's explicit configs with `configs`."""
         ...
 
-    async def set_broker_configs(self, broker: str, configs: Mapping[str, str]) -> None: ...
+    async def set_broker_configs(self, broker: str, configs: Mapping[str, str]) -> None:
+        """Replace the dynamic configs of broker `broker` ("" = cluster default)."""
+        ...
+
+    async def set_group_configs(self, group: str, configs: Mapping[str, str]) -> None:
+        """Replace group `group`'s configs (none left: the entry goes)."""
+        ...
 
     async def allocate_producer_ids(self, count: int) -> int:
         """Reserve `count` producer ids durably; returns the first."""

@@ -4,7 +4,8 @@ Every change is made on a copy of the document, written (kwire.fs.atomic_write:
 temporary file, fsync, rename) and only then applied, so a failed write (a full
 disk: StorageError) changes nothing, in memory or on disk, and a crash leaves
 either the old or the new metadata, never a mix. Deleting a topic and changing
-its configs may use the data dir's space reserve on a full disk; creating
+its configs (or the dynamic broker configs) may use the data dir's space reserve
+on a full disk; creating
 topics and partitions may not, so the reserve is still there for the change
 that frees space. The cluster id is kept in `meta.properties` the way Kafka
 keeps it.
@@ -48,7 +49,8 @@ class LocalMetadataStore:
         self._reserve = SpaceReserve(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         self._cluster_id = self._load_cluster_id()
-        self._doc: dict[str, Any] = {"topics": {}, "broker_configs": {}, "next_producer_id": 0}
+        self._doc: dict[str, Any] = {"topics": {}, "broker_configs": {}, "group_configs": {},
+                                     "next_producer_id": 0}
         path = data_dir / METADATA_FILE
         if path.exists():
             self._doc.update(json.loads(path.read_text(encoding="utf-8")))
@@ -86,6 +88,7 @@ class LocalMetadataStore:
             brokers=(self._broker,),
             topics=topics,
             broker_configs={k: dict(v) for k, v in self._doc["broker_configs"].items()},
+            group_configs={k: dict(v) for k, v in self._doc["group_configs"].items()},
         )
 
     def _commit(self, doc: dict[str, Any], frees_space: bool = False) -> None:
@@ -151,7 +154,18 @@ class LocalMetadataStore:
 
     async def set_broker_configs(self, broker: str, configs: Mapping[str, str]) -> None:
         doc = self._copy()
-        doc["broker_configs"][broker] = dict(configs)
+        if configs:
+            doc["broker_configs"][broker] = dict(configs)
+        else:
+            doc["broker_configs"].pop(broker, None)
+        self._commit(doc, frees_space=True)  # e.g. a lower log.retention.ms
+
+    async def set_group_configs(self, group: str, configs: Mapping[str, str]) -> None:
+        doc = self._copy()
+        if configs:
+            doc["group_configs"][group] = dict(configs)
+        else:
+            doc["group_configs"].pop(group, None)
         self._commit(doc)
 
     async def allocate_producer_ids(self, count: int) -> int:

@@ -1,4 +1,5 @@
-"""AlterConfigs (33): the legacy call that replaces a topic's whole config set."""
+"""AlterConfigs (33): the legacy call that replaces a resource's whole set of
+configs (topic, broker or group); anything left out reverts to its default."""
 
 from __future__ import annotations
 
@@ -11,9 +12,4 @@ from kwire.broker.registry import handler
 
 @handler(33, "AlterConfigs", 0, 2)
 async def alter_configs(ctx: RequestContext, request: Any) -> dict[str, Any]:
-    return await alter_resources(ctx, request, _replace)
-
-
-def _replace(ctx: RequestContext, current: dict[str, str], configs: Any) -> dict[str, str]:
-    # Legacy semantics: the request is the whole new set; anything left out reverts.
-    return {c.name: c.value for c in configs}
+    return await alter_resources(ctx, request, incremental=False)
