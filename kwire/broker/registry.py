@@ -2,10 +2,12 @@
 
 Each handler module registers itself with `@handler(...)`; ApiVersions answers
 from this table, so what is advertised is exactly what has a handler. The
-ranges follow Apache Kafka 4.1 (CLIENTS.md §1.1), clipped to what kio can
-encode. `advertised_min` may lie below the first version kwire decodes: Kafka
-4.x advertises Produce from v0 only because librdkafka ≤ 2.11 turns compression
-off otherwise (KAFKA-18659), and refuses v0-2 when they arrive.
+ranges are those a running Apache Kafka 4.4.0 advertises, for the APIs kwire
+serves, clipped to what kio 0.6.5 can encode: ApiVersions stops at v4 and
+DeleteGroups at v2 (Kafka 4.4: v5 and v3). `advertised_min` may lie below the
+first version kwire decodes: Kafka 4.x advertises Produce from v0 only because
+librdkafka ≤ 2.11 turns compression off otherwise (KAFKA-18659), and refuses
+v0-2 when they arrive.
 """
 
 from __future__ import annotations

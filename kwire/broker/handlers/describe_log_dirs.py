@@ -10,7 +10,7 @@ from kwire.broker.registry import handler
 from kwire.errors import ErrorCode
 
 
-@handler(35, "DescribeLogDirs", 1, 4)
+@handler(35, "DescribeLogDirs", 1, 5)
 async def describe_log_dirs(ctx: RequestContext, request: Any) -> dict[str, Any]:
     broker = ctx.broker
     wanted: dict[str, set[int]] | None = None
@@ -39,5 +39,7 @@ async def describe_log_dirs(ctx: RequestContext, request: Any) -> dict[str, Any]
                        for name, ps in sorted(by_topic.items())],
             "total_bytes": usage.total,
             "usable_bytes": usage.free,
+            # v5: no way to cordon kwire's one log dir (Kafka's cordoned.log.dirs)
+            "is_cordoned": False,
         }],
     }

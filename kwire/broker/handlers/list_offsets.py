@@ -1,4 +1,10 @@
-"""ListOffsets (2): earliest, latest, by timestamp and max timestamp per partition."""
+"""ListOffsets (2): earliest, latest, by timestamp and max timestamp per partition.
+
+The special timestamps are Kafka's, each valid from the version that brought it;
+an older version asking for one (or any other negative timestamp) is answered
+UNSUPPORTED_VERSION for that partition, as Kafka 4.4 does. Without tiered
+storage the tiered ones answer as Kafka's UnifiedLog does then.
+"""
 
 from __future__ import annotations
 
@@ -16,16 +22,31 @@ LATEST = -1
 EARLIEST = -2
 MAX_TIMESTAMP = -3  # v7+, KIP-734
 EARLIEST_LOCAL = -4  # v8+, KIP-405: no tiered storage, so the log start offset
-EARLIEST_PENDING_UPLOAD = -5  # v9+, KIP-1023: nothing is ever uploaded here
+LATEST_TIERED = -5  # v9+, KIP-1005: nothing is tiered here, so no offset
+EARLIEST_PENDING_UPLOAD = -6  # v11+, KIP-1023: nothing waits for upload, so no offset
+
+# The first ListOffsets version that may ask for each special timestamp.
+SPECIAL_SINCE = {LATEST: 0, EARLIEST: 0, MAX_TIMESTAMP: 7, EARLIEST_LOCAL: 8,
+                 LATEST_TIERED: 9, EARLIEST_PENDING_UPLOAD: 11}
 
 
-@handler(2, "ListOffsets", 1, 10)
+def timestamp_supported(timestamp: int, version: int) -> bool:
+    if timestamp >= 0:
+        return True
+    since = SPECIAL_SINCE.get(timestamp)
+    return since is not None and version >= since
+
+
+@handler(2, "ListOffsets", 1, 11)
 async def list_offsets(ctx: RequestContext, request: Any) -> dict[str, Any]:
     read_committed = int(getattr(request, "isolation_level", 0)) == 1
     topics = []
     for t in request.topics:
         partitions = []
         for p in t.partitions:
+            if not timestamp_supported(int(p.timestamp), ctx.api_version):
+                partitions.append(_answer(p.partition_index, ErrorCode.UNSUPPORTED_VERSION))
+                continue
             partition = ctx.broker.partition(t.name, p.partition_index)
             if partition is None:
                 partitions.append(_answer(p.partition_index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
@@ -65,10 +86,8 @@ async def _lookup(partition: Partition, p: Any, read_committed: bool) -> dict[st
     if ts == MAX_TIMESTAMP:
         found = await partition.log.max_timestamp()
         exact = await _record_in_batch(partition, found, None)
-    elif ts == EARLIEST_PENDING_UPLOAD:
+    elif ts in (LATEST_TIERED, EARLIEST_PENDING_UPLOAD):
         exact = None
-    elif ts < 0:
-        return _answer(index, ErrorCode.INVALID_REQUEST)
     else:
         found = await partition.log.offset_for_timestamp(ts)
         exact = await _record_in_batch(partition, found, ts)
