@@ -78,13 +78,15 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
 async def _housekeeping(broker: Broker) -> None:
     """Retention every log.retention.check.interval.ms; time-based flushes when set;
     every second the log store's upkeep (space reserve, offline logs, checkpoints)."""
-    config = broker.config
-    retention_every = int(config["log.retention.check.interval.ms"]) / 1000
-    flush_ms = config.log_flush_interval_ms
-    flush_every = min(flush_ms, 1000) / 1000 if flush_ms < LONG_MAX else None
+    retention_every = int(broker.config["log.retention.check.interval.ms"]) / 1000
     loop = asyncio.get_running_loop()
     next_retention = loop.time() + retention_every
     while True:
+        # Read each time: log.flush.interval.ms is a dynamic broker config.
+        flush_ms = broker.config.log_flush_interval_ms
+        # (at least every 10 ms: 0, or a negative value Kafka accepts dynamically,
+        # means flush at every tick, not a busy loop)
+        flush_every = min(max(flush_ms, 10), 1000) / 1000 if flush_ms < LONG_MAX else None
         wait = min(next_retention - loop.time(), _MAINTAIN_EVERY_SECONDS)
         if flush_every is not None:
             wait = min(wait, flush_every)
