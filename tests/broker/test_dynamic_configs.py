@@ -424,3 +424,23 @@ async def test_broker_logger_levels(kb: InProcessBroker) -> None:
         assert logger.level == logging.NOTSET
     finally:
         logger.setLevel(old)
+
+
+async def test_documentation_only_when_asked(kb: InProcessBroker) -> None:
+    await create(kb, "t")
+
+    async def docs(rtype: int, name: str, key: str, include: bool) -> str | None:
+        r = await kb.call(32, 4, {"resources": [{"resource_type": rtype, "resource_name": name,
+                                                 "configuration_keys": [key]}],
+                                  "include_synonyms": False, "include_documentation": include})
+        doc: str | None = r.results[0].configs[0].documentation
+        return doc
+
+    # Kafka 4.4.0's own text, as it answers with include_documentation
+    assert await docs(GROUP, "g", "consumer.session.timeout.ms", True) == (
+        "The timeout to detect client failures when using the consumer group protocol.")
+    assert (await docs(BROKER, "1", "log.segment.bytes", True)) == (
+        "The maximum size of a single log file")
+    topic_doc = await docs(TOPIC, "t", "retention.ms", True)
+    assert topic_doc is not None and topic_doc.startswith("This configuration controls the ")
+    assert await docs(TOPIC, "t", "retention.ms", False) is None

@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from kwire.broker.context import RequestContext
-from kwire.broker.handlers._configs import Refused, describe_resource
+from kwire.broker.handlers._configs import BROKER, GROUP, TOPIC, Refused, describe_resource
 from kwire.broker.registry import handler
 from kwire.errors import ErrorCode
+from kwire.kafka_config_docs import BROKER_DOCS, GROUP_DOCS, TOPIC_DOCS
+
+_DOCS = {TOPIC: TOPIC_DOCS, BROKER: BROKER_DOCS, GROUP: GROUP_DOCS}
 
 
 @handler(32, "DescribeConfigs", 1, 4)
@@ -29,6 +32,10 @@ async def describe_configs(ctx: RequestContext, request: Any) -> dict[str, Any]:
         if not request.include_synonyms:
             for e in entries:
                 e["synonyms"] = []
+        if request.include_documentation:
+            docs = _DOCS.get(int(r.resource_type), {})
+            for e in entries:
+                e["documentation"] = docs.get(e["name"])
         results.append({
             "error_code": code, "error_message": message, "resource_type": r.resource_type,
             "resource_name": r.resource_name, "configs": entries,
