@@ -2,9 +2,12 @@
 
 `load_config` merges, in order: defaults, a `server.properties` file, `--set
 key=value` overrides, then the `serve` flags. Every value is parsed and checked
-here, at start, with Kafka 4.1's types, ranges and messages (the shared parser in
+here, at start, with Kafka's types, ranges and messages (the shared parser in
 kwire/config_types.py) and Kafka's checks across properties; a bad value is
 refused as Kafka refuses it ("Invalid value X for configuration Y: ...").
+
+`Config.with_dynamic` lays the dynamic broker configs (AlterConfigs on a BROKER
+resource; kwire/dynamic_config.py) over these static values, as Kafka does.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from kwire.config_types import (
     list_of,
     one_of,
     parse_value,
-    render,
 )
 
 # Re-exported: other modules take Kafka's integer bounds from here.
@@ -137,7 +139,7 @@ _PROPERTIES = [
     ConfigKey("num.io.threads", INT, "8", at_least(1)),
     ConfigKey("num.network.threads", INT, "3", at_least(1)),
     ConfigKey("num.recovery.threads.per.data.dir", INT, "2", at_least(1)),
-    ConfigKey("num.replica.fetchers", INT, "1"),
+    ConfigKey("num.replica.fetchers", INT, "1", at_least(1)),
     ConfigKey("log.cleaner.threads", INT, "1", at_least(0)),
     ConfigKey("log.cleaner.io.max.bytes.per.second", DOUBLE, "1.7976931348623157E308"),
     ConfigKey("log.cleaner.dedupe.buffer.size", LONG, "134217728"),
@@ -331,13 +333,6 @@ class Config:
         return Config(values=values, explicit=self.explicit, static=self.static_values,
                       dynamic_default=dict(default), dynamic_broker=dict(broker))
 
-    def describe(self) -> list[tuple[str, str | None, bool]]:
-        """(name, value as Kafka prints it, is_default) for DescribeConfigs."""
-        out = []
-        for name in sorted(BROKER_PROPERTIES):
-            value = self.values.get(name)
-            out.append((name, render(value), name not in self.explicit))
-        return out
 
 
 def read_properties(path: Path) -> dict[str, str]:

@@ -97,9 +97,18 @@ def validate(config: Config, per_broker: bool, props: Mapping[str, str]) -> Conf
         new = config.with_dynamic(props, config.dynamic_broker)
     try:
         check_requirements(new)
+        _check_cleaner(new)
     except RequirementFailed as exc:
         raise ConfigError(f"requirement failed: {exc}") from None
     return new
+
+
+def _check_cleaner(config: Config) -> None:
+    """LogCleaner.validateReconfiguration (kwire has no cleaner; Kafka's rule stands)."""
+    threads = int(config["log.cleaner.threads"])
+    if threads > 0 and int(config["log.cleaner.dedupe.buffer.size"]) // threads < 1024 * 1024:
+        raise RequirementFailed(
+            "log.cleaner.dedupe.buffer.size must be at least 1MB per cleaner thread.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,3 +97,40 @@ async def test_internal_segment_bytes_is_accepted_and_described(kb: InProcessBro
     entries = {e.name: e.value for e in r.results[0].configs}
     assert entries["internal.segment.bytes"] == "1024"
     assert entries["segment.bytes"] == str(1024**3)
+
+
+# Kafka 4.4.0's answers, the same through CreateTopics, AlterConfigs and
+# IncrementalAlterConfigs (INVALID_CONFIG, 40).
+KAFKA_4_4_0_ANSWERS = [
+    ("segment.bytes", "200",
+     "Invalid value 200 for configuration segment.bytes: Value must be at least 1048576"),
+    ("max.message.bytes", "99999999999",
+     "Invalid value 99999999999 for configuration max.message.bytes: Not a number of type INT"),
+    ("retention.ms", "abc",
+     "Invalid value abc for configuration retention.ms: Not a number of type LONG"),
+    ("retention.ms", "-2",
+     "Invalid value -2 for configuration retention.ms: Value must be at least -1"),
+    ("cleanup.policy", "bogus",
+     "Invalid value bogus for configuration cleanup.policy: String must be one of: compact, "
+     "delete"),
+    ("cleanup.policy", ",delete", "Configuration 'cleanup.policy' values must not be empty."),
+    ("min.insync.replicas", "0",
+     "Invalid value 0 for configuration min.insync.replicas: Value must be at least 1"),
+    ("min.cleanable.dirty.ratio", "2",
+     "Invalid value 2.0 for configuration min.cleanable.dirty.ratio: Value must be no more "
+     "than 1"),
+    ("foo.bar", "1", "Unknown topic config name: foo.bar"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "message"), KAFKA_4_4_0_ANSWERS)
+async def test_kafka_4_4_0_answers(kb: InProcessBroker, key: str, value: str,
+                                   message: str) -> None:
+    for validate_only in (True, False):
+        t = await _create(kb, "t", {key: value}, validate_only)
+        assert (t.error_code, t.error_message) == (ErrorCode.INVALID_CONFIG, message)
+    assert (await _create(kb, "t", {})).error_code == ErrorCode.NONE
+    for call in (_alter, _incremental):
+        r = await call(kb, "t", {key: value})
+        assert (r.error_code, r.error_message) == (ErrorCode.INVALID_CONFIG, message)
+    assert dict(kb.broker.snapshot().topics["t"].configs) == {}

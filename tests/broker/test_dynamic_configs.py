@@ -114,6 +114,11 @@ KAFKA_ANSWERS = [
     (BROKER, "1", [("log.retention.ms", SET, "0")],
      (42, "requirement failed: log.retention.ms must be unlimited (-1) or, greater than or "
           "equal to 1")),
+    (BROKER, "1", [("log.cleaner.dedupe.buffer.size", SET, "0")],
+     (42, "requirement failed: log.cleaner.dedupe.buffer.size must be at least 1MB per cleaner "
+          "thread.")),
+    (BROKER, "1", [("num.replica.fetchers", SET, "0")],
+     (42, "Invalid value 0 for configuration num.replica.fetchers: Value must be at least 1")),
     (BROKER, "1", [("log.roll.ms", SET, "0")],
      (42, "requirement failed: log.roll.ms must be greater than or equal to 1")),
     (BROKER, "1", [("message.max.bytes", APPEND, "5")],
