@@ -449,3 +449,19 @@ async def test_documentation_only_when_asked(kb: InProcessBroker) -> None:
     topic_doc = await docs(TOPIC, "t", "retention.ms", True)
     assert topic_doc is not None and topic_doc.startswith("This configuration controls the ")
     assert await docs(TOPIC, "t", "retention.ms", False) is None
+
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
+async def test_every_describe_version(kb: InProcessBroker, version: int) -> None:
+    await create(kb, "t", retention_ms="5000")
+    body: dict[str, Any] = {"resources": [
+        {"resource_type": TOPIC, "resource_name": "t", "configuration_keys": ["retention.ms"]},
+        {"resource_type": GROUP, "resource_name": "g",
+         "configuration_keys": ["consumer.session.timeout.ms"]}],
+        "include_synonyms": True}
+    if version >= 3:
+        body["include_documentation"] = True
+    r = await kb.call(32, version, body)
+    assert [(x.error_code, [(c.name, c.value, c.config_source) for c in x.configs])
+            for x in r.results] == [
+        (0, [("retention.ms", "5000", 1)]), (0, [("consumer.session.timeout.ms", "45000", 5)])]

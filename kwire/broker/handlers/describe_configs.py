@@ -32,7 +32,7 @@ async def describe_configs(ctx: RequestContext, request: Any) -> dict[str, Any]:
         if not request.include_synonyms:
             for e in entries:
                 e["synonyms"] = []
-        if request.include_documentation:
+        if getattr(request, "include_documentation", False):  # v3+
             docs = _DOCS.get(int(r.resource_type), {})
             for e in entries:
                 e["documentation"] = docs.get(e["name"])
