@@ -66,10 +66,11 @@ class JavaTools:
         return parse_producer_perf(out) | {"wall_s": wall}
 
     def consumer_perf(self, bootstrap: str, topic: str, records: int, group: str,
-                      timeout: float = 180.0) -> dict[str, float]:
+                      timeout: float = 180.0, props: tuple[str, ...] = ()) -> dict[str, float]:
+        extra = [arg for prop in props for arg in ("--command-property", prop)]
         out, wall = self.run("org.apache.kafka.tools.ConsumerPerformance", [
             "--bootstrap-server", bootstrap, "--topic", topic, "--num-records", str(records),
-            "--timeout", "30000", "--group", group], timeout)
+            "--timeout", "30000", "--group", group, *extra], timeout)
         return parse_consumer_perf(out) | {"wall_s": wall}
 
 

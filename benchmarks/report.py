@@ -342,7 +342,7 @@ def write_chart(results: dict[str, Any], path: Path) -> bool:
          ["pp_1k_p1_mibs", "pp_1k_p8_mibs", "rd_1k_p1_mibs", "rd_consume_1k_mibs", "cp_1k_mibs"],
          False),
         ("Record rate, 100 B records (k records/s, higher is better)",
-         ["pp_100b_krps", "rd_100b_krps", "rd_consume_100b_krps"], False),
+         ["pp_100b_krps", "rd_100b_krps", "rd_consume_100b_krps", "cp_p1000_krps"], False),
         (f"End-to-end latency at {results['meta']['params']['e2e_rate']:,} rec/s "
          "(ms, log scale, lower is better)",
          ["e2e_p50_ms", "e2e_p99_ms", "e2e_p999_ms", "conns_p50_ms", "conns_p99_ms",
@@ -356,7 +356,9 @@ def write_chart(results: dict[str, Any], path: Path) -> bool:
         "(Java perf)", "rd_1k_p1_mibs": "produce\n1 part.\n(librdkafka)",
         "rd_consume_1k_mibs": "consume\n(librdkafka)", "cp_1k_mibs": "consume\n(Java perf)",
         "pp_100b_krps": "produce\n(Java perf)", "rd_100b_krps": "produce\n(librdkafka)",
-        "rd_consume_100b_krps": "consume\n(librdkafka)", "e2e_p50_ms": "p50", "e2e_p99_ms": "p99",
+        "rd_consume_100b_krps": "consume\n(librdkafka)",
+        "cp_p1000_krps": "consume\n1,000 part.\n(Java perf)", "e2e_p50_ms": "p50",
+        "e2e_p99_ms": "p99",
         "e2e_p999_ms": "p99.9", "conns_p50_ms": "p50\n+idle\nconns", "conns_p99_ms":
         "p99\n+idle\nconns", "conns_p999_ms": "p99.9\n+idle\nconns",
         "startup_s": "spawn →\nfirst ack",
@@ -420,6 +422,7 @@ RATIO_LABEL = {
     "rd_consume_1k_mibs": "consume 1 KiB (librdkafka)",
     "rd_consume_100b_krps": "consume 100 B (librdkafka)",
     "cp_1k_mibs": "consume 1 KiB (Java perf)",
+    "cp_p1000_krps": "consume 100 B, 1,000 part. (Java perf)",
     "e2e_p50_ms": "e2e latency p50",
     "e2e_p99_ms": "e2e latency p99",
     "e2e_p999_ms": "e2e latency p99.9",

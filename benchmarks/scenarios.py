@@ -52,6 +52,10 @@ METRICS: list[Metric] = [
            "ProducerPerformance", THROUGHPUT_TARGET),
     Metric("pp_100b_krps", "produce 100 B, acks=all, 1 partition", "k records/s", "higher",
            "ProducerPerformance", THROUGHPUT_TARGET),
+    Metric("pp_1k_lz4_mibs", "produce 1 KiB uncompressed into a compression.type=lz4 topic",
+           "MiB/s", "higher", "ProducerPerformance", THROUGHPUT_TARGET),
+    Metric("pp_1k_zstd_mibs", "produce 1 KiB uncompressed into a compression.type=zstd topic",
+           "MiB/s", "higher", "ProducerPerformance", THROUGHPUT_TARGET),
     Metric("rd_1k_p1_mibs", "produce 1 KiB, acks=all, 1 partition", "MiB/s", "higher",
            "librdkafka", THROUGHPUT_TARGET),
     Metric("rd_100b_krps", "produce 100 B, acks=all, 1 partition", "k records/s", "higher",
@@ -62,6 +66,8 @@ METRICS: list[Metric] = [
            "higher", "librdkafka assign()", THROUGHPUT_TARGET),
     Metric("cp_1k_mibs", "consume 1 KiB topic from the beginning (fetch.MB.sec)", "MiB/s",
            "higher", "ConsumerPerformance", THROUGHPUT_TARGET),
+    Metric("cp_p1000_krps", "consume 100 B, 1,000 partitions, 64 KiB fetches (fetch.nMsg.sec)",
+           "k records/s", "higher", "ConsumerPerformance", THROUGHPUT_TARGET),
     Metric("e2e_p50_ms", "end-to-end latency p50 at {rate} rec/s", "ms", "lower", "librdkafka"),
     Metric("e2e_p99_ms", "end-to-end latency p99 at {rate} rec/s", "ms", "lower", "librdkafka",
            1.0),
@@ -97,6 +103,8 @@ class Params:
     consume_passes: int  # the librdkafka consumer reads each topic this many times
     settle_s: float  # idle time before the idle RSS sample
     timeout_s: float  # per tool run
+    # ConsumerPerformance on a 1,000-partition topic (incremental fetch sessions).
+    cp_p1000_records: int = 300_000
 
 
 FULL = Params(pp_1k_records=400_000, pp_100b_records=1_500_000, rd_1k_records=1_000_000,
@@ -104,7 +112,8 @@ FULL = Params(pp_1k_records=400_000, pp_100b_records=1_500_000, rd_1k_records=1_
               e2e_warm_pass_s=8, idle_conns=1000, consume_passes=3, settle_s=3.0, timeout_s=180)
 SMOKE = Params(pp_1k_records=20_000, pp_100b_records=50_000, rd_1k_records=50_000,
                rd_100b_records=100_000, e2e_rate=2000, e2e_seconds=2, e2e_warmup_s=0.5,
-               e2e_warm_pass_s=0, idle_conns=200, consume_passes=1, settle_s=0.5, timeout_s=40)
+               e2e_warm_pass_s=0, idle_conns=200, consume_passes=1, settle_s=0.5, timeout_s=40,
+               cp_p1000_records=50_000)
 
 
 @dataclass
@@ -138,11 +147,13 @@ def _json_result(out: str, err: str, rc: int | None, what: str) -> dict[str, Any
     return dict(json.loads(lines[-1]))
 
 
-def create_topic(ctx: Context, topic: str, partitions: int) -> None:
+def create_topic(ctx: Context, topic: str, partitions: int,
+                 configs: dict[str, str] | None = None) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     admin = AdminClient({"bootstrap.servers": ctx.broker.bootstrap})
-    fut = admin.create_topics([NewTopic(topic, partitions, 1)], operation_timeout=30)[topic]
+    fut = admin.create_topics([NewTopic(topic, partitions, 1, config=configs or {})],
+                              operation_timeout=30)[topic]
     fut.result(30)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # wait until every partition has a leader
@@ -202,6 +213,26 @@ def pp_100b(ctx: Context) -> None:
     ctx.metrics["pp_100b_krps"] = r["records_per_s"] / 1000
 
 
+def _pp_1k_recompressed(ctx: Context, codec: str) -> None:
+    """The producer sends uncompressed batches; the topic's compression.type makes the
+    broker re-encode every batch (LogValidator), so this is what recompression costs."""
+    java = _need_java(ctx)
+    topic = f"pp-1k-{codec}"
+    create_topic(ctx, topic, 1, {"compression.type": codec})
+    n = ctx.params.pp_1k_records
+    r = _timed(ctx, f"pp_1k_{codec}", lambda: java.producer_perf(
+        ctx.broker.bootstrap, topic, n, 1024, timeout=ctx.params.timeout_s))
+    ctx.metrics[f"pp_1k_{codec}_mibs"] = r["mib_per_s"]
+
+
+def pp_1k_lz4(ctx: Context) -> None:
+    _pp_1k_recompressed(ctx, "lz4")
+
+
+def pp_1k_zstd(ctx: Context) -> None:
+    _pp_1k_recompressed(ctx, "zstd")
+
+
 def rd_1k_p1(ctx: Context) -> None:
     create_topic(ctx, "rd-1k-p1", 1)
     n = ctx.params.rd_1k_records
@@ -248,6 +279,26 @@ def cp_1k(ctx: Context) -> None:
     if r["records"] < n:
         raise RuntimeError(f"ConsumerPerformance read {r['records']:.0f} of {n} records")
     ctx.metrics["cp_1k_mibs"] = r["fetch_mib_per_s"]
+
+
+def cp_p1000(ctx: Context) -> None:
+    """The Java consumer over 1,000 partitions: each fetch covers every partition, so
+    what a fetch costs per partition (and fetch sessions sparing it) shows here."""
+    java = _need_java(ctx)
+    if not supports_consumer_groups(ctx.broker.bootstrap):
+        raise Skip(f"{ctx.broker.name} does not advertise the consumer-group APIs "
+                   "ConsumerPerformance needs")
+    n = ctx.params.cp_p1000_records
+    create_topic(ctx, "cp-p1000", 1000)
+    _loadgen(ctx, "produce", "--topic", "cp-p1000", "--count", str(n), "--size", "100")
+    # 64 KiB responses: reading the topic takes hundreds of fetches of one session
+    # (with the default 50 MiB, one or two fetches would read it all).
+    r = _timed(ctx, "cp_p1000", lambda: java.consumer_perf(
+        ctx.broker.bootstrap, "cp-p1000", n, f"perf-{uuid.uuid4().hex[:8]}",
+        timeout=ctx.params.timeout_s, props=("fetch.max.bytes=65536",)))
+    if r["records"] < n:
+        raise RuntimeError(f"ConsumerPerformance read {r['records']:.0f} of {n} records")
+    ctx.metrics["cp_p1000_krps"] = r["fetch_records_per_s"] / 1000
 
 
 def _e2e(ctx: Context, topic: str, idle_conns: int,
@@ -318,11 +369,14 @@ SCENARIOS: list[tuple[str, Callable[[Context], None]]] = [
     ("pp_1k_p1", pp_1k_p1),
     ("pp_1k_p8", pp_1k_p8),
     ("pp_100b", pp_100b),
+    ("pp_1k_lz4", pp_1k_lz4),
+    ("pp_1k_zstd", pp_1k_zstd),
     ("rd_1k_p1", rd_1k_p1),
     ("rd_100b", rd_100b),
     ("rd_consume_1k", rd_consume_1k),
     ("rd_consume_100b", rd_consume_100b),
     ("cp_1k", cp_1k),
+    ("cp_p1000", cp_p1000),
     ("e2e", e2e),
     ("e2e_conns", e2e_conns),
 ]
@@ -350,9 +404,11 @@ def run_all(ctx: Context, log: Callable[[str], None]) -> None:
 
 _SCENARIO_METRICS = {
     "idle_rss": ["rss_idle_mib"], "pp_1k_p1": ["pp_1k_p1_mibs"], "pp_1k_p8": ["pp_1k_p8_mibs"],
-    "pp_100b": ["pp_100b_krps"], "rd_1k_p1": ["rd_1k_p1_mibs"], "rd_100b": ["rd_100b_krps"],
+    "pp_100b": ["pp_100b_krps"], "pp_1k_lz4": ["pp_1k_lz4_mibs"],
+    "pp_1k_zstd": ["pp_1k_zstd_mibs"], "rd_1k_p1": ["rd_1k_p1_mibs"], "rd_100b": ["rd_100b_krps"],
     "rd_consume_1k": ["rd_consume_1k_mibs"], "rd_consume_100b": ["rd_consume_100b_krps"],
-    "cp_1k": ["cp_1k_mibs"], "e2e": ["e2e_p50_ms", "e2e_p99_ms", "e2e_p999_ms", "rss_load_mib"],
+    "cp_1k": ["cp_1k_mibs"], "cp_p1000": ["cp_p1000_krps"],
+    "e2e": ["e2e_p50_ms", "e2e_p99_ms", "e2e_p999_ms", "rss_load_mib"],
     "e2e_conns": ["conns_p50_ms", "conns_p99_ms", "conns_p999_ms", "rss_conns_mib"],
 }
 
