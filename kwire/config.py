@@ -152,6 +152,12 @@ _PROPERTIES = [
     ConfigKey("log.cleaner.max.compaction.lag.ms", LONG, str(LONG_MAX), at_least(1)),
     ConfigKey("log.segment.delete.delay.ms", LONG, "60000", at_least(0)),
     ConfigKey("log.preallocate", BOOLEAN, "false"),
+    # Tiered storage and decompression-limit defaults (kwire has neither yet).
+    ConfigKey("log.local.retention.ms", LONG, "-2", at_least(-2)),
+    ConfigKey("log.local.retention.bytes", LONG, "-2", at_least(-2)),
+    ConfigKey("log.remote.copy.lag.ms", LONG, "0", at_least(-1)),
+    ConfigKey("log.remote.copy.lag.bytes", LONG, "-1", at_least(-1)),
+    ConfigKey("max.decompressed.message.bytes", INT, "2147483639", at_least(1)),
     ConfigKey("unclean.leader.election.enable", BOOLEAN, "false"),
     # GroupCoordinatorConfig / ShareGroupConfig (Kafka 4.4): the defaults of the
     # GROUP config resource (kwire/group_config.py) and the bounds it is checked

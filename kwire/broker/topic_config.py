@@ -12,6 +12,7 @@ so DescribeConfigs reports the same values and sources Kafka would.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +29,10 @@ from kwire.config_types import (
     ConfigException,
     ConfigKey,
     ConfigType,
+    Validator,
     at_least,
     between,
+    invalid_value,
     list_of,
     one_of,
     parse_value,
@@ -52,6 +55,33 @@ SOURCE_DEFAULT = 5
 # A refused topic config (Kafka's InvalidConfigurationException / ConfigException):
 # the handlers answer INVALID_CONFIG with its message.
 InvalidConfig = ConfigException
+
+
+class ThrottledReplicas(Validator):
+    """ThrottledReplicaListValidator: "*" or partitionId:brokerId items."""
+
+    def ensure_valid(self, name: str, value: Any) -> None:
+        if value == ["*"] or all(re.fullmatch(r"(\d+:\d+)?", item.strip()) for item in value):
+            return
+        raise invalid_value(name, value, (
+            f"{name} must be the literal '*' or a list of replicas in the following format: "
+            "[partitionId]:[brokerId],[partitionId]:[brokerId],..."))
+
+    def describe(self) -> str:
+        return "[partitionId]:[brokerId],[partitionId]:[brokerId],..."
+
+
+class RemoteStorageDisabled(Validator):
+    """LogConfig's check for a broker without tiered storage (remote.log.storage.
+    system.enable=false, kwire's only state)."""
+
+    def ensure_valid(self, name: str, value: Any) -> None:
+        if value:
+            raise ConfigException("Tiered Storage functionality is disabled in the broker. "
+                                  "Topic cannot be configured with remote log storage.")
+
+    def describe(self) -> str:
+        return "false"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +167,28 @@ _TOPIC_PROPERTIES = [
            _broker("log.message.timestamp.before.max.ms"), at_least(0)),
     _topic("message.timestamp.after.max.ms", LONG, "log.message.timestamp.after.max.ms",
            _broker("log.message.timestamp.after.max.ms"), at_least(0)),
+    # Kafka 4.4's replication throttles, tiered storage and decompression limit: kwire
+    # has one replica, no tiered storage and no such limit yet, so these are checked,
+    # stored and described as Kafka does, and change nothing (remote storage cannot
+    # be turned on: Kafka's answer for a broker without tiered storage).
+    _topic("leader.replication.throttled.replicas", LIST, None, _const([]),
+           ThrottledReplicas()),
+    _topic("follower.replication.throttled.replicas", LIST, None, _const([]),
+           ThrottledReplicas()),
+    _topic("remote.storage.enable", BOOLEAN, None, _const(False), RemoteStorageDisabled()),
+    _topic("local.retention.ms", LONG, "log.local.retention.ms",
+           _broker("log.local.retention.ms"), at_least(-2)),
+    _topic("local.retention.bytes", LONG, "log.local.retention.bytes",
+           _broker("log.local.retention.bytes"), at_least(-2)),
+    _topic("remote.log.copy.disable", BOOLEAN, None, _const(False)),
+    _topic("remote.log.delete.on.disable", BOOLEAN, None, _const(False)),
+    _topic("remote.copy.lag.ms", LONG, "log.remote.copy.lag.ms",
+           _broker("log.remote.copy.lag.ms"), at_least(-1)),
+    _topic("remote.copy.lag.bytes", LONG, "log.remote.copy.lag.bytes",
+           _broker("log.remote.copy.lag.bytes"), at_least(-1)),
+    _topic("max.decompressed.message.bytes", INT, "max.decompressed.message.bytes",
+           _broker("max.decompressed.message.bytes"), at_least(1)),
+    _topic("errors.deadletterqueue.group.enable", BOOLEAN, None, _const(False)),
     # LogConfig.INTERNAL_SEGMENT_BYTES_CONFIG: "The maximum size of a single log
     # file. This should be used for testing only." No minimum; when set it wins
     # over segment.bytes (LogConfig.segmentSize()).

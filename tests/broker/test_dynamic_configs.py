@@ -207,6 +207,21 @@ KAFKA_ANSWERS = [
     (TOPIC, "t", [("cleanup.policy", SET, "")], OK),
     (TOPIC, "t", [("cleanup.policy", SET, ",delete")],
      (40, "Configuration 'cleanup.policy' values must not be empty.")),
+    (TOPIC, "t", [("remote.storage.enable", SET, "true")],
+     (40, "Tiered Storage functionality is disabled in the broker. Topic cannot be configured "
+          "with remote log storage.")),
+    (TOPIC, "t", [("remote.storage.enable", SET, "false")], OK),
+    (TOPIC, "t", [("leader.replication.throttled.replicas", SET, "0:1,")], OK),
+    (TOPIC, "t", [("follower.replication.throttled.replicas", SET, "*")], OK),
+    (TOPIC, "t", [("leader.replication.throttled.replicas", SET, "0-1")],
+     (40, "Invalid value [0-1] for configuration leader.replication.throttled.replicas: "
+          "leader.replication.throttled.replicas must be the literal '*' or a list of replicas "
+          "in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...")),
+    (TOPIC, "t", [("local.retention.ms", SET, "-3")],
+     (40, "Invalid value -3 for configuration local.retention.ms: Value must be at least -2")),
+    (TOPIC, "t", [("max.decompressed.message.bytes", SET, "0")],
+     (40, "Invalid value 0 for configuration max.decompressed.message.bytes: Value must be at "
+          "least 1")),
     (TOPIC, "t", [("retention.ms", SET, "-2")],
      (40, "Invalid value -2 for configuration retention.ms: Value must be at least -1")),
     (TOPIC, "t", [("min.cleanable.dirty.ratio", SET, "2")],
@@ -414,6 +429,10 @@ async def test_describe_refusals_as_kafka(kb: InProcessBroker) -> None:
     assert (await describe(kb, BROKER_LOGGER, "2"))[:2] == (
         42, "Unexpected broker id, expected 1 but received 2")
     assert (await describe(kb, BROKER_LOGGER, ""))[:2] == (42, "Broker id must not be empty")
+    assert (await describe(kb, 99, "x"))[:2] == (
+        42, "This most likely occurs because of a request being malformed by the client "
+            "library or the message was sent to an incompatible broker. See the broker logs "
+            "for more details.")
 
 
 async def test_broker_logger_levels(kb: InProcessBroker) -> None:
@@ -449,6 +468,7 @@ async def test_documentation_only_when_asked(kb: InProcessBroker) -> None:
     topic_doc = await docs(TOPIC, "t", "retention.ms", True)
     assert topic_doc is not None and topic_doc.startswith("This configuration controls the ")
     assert await docs(TOPIC, "t", "retention.ms", False) is None
+    assert await docs(BROKER_LOGGER, "1", "root", True) == ""  # Kafka documents no logger
 
 
 @pytest.mark.parametrize("version", [1, 2, 3, 4])

@@ -23,6 +23,11 @@ BROKER = 4
 BROKER_LOGGER = 8
 GROUP = 32
 
+# Errors.INVALID_REQUEST's default message.
+_INVALID_REQUEST_MESSAGE = (
+    "This most likely occurs because of a request being malformed by the client library or "
+    "the message was sent to an incompatible broker. See the broker logs for more details.")
+
 # AlterConfigOp.OpType
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 _OP_NAMES = {APPEND: "APPEND", SUBTRACT: "SUBTRACT"}
@@ -84,8 +89,9 @@ def describe_resource(broker: Broker, resource_type: int, name: str) -> list[dic
         return [_entry(e.name, e.value, e.source, False, False, e.type.code,
                        [(s.name, s.value, s.source) for s in e.synonyms])
                 for e in group_config.entries(stored, broker.config)]
-    # Kafka's answer for a type it does not describe (CLIENT_METRICS is one kwire lacks).
-    raise Refused(ErrorCode.INVALID_REQUEST, None)
+    # Kafka's answer for a type it does not describe (CLIENT_METRICS is one kwire
+    # lacks): INVALID_REQUEST with the error's default message.
+    raise Refused(ErrorCode.INVALID_REQUEST, _INVALID_REQUEST_MESSAGE)
 
 
 def _check_id(broker: Broker, name: str, not_int: str, other: str) -> None:
