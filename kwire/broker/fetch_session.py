@@ -59,13 +59,12 @@ class TopicIdPartition:
     topic_id: uuid.UUID
     topic: str | None
     partition: int
+    # Kafka's CachedPartition equality: by id when ids are used, else by name.
+    key: tuple[uuid.UUID | str | None, int] = field(init=False, compare=False, repr=False)
 
-    @property
-    def key(self) -> tuple[uuid.UUID | str | None, int]:
-        # Kafka's CachedPartition equality: by id when ids are used, else by name.
-        if self.topic_id != ZERO_UUID:
-            return (self.topic_id, self.partition)
-        return (self.topic, self.partition)
+    def __post_init__(self) -> None:
+        by_id = self.topic_id != ZERO_UUID
+        object.__setattr__(self, "key", (self.topic_id if by_id else self.topic, self.partition))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +80,11 @@ class PartitionRequest:
 
 def records_size(entry: Mapping[str, Any]) -> int:
     records = entry.get("records")
+    if type(records) is bytes:  # the usual case, checked first: this runs per partition
+        return len(records)
     if records is None:
         return 0
-    if isinstance(records, bytes | bytearray | memoryview):
+    if isinstance(records, bytearray | memoryview):
         return len(records)
     return sum(len(part) for part in records)
 
@@ -99,14 +100,15 @@ class CachedPartition:
     high_watermark: int = -1
     local_log_start_offset: int = -1
 
-    def must_respond(self, entry: Mapping[str, Any], update: bool) -> bool:
+    def must_respond(self, entry: Mapping[str, Any], update: bool, size: int | None = None
+                     ) -> bool:
         """Kafka's CachedPartition.maybeUpdateResponseData. A partition is sent when
         it has records, a new high watermark or log start offset, a preferred read
         replica or an error. The last stable offset is not compared (Kafka doesn't:
         it moves only with the high watermark or a transaction marker, which is a
         record). After an error the cached high watermark is reset to -1 so that
         the partition is sent again once the error clears."""
-        respond = records_size(entry) > 0
+        respond = (records_size(entry) if size is None else size) > 0
         if self.high_watermark != entry["high_watermark"]:
             respond = True
             if update:
@@ -313,6 +315,9 @@ class Full:
 class Incremental:
     session: FetchSession
     request_epoch: int
+    # The cached partition behind each TopicIdPartition handed out by `partitions`,
+    # by object identity: the answer comes back with those same objects.
+    _handed_out: dict[int, CachedPartition] = field(default_factory=dict)
 
     def partitions(self, topic_name: Callable[[uuid.UUID], str | None]
                    ) -> list[tuple[TopicIdPartition, PartitionRequest]]:
@@ -328,6 +333,7 @@ class Incremental:
                 if name is not None:
                     tip = cached.tip = TopicIdPartition(tip.topic_id, name, tip.partition)
             out.append((tip, cached.request))
+            self._handed_out[id(tip)] = cached
         return out
 
     def finish(self, results: Sequence[tuple[TopicIdPartition, dict[str, Any]]], now_ms: int
@@ -337,13 +343,18 @@ class Incremental:
             # Another request of this session was taken while this one waited.
             return INVALID_FETCH_SESSION_EPOCH, session.id, ()
         out = []
+        partitions = session.partitions
         for tip, entry in results:
-            cached = session.partitions.get(tip.key)
-            if cached is None or not cached.must_respond(entry, update=True):
+            cached = self._handed_out.get(id(tip))
+            if cached is None or partitions.get(tip.key) is not cached:
+                # Not handed out here, or forgotten/replaced since by a later request.
+                cached = partitions.get(tip.key)
+            size = records_size(entry)
+            if cached is None or not cached.must_respond(entry, True, size):
                 continue
             out.append((tip, entry))
-            if records_size(entry) > 0:
-                session.partitions[tip.key] = session.partitions.pop(tip.key)
+            if size > 0:
+                partitions[tip.key] = partitions.pop(tip.key)
         return NONE, session.id, out
 
 

@@ -129,3 +129,31 @@ async def test_long_reads_are_sliced_and_answer_the_same_bytes(
     assert len(whole.responses[0].partitions[0].records) == 9 * size
     capped = await kb.call(1, 12, _fetch_body("t", 5 * size + 10))
     assert len(capped.responses[0].partitions[0].records) == 5 * size
+
+
+async def test_incremental_fetch_holds_only_what_it_answers(tmp_path: Path) -> None:
+    """A session's incremental fetch reads every partition of the session; the lease
+    ends up holding exactly the records answered (partitions left out carry none)."""
+    kb = InProcessBroker(tmp_path)
+    size = await _topic_with_batches(kb, "t", 2)
+    body = _fetch_body("t", 1 << 20)
+    body.update(session_epoch=0)
+    body["topics"][0]["partitions"][0]["fetch_offset"] = 2  # caught up
+    r = await kb.call(1, 12, body)
+    sid = r.session_id
+    assert sid != 0
+    pool = MemoryPool(10 * size)
+    for epoch, offset, expected in [(1, 0, 2 * size), (2, 2, 0)]:
+        lease = ResponseLease(pool)
+        token = RESPONSE_LEASE.set(lease)
+        try:
+            inc = _fetch_body("t", 1 << 20)
+            inc.update(session_id=sid, session_epoch=epoch)
+            inc["topics"][0]["partitions"][0]["fetch_offset"] = offset
+            r = await kb.call(1, 12, inc)
+        finally:
+            RESPONSE_LEASE.reset(token)
+        answered = sum(len(p.records or b"") for t in r.responses for p in t.partitions)
+        assert r.session_id == sid and answered == expected == lease.held
+        lease.release()
+    assert pool.used == 0

@@ -76,18 +76,22 @@ async def fetch(ctx: RequestContext, request: Any) -> dict[str, Any]:
     wanted = context.partitions(names.get)
     interesting: list[tuple[TopicIdPartition, PartitionRequest, Partition | None]] = []
     erroneous: list[Result] = []
+    # Partitions of one topic share its id object: check each id once, not per partition.
+    checked_id: uuid.UUID | None = None
+    consistent = True
     for tip, req in wanted:
         partition = None if tip.topic is None else ctx.broker.partition(tip.topic, tip.partition)
         if partition is None:
             code = (ErrorCode.UNKNOWN_TOPIC_ID if tip.topic is None
                     else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
             erroneous.append((tip, _empty(tip.partition, code)))
-        elif tip.topic_id != fs.ZERO_UUID and names.get(tip.topic_id) != tip.topic:
+            continue
+        if tip.topic_id is not checked_id:
+            checked_id = tip.topic_id
             # A session partition whose topic was re-created under its name: Kafka's
-            # read finds the log's topic id differs from the session's.
-            interesting.append((tip, req, None))
-        else:
-            interesting.append((tip, req, partition))
+            # read finds that the log's topic id differs from the session's.
+            consistent = tip.topic_id == fs.ZERO_UUID or names.get(tip.topic_id) == tip.topic
+        interesting.append((tip, req, partition if consistent else None))
     results: list[Result] = []
     if interesting:
         results = await _long_poll(ctx, request, interesting)
@@ -283,8 +287,11 @@ async def _read_checked(
     limit = min(req.max_bytes, budget)
     records: bytes | list[bytes] = b""
     lease = RESPONSE_LEASE.get()
+    # A consumer that has caught up asks for the log end: nothing to read there, and
+    # skipping the read matters when a session covers a thousand idle partitions.
+    at_end = req.fetch_offset == offsets.log_end_offset == offsets.high_watermark
     try:
-        if limit > 0 or first:
+        if (limit > 0 or first) and not at_end:
             records = await _read_leased(partition, req.fetch_offset, limit, first, lease)
             offsets = partition.log.offsets()
     except OffsetOutOfRange:
