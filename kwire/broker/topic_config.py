@@ -270,6 +270,53 @@ def effective(config: Config, topic_configs: Mapping[str, str]) -> list[ConfigEn
     return entries
 
 
+# ServerTopicConfigSynonyms where a topic config has several broker synonyms, each
+# with its unit conversion to the topic config's (the rest have one, factor 1).
+_CONTROLLER_SYNONYMS: Mapping[str, tuple[tuple[str, int], ...]] = {
+    "segment.ms": (("log.roll.ms", 1), ("log.roll.hours", 3_600_000)),
+    "flush.ms": (("log.flush.interval.ms", 1), ("log.flush.scheduler.interval.ms", 1)),
+    "retention.ms": (("log.retention.ms", 1), ("log.retention.minutes", 60_000),
+                     ("log.retention.hours", 3_600_000)),
+}
+
+
+def resolved(config: Config, topic_configs: Mapping[str, str]) -> list[ConfigEntry]:
+    """Every topic config as Kafka's controller resolves it for the CreateTopics
+    response (KafkaConfigSchema.resolveEffectiveTopicConfig): the topic's value,
+    else the first synonym set dynamically for this broker, then for the cluster,
+    then statically (converted to the topic config's unit), else the default. Unlike
+    DescribeConfigs, a static log.retention.hours counts for retention.ms here."""
+    layers = ((config.dynamic_broker, SOURCE_DYNAMIC_BROKER),
+              (config.dynamic_default, SOURCE_DYNAMIC_DEFAULT_BROKER))
+    static = config.static_values
+    entries = []
+    for prop in sorted(_TOPIC_PROPERTIES, key=lambda p: p.name):
+        if prop.internal and prop.name not in topic_configs:
+            continue
+        if prop.name in topic_configs:
+            entries.append(ConfigEntry(prop.name, topic_configs[prop.name],
+                                       SOURCE_DYNAMIC_TOPIC, prop.type, ()))
+            continue
+        synonyms = _CONTROLLER_SYNONYMS.get(prop.name) or (
+            ((prop.synonym, 1),) if prop.synonym is not None else ())
+        found: tuple[str, int] | None = None
+        for layer, source in layers:
+            for name, factor in synonyms:
+                if found is None and name in layer:
+                    found = (_scaled(layer[name], factor), source)
+        for name, factor in synonyms:
+            if found is None and name in config.explicit and static.get(name) is not None:
+                found = (_scaled(render(static[name]), factor), SOURCE_STATIC_BROKER)
+        value, source = found or (render(prop.default(config)), SOURCE_DEFAULT)
+        entries.append(ConfigEntry(prop.name, value, source, prop.type, ()))
+    return entries
+
+
+def _scaled(raw: str, factor: int) -> str:
+    # ConfigSynonym's HOURS_TO_MILLISECONDS / MINUTES_TO_MILLISECONDS converters.
+    return raw if factor == 1 else str(int(raw.strip()) * factor)
+
+
 def typed(config: Config, topic_configs: Mapping[str, str]) -> dict[str, Any]:
     """Every topic config's value, parsed. A stored value that today's rules
     refuse (stored by an older kwire, e.g. segment.bytes=14) is reported and

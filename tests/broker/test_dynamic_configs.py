@@ -468,7 +468,8 @@ async def test_documentation_only_when_asked(kb: InProcessBroker) -> None:
     topic_doc = await docs(TOPIC, "t", "retention.ms", True)
     assert topic_doc is not None and topic_doc.startswith("This configuration controls the ")
     assert await docs(TOPIC, "t", "retention.ms", False) is None
-    assert await docs(BROKER_LOGGER, "1", "root", True) == ""  # Kafka documents no logger
+    for include in (True, False):  # Kafka documents no logger: empty, asked or not
+        assert await docs(BROKER_LOGGER, "1", "root", include) == ""
 
 
 @pytest.mark.parametrize("version", [1, 2, 3, 4])
@@ -485,3 +486,28 @@ async def test_every_describe_version(kb: InProcessBroker, version: int) -> None
     assert [(x.error_code, [(c.name, c.value, c.config_source) for c in x.configs])
             for x in r.results] == [
         (0, [("retention.ms", "5000", 1)]), (0, [("consumer.session.timeout.ms", "45000", 5)])]
+
+
+async def test_create_topics_resolves_configs_as_kafkas_controller(tmp_path: Path) -> None:
+    """Kafka 4.4.0 with static log.retention.hours=168 answers CreateTopics with
+    retention.ms from STATIC_BROKER_CONFIG (the controller converts hours), while
+    DescribeConfigs of the same topic says DEFAULT_CONFIG with no synonym."""
+    kb = InProcessBroker(tmp_path, **{"log.retention.hours": "1"})
+
+    async def created(name: str, **configs: str) -> dict[str, tuple[str, int]]:
+        r = await kb.call(19, 7, {"topics": [{
+            "name": name, "num_partitions": 1, "replication_factor": 1, "assignments": (),
+            "configs": [{"name": k.replace("_", "."), "value": v} for k, v in configs.items()]}],
+            "timeout": 5000, "validate_only": False})
+        return {c.name: (c.value, c.config_source) for c in r.topics[0].configs}
+
+    c = await created("a")
+    assert c["retention.ms"] == ("3600000", 4)
+    assert c["segment.ms"] == ("604800000", 5)
+    _, _, d = await describe(kb, TOPIC, "a", keys=["retention.ms"])
+    assert shape(d["retention.ms"]) == ("3600000", False, 5, False, 5, [])
+    assert await inc(kb, BROKER, "", [("log.retention.ms", SET, "5000")]) == OK
+    assert (await created("b"))["retention.ms"] == ("5000", 3)
+    assert await inc(kb, BROKER, "1", [("log.retention.ms", SET, "7000")]) == OK
+    assert (await created("c"))["retention.ms"] == ("7000", 2)
+    assert (await created("d", retention_ms="9000"))["retention.ms"] == ("9000", 1)

@@ -80,8 +80,11 @@ def describe_resource(broker: Broker, resource_type: int, name: str) -> list[dic
             raise Refused(ErrorCode.INVALID_REQUEST, "Broker id must not be empty")
         _check_id(broker, name, "Broker id must be an integer, but it is: {name}",
                   "Unexpected broker id, expected {id} but received {name}")
-        return [_entry(n, level, dynamic_config.SOURCE_DYNAMIC_BROKER_LOGGER, False, False, 0,
-                       []) for n, level in loggers.levels()]
+        logger_entries = [_entry(n, level, dynamic_config.SOURCE_DYNAMIC_BROKER_LOGGER, False,
+                                 False, 0, []) for n, level in loggers.levels()]
+        for e in logger_entries:
+            e["documentation"] = ""  # Kafka documents no logger: empty, asked or not
+        return logger_entries
     if resource_type == GROUP:
         if name == "":
             raise Refused(ErrorCode.INVALID_REQUEST, "Group name must not be empty")

@@ -138,6 +138,6 @@ async def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> dict[
         "configs": [
             {"name": e.name, "value": e.value, "read_only": False,
              "config_source": e.source, "is_sensitive": False}
-            for e in topic_config.effective(broker.config, configs)
+            for e in topic_config.resolved(broker.config, configs)
         ],
     }

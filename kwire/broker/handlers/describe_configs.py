@@ -6,14 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kwire.broker.context import RequestContext
-from kwire.broker.handlers._configs import (
-    BROKER,
-    BROKER_LOGGER,
-    GROUP,
-    TOPIC,
-    Refused,
-    describe_resource,
-)
+from kwire.broker.handlers._configs import BROKER, GROUP, TOPIC, Refused, describe_resource
 from kwire.broker.registry import handler
 from kwire.errors import ErrorCode
 from kwire.kafka_config_docs import BROKER_DOCS, GROUP_DOCS, TOPIC_DOCS
@@ -39,12 +32,10 @@ async def describe_configs(ctx: RequestContext, request: Any) -> dict[str, Any]:
         if not request.include_synonyms:
             for e in entries:
                 e["synonyms"] = []
-        if getattr(request, "include_documentation", False):  # v3+
-            docs = _DOCS.get(int(r.resource_type), {})
-            # Kafka documents no logger: an empty text, not null.
-            missing = "" if int(r.resource_type) == BROKER_LOGGER else None
+        docs = _DOCS.get(int(r.resource_type))
+        if docs is not None and getattr(request, "include_documentation", False):  # v3+
             for e in entries:
-                e["documentation"] = docs.get(e["name"], missing)
+                e["documentation"] = docs.get(e["name"])
         results.append({
             "error_code": code, "error_message": message, "resource_type": r.resource_type,
             "resource_name": r.resource_name, "configs": entries,
