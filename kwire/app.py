@@ -21,6 +21,7 @@ from kwire.clock import SystemClock
 from kwire.cluster.api import BrokerInfo
 from kwire.cluster.local import LocalMetadataStore
 from kwire.config import LONG_MAX, Config, Listener
+from kwire.dynamic_config import format_configs
 from kwire.log.local.store import LocalLogStore
 from kwire.net.server import Server
 
@@ -56,7 +57,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         advertised = Listener("PLAINTEXT", advertised.host, port)
     node = BrokerInfo(config.node_id, advertised.host, advertised.port)
     logs = LocalLogStore(data_dir, clock.wall_ms)
-    metadata = LocalMetadataStore(data_dir, node)
+    metadata = LocalMetadataStore(data_dir, node, format_configs(config))
     broker = Broker(config, node, metadata, logs, clock)
     dispatcher = Dispatcher(broker)
     await broker.open_partitions()

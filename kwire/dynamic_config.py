@@ -111,6 +111,30 @@ def _check_cleaner(config: Config) -> None:
             "log.cleaner.dedupe.buffer.size must be at least 1MB per cleaner thread.")
 
 
+MIN_ISR = "min.insync.replicas"
+
+
+def format_configs(config: Config) -> dict[str, str]:
+    """The cluster-wide dynamic configs Kafka 4.4's storage formatter writes into a
+    new cluster: min.insync.replicas, which eligible leader replicas (ELR, on by
+    default) need at cluster level. kwire starts a new data dir the same way, so
+    DescribeConfigs reports it as DYNAMIC_DEFAULT_BROKER_CONFIG, as Kafka does."""
+    return {MIN_ISR: str(config[MIN_ISR])}
+
+
+def elr_refusal(per_broker: bool, touched: set[str], old: Mapping[str, str],
+                new: Mapping[str, str]) -> str | None:
+    """ConfigurationControlManager's rules while ELR is enabled (always, in kwire
+    as in a new Kafka 4.4 cluster): min.insync.replicas lives at cluster level only.
+    `touched` are the names the request names; answered as INVALID_CONFIG."""
+    if per_broker:
+        if MIN_ISR in touched or MIN_ISR in old:
+            return "Broker-level min.insync.replicas cannot be altered while ELR is enabled."
+    elif MIN_ISR in old and MIN_ISR not in new:
+        return "Cluster-level min.insync.replicas cannot be removed while ELR is enabled."
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Synonym:
     name: str

@@ -43,7 +43,11 @@ def _new_cluster_id() -> str:
 
 
 class LocalMetadataStore:
-    def __init__(self, data_dir: Path, broker: BrokerInfo) -> None:
+    def __init__(self, data_dir: Path, broker: BrokerInfo,
+                 format_configs: Mapping[str, str] | None = None) -> None:
+        """`format_configs`: the cluster-wide dynamic configs a new data dir starts
+        with (Kafka 4.4's storage formatter writes min.insync.replicas so, for ELR);
+        kept in memory until the first change writes the document."""
         self._dir = data_dir
         self._broker = broker
         self._reserve = SpaceReserve(data_dir)
@@ -54,6 +58,8 @@ class LocalMetadataStore:
         path = data_dir / METADATA_FILE
         if path.exists():
             self._doc.update(json.loads(path.read_text(encoding="utf-8")))
+        elif format_configs:
+            self._doc["broker_configs"][""] = dict(format_configs)
         self._snapshot = self._build()
 
     def _load_cluster_id(self) -> str:

@@ -511,3 +511,47 @@ async def test_create_topics_resolves_configs_as_kafkas_controller(tmp_path: Pat
     assert await inc(kb, BROKER, "1", [("log.retention.ms", SET, "7000")]) == OK
     assert (await created("c"))["retention.ms"] == ("7000", 2)
     assert (await created("d", retention_ms="9000"))["retention.ms"] == ("9000", 1)
+
+
+def formatted(tmp: Path) -> InProcessBroker:
+    """A broker on a new data dir as `kwire serve` starts one: with the cluster-wide
+    min.insync.replicas Kafka 4.4's storage formatter writes."""
+    from kwire.broker.dispatcher import Dispatcher
+    from kwire.broker.services import Broker
+    from kwire.cluster.local import LocalMetadataStore
+    from kwire.dynamic_config import format_configs
+
+    kb = InProcessBroker(tmp)
+    store = LocalMetadataStore(tmp, kb.broker.node, format_configs(kb.config))
+    kb.broker = Broker(kb.config, kb.broker.node, store, kb.broker.logs, kb.clock)
+    kb.dispatcher = Dispatcher(kb.broker)
+    return kb
+
+
+async def test_min_insync_replicas_at_cluster_level_as_kafka_4_4(tmp_path: Path) -> None:
+    kb = formatted(tmp_path)
+    _, _, d = await describe(kb, BROKER, "")
+    assert {n: shape(e) for n, e in d.items()} == {
+        "min.insync.replicas": ("1", False, 3, False, 3, [("min.insync.replicas", "1", 3)])}
+    _, _, b = await describe(kb, BROKER, "1", keys=["min.insync.replicas"])
+    assert shape(b["min.insync.replicas"]) == ("1", False, 3, False, 3, [
+        ("min.insync.replicas", "1", 3), ("min.insync.replicas", "1", 5)])
+    await create(kb, "t")
+    _, _, t = await describe(kb, TOPIC, "t", keys=["min.insync.replicas"])
+    assert shape(t["min.insync.replicas"]) == ("1", False, 3, False, 3, [
+        ("min.insync.replicas", "1", 3), ("min.insync.replicas", "1", 5)])
+    # Kafka 4.4.0's answers while ELR is enabled
+    cluster = (40, "Cluster-level min.insync.replicas cannot be removed while ELR is enabled.")
+    broker = (40, "Broker-level min.insync.replicas cannot be altered while ELR is enabled.")
+    assert await inc(kb, BROKER, "", [("min.insync.replicas", DELETE, None)], True) == cluster
+    assert await alter(kb, BROKER, "", {"log.retention.ms": "1000"}, True) == cluster
+    assert await inc(kb, BROKER, "1", [("min.insync.replicas", SET, "2")], True) == broker
+    assert await inc(kb, BROKER, "1", [("min.insync.replicas", DELETE, None)], True) == broker
+    assert await alter(kb, BROKER, "1", {"min.insync.replicas": "2"}, True) == broker
+    assert await inc(kb, BROKER, "1", [("min.insync.replicas", SET, "2"),
+                                       ("log.retention.ms", SET, "x")], True) == (
+        42, "Invalid value x for configuration log.retention.ms: Not a number of type LONG")
+    assert await alter(kb, BROKER, "", {"min.insync.replicas": "1",
+                                        "log.retention.ms": "1000"}, True) == OK
+    assert await inc(kb, BROKER, "", [("min.insync.replicas", SET, "2")]) == OK
+    assert kb.broker.config["min.insync.replicas"] == 2

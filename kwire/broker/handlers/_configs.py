@@ -170,8 +170,9 @@ async def _alter_broker(broker: Broker, name: str, configs: list[Any], increment
     if name != "":
         _check_id(broker, name, "Node id must be an integer, but it is: {name}",
                   "Unexpected broker id, expected {id}, but received {name}")
+    old = broker.snapshot().broker_configs.get(name, {})
     if incremental:
-        new = dict(broker.snapshot().broker_configs.get(name, {}))
+        new = dict(old)
         for c in configs:
             op = int(c.config_operation)
             if op not in (SET, DELETE, APPEND, SUBTRACT):
@@ -191,6 +192,10 @@ async def _alter_broker(broker: Broker, name: str, configs: list[Any], increment
     except ConfigException as exc:
         # Kafka answers INVALID_REQUEST for a refused broker config (KAFKA-13609).
         raise Refused(ErrorCode.INVALID_REQUEST, str(exc)) from None
+    # Then the controller's own rule (INVALID_CONFIG).
+    refusal = dynamic_config.elr_refusal(name != "", {c.name for c in configs}, old, new)
+    if refusal is not None:
+        raise Refused(ErrorCode.INVALID_CONFIG, refusal)
     if not validate_only:
         await broker.set_broker_configs(name, new)
 
