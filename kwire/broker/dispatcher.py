@@ -106,14 +106,21 @@ class Dispatcher:
 
 def _whole_request_error(
     api_key: int, version: int, code: ErrorCode, message: str | None, request: Any = None
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
     if api_key == FETCH_KEY:
         # Fetch is encoded by its own encoder and names partitions below v13.
         return fetch_error_body(version, request, code)
     try:
-        return error_response(api_key, version, request, code, message)
+        body = error_response(api_key, version, request, code, message)
     except KeyError:
         pass
+    else:
+        if body is None:
+            # acks=0 Produce: no answer to carry the error, so Kafka closes the
+            # connection (RequestHandlerHelper.sendErrorOrCloseConnection) and the
+            # producer learns of it by refreshing its metadata.
+            raise ProtocolViolation(f"acks=0 {code.name}: closing, as Kafka does")
+        return body
     try:
         # An API without its own error answer: the top-level error code, if it has one.
         return error_body(api_key, version, code, message)

@@ -51,7 +51,7 @@ def api_message(code: ErrorCode, message: str | None) -> str | None:
 def _produce(version: int, request: Any, code: ErrorCode, message: str | None
              ) -> dict[str, Any] | None:
     if int(request.acks) == 0:
-        return None  # the producer wants no answer, not even an error
+        return None  # no answer to carry it: Kafka closes the connection instead
     return {"throttle_time": 0, "node_endpoints": (), "responses": [
         {"name": getattr(t, "name", None), "topic_id": getattr(t, "topic_id", None),
          "partition_responses": [
@@ -268,6 +268,7 @@ ERROR_BODIES: dict[int, ErrorBody] = {
 
 def error_response(api_key: int, version: int, request: Any, code: ErrorCode,
                    message: str | None) -> dict[str, Any] | None:
-    """The API's whole-request error body (None: acks=0 produce, answer nothing).
+    """The API's whole-request error body (None: acks=0 Produce, which Kafka
+    answers by closing the connection).
     KeyError for an API without one (Fetch has its own encoder and builder)."""
     return ERROR_BODIES[api_key](version, request, code, message)

@@ -24,7 +24,7 @@ from kio.serial._introspect import (
 
 from kwire.broker import registry
 from kwire.broker.dispatcher import _whole_request_error
-from kwire.errors import ErrorCode, KwireError
+from kwire.errors import ErrorCode, KwireError, ProtocolViolation
 from kwire.protocol.codec import (
     encode_response,
     is_flexible,
@@ -132,11 +132,13 @@ def test_shapes_name_what_the_request_named() -> None:
     assert body is not None and body["topics"][0]["error_message"] is None
 
 
-def test_acks_zero_produce_answers_nothing() -> None:
+def test_acks_zero_produce_failure_closes_the_connection() -> None:
+    # getErrorResponse is null for acks=0: Kafka closes the connection.
     request = sample(load_request_schema(0, 9))
     request = type(request)(**{**{f.name: getattr(request, f.name) for f in fields(request)},
                                "acks": 0})
-    assert _whole_request_error(0, 9, ErrorCode.NOT_COORDINATOR, None, request) is None
+    with pytest.raises(ProtocolViolation):
+        _whole_request_error(0, 9, ErrorCode.NOT_COORDINATOR, None, request)
 
 
 async def test_failing_handler_is_answered_not_closed(
