@@ -49,7 +49,7 @@ async def create_topics(ctx: RequestContext, request: Any) -> dict[str, Any]:
 def _failed(name: str, code: ErrorCode, message: str | None) -> dict[str, Any]:
     return {"name": name, "topic_id": None, "error_code": code, "error_message": message,
             "topic_config_error_code": 0, "num_partitions": -1, "replication_factor": -1,
-            "configs": None}
+            "configs": []}  # Kafka 4.4 answers an empty list, not null
 
 
 async def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> dict[str, Any]:
