@@ -100,7 +100,20 @@ def validate(config: Config, per_broker: bool, props: Mapping[str, str]) -> Conf
         _check_cleaner(new)
     except RequirementFailed as exc:
         raise ConfigError(f"requirement failed: {exc}") from None
+    _check_assignment_intervals(new)
     return new
+
+
+def _check_assignment_intervals(config: Config) -> None:
+    """The group coordinator's check of its dynamic assignment intervals."""
+    for kind in ("consumer", "share", "streams"):
+        key = f"group.{kind}.assignment.interval.ms"
+        low, high = (f"group.{kind}.min.assignment.interval.ms",
+                     f"group.{kind}.max.assignment.interval.ms")
+        if int(config[key]) > int(config[high]):
+            raise ConfigError(f"{key} must be less than or equal to {high}")
+        if int(config[key]) < int(config[low]):
+            raise ConfigError(f"{key} must be greater than or equal to {low}")
 
 
 def _check_cleaner(config: Config) -> None:

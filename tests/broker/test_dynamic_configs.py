@@ -119,6 +119,9 @@ KAFKA_ANSWERS = [
           "thread.")),
     (BROKER, "1", [("num.replica.fetchers", SET, "0")],
      (42, "Invalid value 0 for configuration num.replica.fetchers: Value must be at least 1")),
+    (BROKER, "", [("group.consumer.assignment.interval.ms", SET, "99999")],
+     (42, "group.consumer.assignment.interval.ms must be less than or equal to "
+          "group.consumer.max.assignment.interval.ms")),
     (BROKER, "1", [("log.roll.ms", SET, "0")],
      (42, "requirement failed: log.roll.ms must be greater than or equal to 1")),
     (BROKER, "1", [("message.max.bytes", APPEND, "5")],
