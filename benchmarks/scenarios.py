@@ -52,6 +52,10 @@ METRICS: list[Metric] = [
            "ProducerPerformance", THROUGHPUT_TARGET),
     Metric("pp_100b_krps", "produce 100 B, acks=all, 1 partition", "k records/s", "higher",
            "ProducerPerformance", THROUGHPUT_TARGET),
+    Metric("pp_1k_lz4_mibs", "produce 1 KiB uncompressed into a compression.type=lz4 topic",
+           "MiB/s", "higher", "ProducerPerformance", THROUGHPUT_TARGET),
+    Metric("pp_1k_zstd_mibs", "produce 1 KiB uncompressed into a compression.type=zstd topic",
+           "MiB/s", "higher", "ProducerPerformance", THROUGHPUT_TARGET),
     Metric("rd_1k_p1_mibs", "produce 1 KiB, acks=all, 1 partition", "MiB/s", "higher",
            "librdkafka", THROUGHPUT_TARGET),
     Metric("rd_100b_krps", "produce 100 B, acks=all, 1 partition", "k records/s", "higher",
@@ -143,11 +147,13 @@ def _json_result(out: str, err: str, rc: int | None, what: str) -> dict[str, Any
     return dict(json.loads(lines[-1]))
 
 
-def create_topic(ctx: Context, topic: str, partitions: int) -> None:
+def create_topic(ctx: Context, topic: str, partitions: int,
+                 configs: dict[str, str] | None = None) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     admin = AdminClient({"bootstrap.servers": ctx.broker.bootstrap})
-    fut = admin.create_topics([NewTopic(topic, partitions, 1)], operation_timeout=30)[topic]
+    fut = admin.create_topics([NewTopic(topic, partitions, 1, config=configs or {})],
+                              operation_timeout=30)[topic]
     fut.result(30)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # wait until every partition has a leader
@@ -205,6 +211,26 @@ def pp_100b(ctx: Context) -> None:
     r = _timed(ctx, "pp_100b", lambda: java.producer_perf(
         ctx.broker.bootstrap, "pp-100b-p1", n, 100, timeout=ctx.params.timeout_s))
     ctx.metrics["pp_100b_krps"] = r["records_per_s"] / 1000
+
+
+def _pp_1k_recompressed(ctx: Context, codec: str) -> None:
+    """The producer sends uncompressed batches; the topic's compression.type makes the
+    broker re-encode every batch (LogValidator), so this is what recompression costs."""
+    java = _need_java(ctx)
+    topic = f"pp-1k-{codec}"
+    create_topic(ctx, topic, 1, {"compression.type": codec})
+    n = ctx.params.pp_1k_records
+    r = _timed(ctx, f"pp_1k_{codec}", lambda: java.producer_perf(
+        ctx.broker.bootstrap, topic, n, 1024, timeout=ctx.params.timeout_s))
+    ctx.metrics[f"pp_1k_{codec}_mibs"] = r["mib_per_s"]
+
+
+def pp_1k_lz4(ctx: Context) -> None:
+    _pp_1k_recompressed(ctx, "lz4")
+
+
+def pp_1k_zstd(ctx: Context) -> None:
+    _pp_1k_recompressed(ctx, "zstd")
 
 
 def rd_1k_p1(ctx: Context) -> None:
@@ -343,6 +369,8 @@ SCENARIOS: list[tuple[str, Callable[[Context], None]]] = [
     ("pp_1k_p1", pp_1k_p1),
     ("pp_1k_p8", pp_1k_p8),
     ("pp_100b", pp_100b),
+    ("pp_1k_lz4", pp_1k_lz4),
+    ("pp_1k_zstd", pp_1k_zstd),
     ("rd_1k_p1", rd_1k_p1),
     ("rd_100b", rd_100b),
     ("rd_consume_1k", rd_consume_1k),
@@ -376,7 +404,8 @@ def run_all(ctx: Context, log: Callable[[str], None]) -> None:
 
 _SCENARIO_METRICS = {
     "idle_rss": ["rss_idle_mib"], "pp_1k_p1": ["pp_1k_p1_mibs"], "pp_1k_p8": ["pp_1k_p8_mibs"],
-    "pp_100b": ["pp_100b_krps"], "rd_1k_p1": ["rd_1k_p1_mibs"], "rd_100b": ["rd_100b_krps"],
+    "pp_100b": ["pp_100b_krps"], "pp_1k_lz4": ["pp_1k_lz4_mibs"],
+    "pp_1k_zstd": ["pp_1k_zstd_mibs"], "rd_1k_p1": ["rd_1k_p1_mibs"], "rd_100b": ["rd_100b_krps"],
     "rd_consume_1k": ["rd_consume_1k_mibs"], "rd_consume_100b": ["rd_consume_100b_krps"],
     "cp_1k": ["cp_1k_mibs"], "cp_p1000": ["cp_p1000_krps"],
     "e2e": ["e2e_p50_ms", "e2e_p99_ms", "e2e_p999_ms", "rss_load_mib"],

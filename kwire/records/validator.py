@@ -13,13 +13,16 @@ producer id, epoch, base sequence and transactional flag, each record's key,
 value, headers and timestamp, offsets renumbered from 0, the first record's
 timestamp as base timestamp, the largest as max timestamp, a new CRC.
 
-kwire keeps the produce hot path free of record decoding, so `plan` decides
-from the header alone whether the records must be read: for a compacted topic,
-a codec change, a LogAppendTime mark on a LogAppendTime topic, a finite
+kwire keeps the produce hot path free of record decoding, so `needs_records`
+decides from the header alone whether each record must be read: for a
+compacted topic, a batch marked LogAppendTime by its producer, a finite
 message.timestamp.before.max.ms, or a header max timestamp past
-now + message.timestamp.after.max.ms. The difference from Kafka: a batch whose
+now + message.timestamp.after.max.ms. A codec change alone re-encodes the
+records' bytes as they are (`_recompress`): a producer's batch already has the
+shape Kafka's rebuild gives it. The differences from Kafka: a batch whose
 header claims a max timestamp in range while a record's own timestamp is later
-(a header no client writes) is stored as it came.
+(a header no client writes) is stored as it came, and a batch whose offset
+deltas do not run from 0 keeps them when re-encoded.
 
 Pure: no I/O, no asyncio. Messages are Kafka 4.4's, word for word.
 """
@@ -105,11 +108,14 @@ def target_codec(header: BatchHeader, settings: Settings) -> Compression:
 
 
 def needs_records(header: BatchHeader, settings: Settings, now_ms: int) -> bool:
-    """Whether the records must be read to validate (or re-encode) this batch."""
-    if settings.compacted or target_codec(header, settings) != header.compression:
+    """Whether each record must be read to validate this batch (see the module
+    docstring); a codec change alone does not need it."""
+    if settings.compacted or header.is_log_append_time:
+        # A producer's LogAppendTime mark is refused on a LogAppendTime topic and
+        # undone (every record takes the batch's max timestamp) on a CreateTime one.
         return True
     if settings.log_append_time:
-        return header.is_log_append_time
+        return False
     if settings.timestamp_before_max_ms < LONG_MAX:
         return True
     return _int64(header.max_timestamp - now_ms) > settings.timestamp_after_max_ms
@@ -124,11 +130,11 @@ def validate(
     RecordValidationError when a record is refused, BatchError when the
     records cannot be read.
     """
+    codec = target_codec(header, settings)
     if not needs_records(header, settings, now_ms):
-        return batch
+        return batch if codec == header.compression else _recompress(batch, header, settings)
     records = list(_read_records(batch, header))
     _check(records, header, settings, now_ms, partition)
-    codec = target_codec(header, settings)
     if codec == header.compression:
         return batch
     return _rebuild(records, header, settings, codec)
@@ -208,6 +214,51 @@ def _describe(record: _Record, header: BatchHeader) -> str:
             f"value={max(record.value_size, 0)} bytes)")
 
 
+def _recompress(batch: bytearray, header: BatchHeader, settings: Settings) -> bytearray:
+    """The same records in the target codec, their bytes untouched.
+
+    Kafka rebuilds every record (offset deltas from 0, the first record's
+    timestamp as base); a producer's batch already has that shape, so only the
+    payload is re-encoded here, which keeps the records loop out of the hot path
+    (a batch that does not have that shape keeps its deltas, as kwire keeps them
+    in batches it does not re-encode)."""
+    codec = target_codec(header, settings)
+    body = memoryview(batch)[BATCH_HEADER_SIZE:header.size]
+    records = body if header.compression == Compression.NONE else decompress(
+        header.compression, body)
+    payload = compress(codec, records, settings.level)
+    attributes = int(codec) | (header.attributes & TRANSACTIONAL_BIT)
+    if settings.log_append_time:
+        attributes |= TIMESTAMP_TYPE_BIT  # the partition stamps the append time itself
+    return _with_payload(header, attributes, header.base_timestamp, header.max_timestamp,
+                         header.records_count, payload)
+
+
+def _with_payload(header: BatchHeader, attributes: int, base_timestamp: int,
+                  max_timestamp: int, count: int, payload: bytes) -> bytearray:
+    """A new batch with `header`'s producer fields around `payload` (CRC set)."""
+    rebuilt = BatchHeader(
+        base_offset=0,
+        batch_length=BATCH_HEADER_SIZE - LOG_OVERHEAD + len(payload),
+        partition_leader_epoch=NO_PARTITION_LEADER_EPOCH,
+        magic=header.magic,
+        crc=0,
+        attributes=attributes,
+        last_offset_delta=count - 1,
+        base_timestamp=base_timestamp,
+        max_timestamp=max_timestamp,
+        producer_id=header.producer_id,
+        producer_epoch=header.producer_epoch,
+        base_sequence=header.base_sequence,
+        records_count=count,
+    )
+    out = bytearray(rebuilt.size)
+    pack_header(out, 0, rebuilt)
+    out[BATCH_HEADER_SIZE:] = payload
+    update_crc(out, 0)
+    return out
+
+
 def _rebuild(records: list[_Record], header: BatchHeader, settings: Settings,
              codec: Compression) -> bytearray:
     """MemoryRecordsBuilder as buildRecordsAndAssignOffsets drives it: offsets
@@ -227,23 +278,5 @@ def _rebuild(records: list[_Record], header: BatchHeader, settings: Settings,
     attributes = int(codec) | (header.attributes & TRANSACTIONAL_BIT)
     if settings.log_append_time:
         attributes |= TIMESTAMP_TYPE_BIT  # the partition stamps the append time itself
-    rebuilt = BatchHeader(
-        base_offset=0,
-        batch_length=BATCH_HEADER_SIZE - LOG_OVERHEAD + len(payload),
-        partition_leader_epoch=NO_PARTITION_LEADER_EPOCH,
-        magic=header.magic,
-        crc=0,
-        attributes=attributes,
-        last_offset_delta=len(records) - 1,
-        base_timestamp=base_timestamp,
-        max_timestamp=max(r.timestamp for r in records),
-        producer_id=header.producer_id,
-        producer_epoch=header.producer_epoch,
-        base_sequence=header.base_sequence,
-        records_count=len(records),
-    )
-    out = bytearray(rebuilt.size)
-    pack_header(out, 0, rebuilt)
-    out[BATCH_HEADER_SIZE:] = payload
-    update_crc(out, 0)
-    return out
+    return _with_payload(header, attributes, base_timestamp,
+                         max(r.timestamp for r in records), len(records), payload)

@@ -199,6 +199,27 @@ async def test_batches_are_stored_in_the_topics_codec(
     assert (again.error_code, again.base_offset) == (0, 0)
 
 
+async def test_records_read_for_checks_are_rebuilt_in_the_topics_codec(
+    kb: InProcessBroker,
+) -> None:
+    # Compacted: every record is read for its key, then rebuilt as Kafka's
+    # buildRecordsAndAssignOffsets does (offset deltas from 0, first timestamp as base).
+    await _create(kb, "cz", **{"compression.type": "zstd", "cleanup.policy": "compact"})
+    now = kb.clock.wall_ms()
+    records = [(b"k%d" % i, b"v" * i, [("h", None)]) for i in range(6)]
+    batch = build_batch(records, now - 100, compression=Compression.SNAPPY,
+                        timestamps=[now - 7, now, now - 3, now - 1, now - 2, now - 4])
+    assert (await _produce(kb, "cz", batch)).error_code == 0
+    stored = await _fetch(kb, "cz")
+    header = parse_header(stored)
+    assert header.compression == Compression.ZSTD
+    assert (header.base_timestamp, header.max_timestamp) == (now - 7, now)
+    assert compute_crc(stored, 0, header.size) == header.crc
+    assert [(r.key, r.value, r.headers, r.timestamp) for r in decode_records(stored)] == [
+        (k, v, tuple(h), t) for (k, v, h), t in zip(
+            records, [now - 7, now, now - 3, now - 1, now - 2, now - 4], strict=True)]
+
+
 async def test_recompressed_batch_on_a_log_append_time_topic(kb: InProcessBroker) -> None:
     await _create(kb, "z", **{"compression.type": "lz4",
                               "message.timestamp.type": "LogAppendTime"})
