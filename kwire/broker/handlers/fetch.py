@@ -236,6 +236,10 @@ async def _read_all(
             results.append((tip, _empty(tip.partition, ErrorCode.INCONSISTENT_TOPIC_ID)))
             has_error = True
             continue
+        entry = _caught_up(partition, tip.partition, req, read_committed)
+        if entry is not None:
+            results.append((tip, entry))
+            continue
         entry = await _read_partition(partition, tip.partition, req, budget,
                                       first=total == 0, read_committed=read_committed)
         if entry["error_code"] != ErrorCode.NONE:
@@ -245,6 +249,25 @@ async def _read_all(
         budget = max(0, budget - size)
         results.append((tip, entry))
     return results, total, has_error
+
+
+def _caught_up(partition: Partition, index: int, req: PartitionRequest, read_committed: bool
+               ) -> dict[str, Any] | None:
+    """The answer for a partition fetched at its log end with no leader-epoch
+    question, without a log read (or a coroutine): a session covering a thousand
+    idle partitions reads them all on every fetch. None when a read is needed."""
+    if req.current_leader_epoch >= 0 and req.current_leader_epoch != partition.leader_epoch:
+        return None
+    try:
+        offsets = partition.log.offsets()
+    except StorageError:
+        return None  # the read path answers the partition's error
+    if not req.fetch_offset == offsets.log_end_offset == offsets.high_watermark:
+        return None
+    entry = _empty(index, ErrorCode.NONE, offsets.high_watermark, offsets.last_stable_offset,
+                   offsets.log_start_offset)
+    entry["aborted_transactions"] = () if read_committed else None
+    return entry
 
 
 def _empty(index: int, code: ErrorCode, hw: int = -1, lso: int = -1, lss: int = -1
@@ -287,11 +310,8 @@ async def _read_checked(
     limit = min(req.max_bytes, budget)
     records: bytes | list[bytes] = b""
     lease = RESPONSE_LEASE.get()
-    # A consumer that has caught up asks for the log end: nothing to read there, and
-    # skipping the read matters when a session covers a thousand idle partitions.
-    at_end = req.fetch_offset == offsets.log_end_offset == offsets.high_watermark
     try:
-        if (limit > 0 or first) and not at_end:
+        if limit > 0 or first:
             records = await _read_leased(partition, req.fetch_offset, limit, first, lease)
             offsets = partition.log.offsets()
     except OffsetOutOfRange:
