@@ -29,6 +29,7 @@ Pure: no I/O, no asyncio. Messages are Kafka 4.4's, word for word.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -52,6 +53,8 @@ from kwire.records.compression import compress, decompress
 
 LONG_MAX = 2**63 - 1
 NO_TIMESTAMP = -1  # RecordBatch.NO_TIMESTAMP: a record without a timestamp is never refused
+_ATTRIBUTES_AT = 21
+_INT16 = struct.Struct(">h")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,8 @@ def validate(
     records = list(_read_records(batch, header))
     _check(records, header, settings, now_ms, partition)
     if codec == header.compression:
+        if header.is_log_append_time:  # a CreateTime topic: _check refuses it elsewhere
+            _clear_log_append_time(batch)
         return batch
     return _rebuild(records, header, settings, codec)
 
@@ -205,6 +210,15 @@ def _check(records: list[_Record], header: BatchHeader, settings: Settings, now_
         ErrorCode.INVALID_RECORD,
         f"One or more records have been rejected due to {len(errors)} record errors in total, "
         f"and only showing the first three errors at most: [{shown}]", tuple(errors))
+
+
+def _clear_log_append_time(batch: bytearray) -> None:
+    """Kafka's setMaxTimestamp(CREATE_TIME, max) on a producer's LogAppendTime
+    batch: the max timestamp stays (every record read as it), the type becomes
+    CreateTime, so records then read base timestamp + their deltas."""
+    (attributes,) = _INT16.unpack_from(batch, _ATTRIBUTES_AT)
+    _INT16.pack_into(batch, _ATTRIBUTES_AT, attributes & ~TIMESTAMP_TYPE_BIT)
+    update_crc(batch, 0)
 
 
 def _describe(record: _Record, header: BatchHeader) -> str:

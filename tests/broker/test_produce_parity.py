@@ -162,6 +162,27 @@ async def test_log_append_time_mark_on_a_log_append_time_topic(kb: InProcessBrok
     assert (await _produce(kb, "ct", bytes(batch))).error_code == 0  # Kafka takes it there
 
 
+@pytest.mark.parametrize("target", ["producer", "lz4"])
+async def test_producers_log_append_time_mark_on_a_create_time_topic(
+    kb: InProcessBroker, target: str
+) -> None:
+    # What Kafka 4.4.0 stored: in place, the mark is cleared and the records read
+    # base + delta again; re-encoded, every record keeps the max timestamp it read.
+    await _create(kb, "ct", **{"compression.type": target})
+    now = kb.clock.wall_ms()
+    stamps = [now - 1000, now - 500, now - 800]
+    batch = bytearray(build_batch([(b"k", b"v", ())] * 3, now - 1000, timestamps=stamps))
+    struct.pack_into(">h", batch, 21, TIMESTAMP_TYPE_BIT)
+    update_crc(batch, 0)
+    assert (await _produce(kb, "ct", bytes(batch))).error_code == 0
+    stored = await _fetch(kb, "ct")
+    header = parse_header(stored)
+    assert not header.is_log_append_time and compute_crc(stored, 0, header.size) == header.crc
+    assert header.max_timestamp == now - 500
+    expected = stamps if target == "producer" else [now - 500] * 3
+    assert [r.timestamp for r in decode_records(stored)] == expected
+
+
 # -- recompression -------------------------------------------------------------------
 
 TARGETS = {"uncompressed": Compression.NONE, "gzip": Compression.GZIP,

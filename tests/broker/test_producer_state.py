@@ -244,3 +244,21 @@ def test_snapshot_round_trip_then_replay(
     restored = ProducerStateManager.from_snapshot(json.loads(json.dumps(early.to_snapshot())))
     restored.rebuild_from(log.headers[cut:])
     assert restored.producers() == log.state.producers()
+
+
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 5_000)), max_size=60),
+       st.integers(0, 6_000), st.integers(1, 3_000))
+def test_expiry_keeps_exactly_the_producers_written_within_the_expiration(
+    writes: list[tuple[int, int]], now: int, expiration: int
+) -> None:
+    # Kafka's isProducerExpired: now - lastTimestamp >= producer.id.expiration.ms
+    # (no transactions here), whatever the order the producers wrote in.
+    state = ProducerStateManager()
+    last: dict[int, int] = {}
+    for pid, ts in writes:
+        state.record(pid, 0, 0, 0, 0, 0, ts)
+        last[pid] = ts
+    removed = state.remove_expired(now, expiration)
+    assert sorted(removed) == sorted(p for p, ts in last.items() if now - ts >= expiration)
+    assert set(state.producers()) == {p for p, ts in last.items() if now - ts < expiration}
+    assert state.remove_expired(now, expiration) == []  # a second check finds nothing more
