@@ -92,7 +92,10 @@ class Partition:
             header.producer_id, header.producer_epoch, header.base_sequence, header.last_sequence
         )
         if isinstance(decision, Reject):
-            return ProduceOutcome(ErrorCode(decision.error_code))
+            # Kafka's OutOfOrderSequence / InvalidProducerEpoch go through
+            # processFailedRecord: answered with the log start offset.
+            return ProduceOutcome(ErrorCode(decision.error_code),
+                                  log_start_offset=self.log.offsets().log_start_offset)
         if isinstance(decision, Duplicate):
             # Kafka answers a retried batch with the offset it got the first time.
             return ProduceOutcome(

@@ -81,12 +81,27 @@ class Compression(enum.IntEnum):
 
 
 class InvalidBatch(Exception):
-    """A batch Kafka would refuse; `error_code` goes in the partition's produce response."""
+    """A batch Kafka would refuse; `error_code` goes in the partition's produce response.
+
+    Kafka answers such a refusal with no error_message and a log_start_offset of
+    -1 (the exceptions ReplicaManager names: corrupt or too large records, and
+    ProduceRequest.validateRecords' refusals); `message` is for kwire's log."""
+
+    # Whether Kafka answers it with the partition's log start offset (see FailedAppend).
+    with_log_start_offset = False
 
     def __init__(self, error_code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.error_code = error_code
         self.message = message
+
+
+class FailedAppend(InvalidBatch):
+    """A refusal raised inside UnifiedLog.append or LogValidator as an exception
+    ReplicaManager does not name (InvalidRecordException and the like): Kafka
+    answers it through processFailedRecord, with the partition's log start offset."""
+
+    with_log_start_offset = True
 
 
 class BatchError(InvalidBatch):
@@ -285,7 +300,7 @@ def validate_produce_batch(
 def _check_log_append(buf: Buffer, header: BatchHeader, max_message_bytes: int | None) -> None:
     """UnifiedLog.analyzeAndValidateRecords for a client append."""
     if header.base_offset != 0:
-        raise InvalidBatch(
+        raise FailedAppend(
             ErrorCode.INVALID_RECORD,
             f"The baseOffset of the record batch should be 0, but it is {header.base_offset}",
         )
@@ -302,7 +317,7 @@ def _check_log_append(buf: Buffer, header: BatchHeader, max_message_bytes: int |
     if header.compression_id > Compression.ZSTD:
         # Kafka's CompressionType.forId throws IllegalArgumentException here, which
         # ReplicaManager answers as UNKNOWN_SERVER_ERROR for the partition.
-        raise InvalidBatch(
+        raise FailedAppend(
             ErrorCode.UNKNOWN_SERVER_ERROR,
             f"Unknown compression type id: {header.compression_id}",
         )
@@ -312,27 +327,27 @@ def _check_batch_fields(header: BatchHeader) -> None:
     """LogValidator.validateBatch for origin CLIENT and magic 2."""
     count_from_offsets = header.last_offset_delta + 1
     if count_from_offsets <= 0:
-        raise InvalidBatch(
+        raise FailedAppend(
             ErrorCode.INVALID_RECORD,
             f"Batch has an invalid offset range: [{header.base_offset}, {header.last_offset}]",
         )
     if header.records_count <= 0:
-        raise InvalidBatch(
+        raise FailedAppend(
             ErrorCode.INVALID_RECORD,
             f"Invalid reported count for record batch: {header.records_count}",
         )
     if count_from_offsets != header.records_count:
-        raise InvalidBatch(
+        raise FailedAppend(
             ErrorCode.INVALID_RECORD,
             f"Inconsistent batch offset range [{header.base_offset}, {header.last_offset}] "
             f"and count of records {header.records_count}",
         )
     if header.is_control:
-        raise InvalidBatch(
+        raise FailedAppend(
             ErrorCode.INVALID_RECORD, "Clients are not allowed to write control records"
         )
     if header.has_producer_id and header.base_sequence < 0:
-        raise InvalidBatch(
+        raise FailedAppend(
             ErrorCode.INVALID_RECORD,
             f"Invalid sequence number {header.base_sequence} in record batch "
             f"with producerId {header.producer_id}",

@@ -44,7 +44,7 @@ from kwire.records.batch import (
     BatchHeader,
     Buffer,
     Compression,
-    InvalidBatch,
+    FailedAppend,
     pack_header,
     update_crc,
 )
@@ -80,9 +80,10 @@ class RecordError:
         return f"RecordError(batchIndex={self.batch_index}, message='{self.message}')"
 
 
-class RecordValidationError(InvalidBatch):
+class RecordValidationError(FailedAppend):
     """Kafka's RecordValidationException: the batch is refused with
-    `error_code`, `message`, and one RecordError per bad record."""
+    `error_code`, `message` (the one refusal Kafka sends as error_message), and
+    one RecordError per bad record."""
 
     def __init__(self, error_code: ErrorCode, message: str,
                  record_errors: tuple[RecordError, ...]) -> None:

@@ -78,6 +78,7 @@ async def test_keyless_records_on_a_compacted_topic_are_named(kb: InProcessBroke
         [(None, b"v", ()), (b"k", b"v", ()), (None, b"v", ())], now))
     msg = KEYLESS.format("c-0")
     assert part.error_code == ErrorCode.INVALID_RECORD and part.base_offset == -1
+    assert part.log_start_offset == 0
     assert _errors(part) == [(0, msg), (2, msg)]
     assert part.error_message == (
         "One or more records have been rejected due to 2 record errors in total, and only "
@@ -365,3 +366,35 @@ async def test_snapshot_and_replay_drop_producers_expired_while_down(tmp_path: P
     clock.advance(-1)  # a millisecond earlier the replayed producer is still known
     _, earlier = await _manager(store, clock, None)
     assert earlier.producers.get(1) is not None
+
+
+async def test_refusals_answered_as_replica_manager_does(kb: InProcessBroker) -> None:
+    # Kafka 4.4.0, same requests: only a RecordValidationException carries an
+    # error_message; the log start offset comes with failures ReplicaManager does
+    # not name (processFailedRecord), -1 with the ones it names and with
+    # ProduceRequest.validateRecords' refusals.
+    await _create(kb, "e", **{"max.message.bytes": "2000"})
+    now = kb.clock.wall_ms()
+    ok = await _produce(kb, "e", build_batch([(b"k", b"v", ())], now, producer_id=777,
+                                             producer_epoch=5, base_sequence=0))
+    assert (ok.error_code, ok.log_start_offset) == (0, 0)
+    corrupt = bytearray(build_batch([(b"k", b"v", ())], now))
+    corrupt[-1] ^= 1
+    moved = bytearray(build_batch([(b"k", b"v", ())], now))
+    struct.pack_into(">q", moved, 0, 5)
+    cases = [
+        (build_batch([(b"k", b"v", ())], now, producer_id=777, producer_epoch=4,
+                     base_sequence=1), ErrorCode.INVALID_PRODUCER_EPOCH, 0),
+        (build_batch([(b"k", b"v", ())], now, producer_id=777, producer_epoch=5,
+                     base_sequence=3), ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, 0),
+        (build_batch([(b"k", b"v" * 3000, ())], now), ErrorCode.MESSAGE_TOO_LARGE, -1),
+        (bytes(corrupt), ErrorCode.CORRUPT_MESSAGE, -1),
+        (build_batch([(b"k", b"v", ())], now, control=True), ErrorCode.INVALID_RECORD, 0),
+        (build_batch([(b"k", b"v", ())], now) * 2, ErrorCode.INVALID_RECORD, -1),
+        (bytes(moved), ErrorCode.INVALID_RECORD, 0),
+        (b"", ErrorCode.INVALID_RECORD, -1),
+    ]
+    for batch, code, log_start_offset in cases:
+        part = await _produce(kb, "e", batch, version=11)
+        assert (part.error_code, part.log_start_offset, part.error_message,
+                _errors(part)) == (code, log_start_offset, None, []), code

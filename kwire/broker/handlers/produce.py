@@ -9,15 +9,19 @@ when such a produce fails, the connection is closed instead.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from kwire.broker.context import RequestContext
 from kwire.broker.handlers._lookup import resolve_topic
+from kwire.broker.partitions import Partition
 from kwire.broker.registry import handler
 from kwire.broker.topics import append_refusal
 from kwire.errors import ErrorCode, ProtocolViolation
 from kwire.records.batch import InvalidBatch, parse_header, validate_produce_batch
 from kwire.records.validator import RecordError, RecordValidationError, validate
+
+log = logging.getLogger("kwire.produce")
 
 # Kafka 4.x advertises Produce from v0 but answers only v3+ (KAFKA-18659): old
 # librdkafka turns compression off unless v0 is inside the advertised range.
@@ -64,16 +68,28 @@ async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
 
 def _error(
     index: int, code: ErrorCode, message: str | None = None,
-    record_errors: tuple[RecordError, ...] = (),
+    record_errors: tuple[RecordError, ...] = (), log_start_offset: int = -1,
 ) -> dict[str, Any]:
     return {
         "index": index, "error_code": code, "base_offset": -1, "log_append_time": -1,
-        "log_start_offset": -1, "error_message": message,
+        "log_start_offset": log_start_offset, "error_message": message,
         "record_errors": [
             {"batch_index": e.batch_index, "batch_index_error_message": e.message}
             for e in record_errors
         ],
     }
+
+
+def _refused(partition: Partition, topic: str, index: int, exc: InvalidBatch) -> dict[str, Any]:
+    """A refused batch answered as ReplicaManager does: error_message only for a
+    RecordValidationException, the log start offset only for failures it does
+    not name (see InvalidBatch); kwire logs the reason."""
+    log.debug("produce to %s-%d refused: %s", topic, index, exc.message)
+    if isinstance(exc, RecordValidationError):
+        return _error(index, ErrorCode(exc.error_code), exc.message, exc.record_errors,
+                      partition.log.offsets().log_start_offset)
+    lso = partition.log.offsets().log_start_offset if exc.with_log_start_offset else -1
+    return _error(index, ErrorCode(exc.error_code), log_start_offset=lso)
 
 
 async def _produce_partition(
@@ -88,7 +104,7 @@ async def _produce_partition(
             data, produce_version=ctx.api_version, max_message_bytes=partition.max_message_bytes
         )
     except InvalidBatch as exc:
-        return _error(index, ErrorCode(exc.error_code), exc.message)
+        return _refused(partition, topic, index, exc)
     if header.is_transactional:
         return _error(index, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
                       "transactions are not supported by kwire yet")
@@ -97,10 +113,8 @@ async def _produce_partition(
     now_ms = ctx.broker.now_ms()
     try:
         validated = validate(batch, header, partition.validation, now_ms, f"{topic}-{index}")
-    except RecordValidationError as exc:
-        return _error(index, ErrorCode(exc.error_code), exc.message, exc.record_errors)
     except InvalidBatch as exc:
-        return _error(index, ErrorCode(exc.error_code), exc.message)
+        return _refused(partition, topic, index, exc)
     if validated is not batch:  # re-encoded in the topic's codec
         batch, header = validated, parse_header(validated)
     outcome = await partition.append(batch, header, now_ms)
