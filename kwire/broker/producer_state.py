@@ -41,8 +41,12 @@ sequence, as UNKNOWN does (Kafka keys that leniency on the entry's epoch).
 
 A transaction marker (control batch) sets the epoch (clearing bs when it
 changes) and the last timestamp. `remove_expired(now_ms, ...)` moves a KNOWN
-producer to UNKNOWN once now_ms - last_timestamp >= producer.id.expiration.ms.
-Ongoing transactions (which Kafka never expires) are not tracked here.
+producer to UNKNOWN once now_ms - last_timestamp >= producer.id.expiration.ms
+(last_timestamp is the batch's max timestamp, as Kafka's lastTimestamp: the
+producer's clock under CreateTime, the append time under LogAppendTime). The
+broker calls it every producer.id.expiration.check.interval.ms and whenever
+state is loaded or saved (PartitionManager). Ongoing transactions (which Kafka
+never expires) are not tracked here.
 """
 
 from __future__ import annotations
