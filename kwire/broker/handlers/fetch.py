@@ -40,7 +40,6 @@ from kwire.records.batch import iter_batches
 
 log = logging.getLogger("kwire.fetch")
 
-FETCH_SESSION_ID_NOT_FOUND = fs.FETCH_SESSION_ID_NOT_FOUND
 # Largest single log read (and CRC check) between turns for other connections: a
 # 55 MB pread blocks everyone for tens of ms, and with 4 MiB slices ten huge
 # fetches still pushed another client's p99 to 40-54 ms (1 MiB: 14-18 ms). A
