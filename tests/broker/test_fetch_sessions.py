@@ -263,8 +263,7 @@ class CacheMachine(RuleBasedStateMachine):
         sid = data.draw(st.sampled_from(sorted(self.epochs)))
         epoch = self.epochs[sid]
         session = self.cache.get(sid)
-        to_forget = list(session.partitions and [c.tip for c in session.partitions.values()]
-                         ) if (forget and session) else []
+        to_forget = [c.tip for c in session.partitions.values()] if forget and session else []
         ctx = self.cache.new_context(12, sid, epoch, False, {}, to_forget, self.now)
         if session is None:
             assert ctx == fs.SessionError(fs.FETCH_SESSION_ID_NOT_FOUND)
