@@ -1,0 +1,157 @@
+"""ApiVersions, Metadata (auto-creation on and off, topic ids, invalid names,
+internal topics) and framing edge cases (unknown API key, unsupported version,
+truncated bodies, null client id) — the first things every client sends."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from diff_runner import RUN_TOKEN, Ctx, add
+from diff_sc_util import API_VERSIONS, METADATA, create_topic, metadata_body, topic_id, versions
+from diff_wire import encode_body, encode_header
+
+
+# ---------------------------------------------------------------- ApiVersions
+def _api_versions_version(v: int) -> None:
+    def body(name: str = "kwire-diff", ver: str = "1.0") -> dict[str, Any]:
+        return {"client_software_name": name, "client_software_version": ver}
+
+    add(f"api_versions/v{v}/plain", lambda ctx: ctx.call(API_VERSIONS, v, body()))
+    if v >= 3:
+        add(f"api_versions/v{v}/invalid_software_name",
+            lambda ctx: ctx.call(API_VERSIONS, v, body("bad name!", "1.0")))
+        add(f"api_versions/v{v}/empty_software_version",
+            lambda ctx: ctx.call(API_VERSIONS, v, body("kwire-diff", "")))
+
+
+for _v in versions(API_VERSIONS):
+    _api_versions_version(_v)
+
+
+def _raw(ctx: Ctx, api_key: int, version: int, body: bytes, decode_as: tuple[int, int],
+         client_id: str | None = "kwire-diff") -> None:
+    """A frame whose header says (api_key, version) with `body` as given."""
+    ctx.conn.correlation_id += 1
+    corr = ctx.conn.correlation_id
+    try:
+        head = encode_header(api_key, version, corr, client_id)
+    except Exception:  # noqa: BLE001 - no kio schema for this version: header v2 by hand
+        cid = b"\xff\xff" if client_id is None else struct.pack(">h", len(client_id)) + \
+            client_id.encode()
+        head = struct.pack(">hhi", api_key, version, corr) + cid + b"\x00"
+    frame = head + body
+    resp = ctx.conn.call_raw(struct.pack(">i", len(frame)) + frame, *decode_as, corr)
+    ctx.transcript.append({"api": f"raw {api_key}v{version}", "response": resp})
+
+
+def _api_versions_unsupported(ctx: Ctx) -> None:
+    # KIP-511: an ApiVersions version the broker does not know gets a v0 answer
+    # with UNSUPPORTED_VERSION and the ranges, never a closed connection.
+    _raw(ctx, API_VERSIONS, 99, b"\x00\x00\x00", decode_as=(API_VERSIONS, 3))
+
+
+def _unknown_api_key(ctx: Ctx) -> None:
+    _raw(ctx, 250, 0, b"", decode_as=(API_VERSIONS, 0))
+    ctx.call(API_VERSIONS, 0, {})  # the connection after it
+
+
+def _metadata_unsupported_version(ctx: Ctx) -> None:
+    _raw(ctx, METADATA, 77, b"\x00", decode_as=(METADATA, 12))
+
+
+def _truncated_body(ctx: Ctx) -> None:
+    body = encode_body(METADATA, 9, metadata_body([ctx.name()]))
+    _raw(ctx, METADATA, 9, body[:3], decode_as=(METADATA, 9))
+
+
+def _trailing_garbage(ctx: Ctx) -> None:
+    body = encode_body(METADATA, 1, metadata_body([]))
+    _raw(ctx, METADATA, 1, body + b"\x01\x02\x03", decode_as=(METADATA, 1))
+
+
+def _null_client_id(ctx: Ctx) -> None:
+    ctx.call(API_VERSIONS, 2, {}, client_id=None)
+    ctx.call(METADATA, 9, metadata_body([]), client_id=None)
+
+
+def _pipelined(ctx: Ctx) -> None:
+    """Three requests written at once: answers in request order."""
+    conn = ctx.conn
+    corrs = [conn.send(METADATA, 9, metadata_body([])) for _ in range(3)]
+    for c in corrs:
+        ctx.transcript.append({"api": "pipelined 3v9", "response": conn.receive(METADATA, 9, c)})
+
+
+for _sid, _fn in (("api_versions/v99/unsupported_version", _api_versions_unsupported),
+                  ("framing/unknown_api_key", _unknown_api_key),
+                  ("framing/metadata_v77", _metadata_unsupported_version),
+                  ("framing/truncated_body", _truncated_body),
+                  ("framing/trailing_garbage", _trailing_garbage),
+                  ("framing/null_client_id", _null_client_id),
+                  ("framing/pipelined", _pipelined)):
+    add(_sid, _fn)
+
+
+# ---------------------------------------------------------------- Metadata
+def _metadata_version(v: int) -> None:
+    def existing(ctx: Ctx) -> None:
+        t = ctx.name()
+        create_topic(ctx, t, partitions=3)
+        ctx.call(METADATA, v, metadata_body([t]))
+
+    def auto_create(ctx: Ctx) -> None:
+        # KIP-?: the creating request answers LEADER_NOT_AVAILABLE / UNKNOWN_TOPIC
+        # while the topic is being made; the next one sees it.
+        t = ctx.name("auto")
+        ctx.call(METADATA, v, metadata_body([t], auto_create=True))
+        ctx.sleep(0.5)
+        ctx.call(METADATA, v, metadata_body([t], auto_create=True))
+
+    def all_topics(ctx: Ctx) -> None:
+        t = ctx.name()
+        create_topic(ctx, t)
+        resp = ctx.call(METADATA, v, metadata_body(None if v >= 1 else []), record=False)
+        # Only this run's topic and the internal one: the set of other topics
+        # depends on which scenarios ran before.
+        # Sorted by name: masked topic ids are numbered in order of appearance.
+        if isinstance(resp, dict) and "topics" in resp:
+            resp = {**resp, "topics": sorted(
+                (x for x in resp["topics"] if x["name"] in (t, "__consumer_offsets")),
+                key=lambda x: str(x["name"]))}
+        ctx.note("metadata all topics (filtered)", resp)
+
+    cases: dict[str, Any] = {
+        "existing_3_partitions": existing, "auto_create": auto_create, "all_topics": all_topics,
+        "invalid_name": lambda ctx: ctx.call(METADATA, v, metadata_body(
+            ["bad name!"], auto_create=True)),
+        "internal_topic": lambda ctx: ctx.call(METADATA, v, metadata_body(["__consumer_offsets"])),
+    }
+    if v >= 1:
+        cases["empty_list"] = lambda ctx: ctx.call(METADATA, v, metadata_body([]))
+    if v >= 4:
+        cases["unknown_no_auto_create"] = lambda ctx: ctx.call(
+            METADATA, v, metadata_body([ctx.name("missing")], auto_create=False))
+    if v >= 8:
+        cases["authorized_operations"] = lambda ctx: (
+            create_topic(ctx, ctx.name()),
+            ctx.call(METADATA, v, {**metadata_body([ctx.name()]),
+                                   "include_topic_authorized_operations": True,
+                                   "include_cluster_authorized_operations": v <= 10}))
+    if v >= 10:
+        def by_id(ctx: Ctx) -> None:
+            t = ctx.name()
+            create_topic(ctx, t)
+            tid = topic_id(ctx, t)
+            ctx.call(METADATA, v, {"topics": [{"name": None, "topic_id": tid}],
+                                   "allow_auto_topic_creation": False,
+                                   "include_topic_authorized_operations": False})
+        cases["by_topic_id"] = by_id
+    for what, fn in cases.items():
+        add(f"metadata/v{v}/{what}", fn)
+
+
+for _v in versions(METADATA):
+    _metadata_version(_v)
+
+_ = RUN_TOKEN
