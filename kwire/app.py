@@ -23,6 +23,7 @@ from kwire.cluster.local import LocalMetadataStore
 from kwire.config import LONG_MAX, Config, Listener
 from kwire.dynamic_config import format_configs
 from kwire.log.local.store import LocalLogStore
+from kwire.net.memory_pool import ResponseLease
 from kwire.net.server import Server
 
 log = logging.getLogger("kwire")
@@ -39,8 +40,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     listener = config.listener
     server_holder: list[Server] = []
 
-    async def dispatch(frame: bytes, host: str) -> list[bytes] | None:
-        return await dispatcher.dispatch(frame, host)
+    async def dispatch(frame: bytes, host: str, lease: ResponseLease) -> list[bytes] | None:
+        return await dispatcher.dispatch(frame, host, lease)
 
     # Response budget: the batches all fetches in flight hold in memory together
     # are bounded by one maximal fetch response (see net/server.py).

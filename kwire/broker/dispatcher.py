@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 from kwire.broker import handlers as _handlers  # noqa: F401  (registers every handler)
-from kwire.broker.context import RequestContext
+from kwire.broker.context import RequestContext, ResponseBudget
 from kwire.broker.error_responses import error_response
 from kwire.broker.handlers.fetch import fetch_error_body
 from kwire.broker.registry import REGISTRY, advertised
@@ -41,8 +41,10 @@ class Dispatcher:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
 
-    async def dispatch(self, frame: bytes, client_host: str) -> list[bytes] | None:
-        """The response as chunks to write in order (see fetch_response.py), or None."""
+    async def dispatch(self, frame: bytes, client_host: str,
+                       budget: ResponseBudget | None = None) -> list[bytes] | None:
+        """The response as chunks to write in order (see fetch_response.py), or None.
+        `budget` is the response memory the server lends this request."""
         header, pos = parse_request_header(frame)
         api = REGISTRY.get(header.api_key)
         if api is None:
@@ -66,6 +68,7 @@ class Dispatcher:
             client_id=header.client_id,
             client_host=client_host,
             broker=self.broker,
+            response_budget=budget,
         )
         body: dict[str, Any] | None
         try:

@@ -10,13 +10,12 @@ refuses, the caller stops reading until `release` gives memory back.
 `ResponseLease` accounts the bytes one request's response holds (for Fetch: the
 batches read from the log) in a second pool, the response budget. The server
 opens a lease per request and releases it once the response has left for the
-socket; the Fetch handler reads `RESPONSE_LEASE` to shrink its reads when many
-large fetches are in flight. Pure bookkeeping: no asyncio, no sockets.
+socket, and hands it to the dispatcher with the frame; the Fetch handler sees it
+as its request's `ResponseBudget` (broker/context.py) and shrinks its reads when
+many large fetches are in flight. Pure bookkeeping: no asyncio, no sockets.
 """
 
 from __future__ import annotations
-
-from contextvars import ContextVar
 
 
 class MemoryPool:
@@ -94,8 +93,3 @@ class ResponseLease:
         self._pool.release(self.held)
         self.held = 0
 
-
-# The lease of the request being handled in the current task: the server sets it
-# around dispatch (each connection is its own task, so each has its own value).
-# Handlers that run outside a server (unit tests) see None and read unbudgeted.
-RESPONSE_LEASE: ContextVar[ResponseLease | None] = ContextVar("kwire_response_lease", default=None)

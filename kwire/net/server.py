@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from kwire.errors import ProtocolViolation
-from kwire.net.memory_pool import RESPONSE_LEASE, MemoryPool, ResponseLease
+from kwire.net.memory_pool import MemoryPool, ResponseLease
 
 log = logging.getLogger("kwire.net")
 
@@ -54,7 +54,7 @@ _READ_CHUNK = 1024 * 1024
 _MIN_REAP_TICK = 0.1
 _MAX_REAP_TICK = 30.0
 
-Dispatch = Callable[[bytes, str], Awaitable[list[bytes] | None]]
+Dispatch = Callable[[bytes, str, ResponseLease], Awaitable[list[bytes] | None]]
 
 
 class Connection:
@@ -201,11 +201,9 @@ class Server:
         try:
             frame = await self._read_frame(conn, size)
             conn.busy = True
-            token = RESPONSE_LEASE.set(lease)
             try:
-                chunks = await self._dispatch(frame, conn.host)
+                chunks = await self._dispatch(frame, conn.host, lease)
             finally:
-                RESPONSE_LEASE.reset(token)
                 conn.busy = False
             del frame
             self._release_request(size)

@@ -11,6 +11,7 @@ from typing import Any
 from kio.index import load_request_schema, load_response_schema
 from kio.serial import entity_reader, entity_writer
 
+from kwire.broker.context import ResponseBudget
 from kwire.broker.dispatcher import Dispatcher
 from kwire.broker.services import Broker
 from kwire.clock import ManualClock
@@ -41,10 +42,11 @@ class InProcessBroker:
         entity_writer(cls)(out, build(cls, body))  # type: ignore[arg-type]
         return header + out.getvalue()
 
-    async def call(self, api_key: int, version: int, body: dict[str, Any]) -> Any:
+    async def call(self, api_key: int, version: int, body: dict[str, Any],
+                   budget: ResponseBudget | None = None) -> Any:
         frame = self.frame(api_key, version, body)
         expected = self._correlation
-        chunks = await self.dispatcher.dispatch(frame, "127.0.0.1")
+        chunks = await self.dispatcher.dispatch(frame, "127.0.0.1", budget)
         if chunks is None:
             return None
         raw = b"".join(chunks)

@@ -11,7 +11,7 @@ from _harness import InProcessBroker  # type: ignore[import-not-found]
 
 from kwire.broker.handlers import fetch as fetch_module
 from kwire.errors import ErrorCode
-from kwire.net.memory_pool import RESPONSE_LEASE, MemoryPool, ResponseLease
+from kwire.net.memory_pool import MemoryPool, ResponseLease
 from kwire.records.builder import build_batch
 
 BATCH_VALUE = 10_000
@@ -69,21 +69,13 @@ async def test_response_budget_shrinks_reads_to_one_batch(tmp_path: Path) -> Non
     busy = ResponseLease(pool)
     busy.settle(busy.grant(3 * size), 3 * size)  # another fetch holds the whole budget
     lease = ResponseLease(pool)
-    token = RESPONSE_LEASE.set(lease)
-    try:
-        r = await kb.call(1, 12, _fetch_body("t", 2**31 - 1))
-    finally:
-        RESPONSE_LEASE.reset(token)
+    r = await kb.call(1, 12, _fetch_body("t", 2**31 - 1), budget=lease)
     assert len(r.responses[0].partitions[0].records) == size  # KIP-74's one batch
     assert lease.held == size
     busy.release()
     lease.release()
     lease = ResponseLease(pool)
-    token = RESPONSE_LEASE.set(lease)
-    try:
-        r = await kb.call(1, 12, _fetch_body("t", 2**31 - 1))
-    finally:
-        RESPONSE_LEASE.reset(token)
+    r = await kb.call(1, 12, _fetch_body("t", 2**31 - 1), budget=lease)
     assert len(r.responses[0].partitions[0].records) == 3 * size
     assert lease.held == 3 * size == pool.used
 
@@ -145,14 +137,10 @@ async def test_incremental_fetch_holds_only_what_it_answers(tmp_path: Path) -> N
     pool = MemoryPool(10 * size)
     for epoch, offset, expected in [(1, 0, 2 * size), (2, 2, 0)]:
         lease = ResponseLease(pool)
-        token = RESPONSE_LEASE.set(lease)
-        try:
-            inc = _fetch_body("t", 1 << 20)
-            inc.update(session_id=sid, session_epoch=epoch)
-            inc["topics"][0]["partitions"][0]["fetch_offset"] = offset
-            r = await kb.call(1, 12, inc)
-        finally:
-            RESPONSE_LEASE.reset(token)
+        inc = _fetch_body("t", 1 << 20)
+        inc.update(session_id=sid, session_epoch=epoch)
+        inc["topics"][0]["partitions"][0]["fetch_offset"] = offset
+        r = await kb.call(1, 12, inc, budget=lease)
         answered = sum(len(p.records or b"") for t in r.responses for p in t.partitions)
         assert r.session_id == sid and answered == expected == lease.held
         lease.release()

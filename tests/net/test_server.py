@@ -12,7 +12,7 @@ import time
 from kwire.net.server import Server
 
 
-async def _echo(frame: bytes, _host: str) -> list[bytes]:
+async def _echo(frame: bytes, _host: str, _lease: object) -> list[bytes]:
     return [frame[4:8]]  # the correlation id
 
 

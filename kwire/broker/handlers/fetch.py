@@ -16,7 +16,7 @@ response, and the first batch is returned whole even when larger, so a consumer
 can always make progress.
 
 Batches are read into memory (pread; there is no sendfile), so each read is
-also granted from the server's response budget (net/memory_pool.py): when many
+also granted from the request's response budget (`ctx.response_budget`): when many
 large fetches are in flight, reads shrink, down to KIP-74's single first batch.
 """
 
@@ -29,13 +29,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from kwire.broker import fetch_session as fs
-from kwire.broker.context import RequestContext
+from kwire.broker.context import RequestContext, ResponseBudget
 from kwire.broker.fetch_session import PartitionRequest, TopicIdPartition
 from kwire.broker.partitions import Partition
 from kwire.broker.registry import handler
 from kwire.errors import ErrorCode, StorageError
 from kwire.log.api import CorruptRecords, OffsetOutOfRange
-from kwire.net.memory_pool import RESPONSE_LEASE, ResponseLease
 from kwire.records.batch import iter_batches
 
 log = logging.getLogger("kwire.fetch")
@@ -120,7 +119,7 @@ async def _long_poll(
         # Below min_bytes: what was read is dropped and read again, so give its
         # response budget back (the lease holds only what the answer will carry).
         del results
-        _release_lease()
+        _release_lease(ctx)
         if not await _wait_for_append(partitions, remaining):
             # Read once more: waiters are registered only after the reads, so with a
             # log whose reads really suspend, an append could slip in between.
@@ -199,10 +198,9 @@ def fetch_error_body(version: int, request: Any, code: ErrorCode) -> dict[str, A
             "responses": responses}
 
 
-def _release_lease() -> None:
-    lease = RESPONSE_LEASE.get()
-    if lease is not None:
-        lease.release()
+def _release_lease(ctx: RequestContext) -> None:
+    if ctx.response_budget is not None:
+        ctx.response_budget.release()
 
 
 async def _wait_for_append(partitions: list[Partition], timeout: float) -> bool:
@@ -240,7 +238,8 @@ async def _read_all(
             results.append((tip, entry))
             continue
         entry = await _read_partition(partition, tip.partition, req, budget,
-                                      first=total == 0, read_committed=read_committed)
+                                      first=total == 0, read_committed=read_committed,
+                                      lease=ctx.response_budget)
         if entry["error_code"] != ErrorCode.NONE:
             has_error = True
         size = fs.records_size(entry)
@@ -280,11 +279,11 @@ def _empty(index: int, code: ErrorCode, hw: int = -1, lso: int = -1, lss: int = 
 
 async def _read_partition(
     partition: Partition, index: int, req: PartitionRequest, budget: int, first: bool,
-    read_committed: bool
+    read_committed: bool, lease: ResponseBudget | None
 ) -> dict[str, Any]:
     """One partition's entry; storage trouble answers that partition alone."""
     try:
-        return await _read_checked(partition, index, req, budget, first, read_committed)
+        return await _read_checked(partition, index, req, budget, first, read_committed, lease)
     except StorageError:
         return _empty(index, ErrorCode.KAFKA_STORAGE_ERROR)
     except CorruptRecords:
@@ -297,7 +296,7 @@ async def _read_partition(
 
 async def _read_checked(
     partition: Partition, index: int, req: PartitionRequest, budget: int, first: bool,
-    read_committed: bool
+    read_committed: bool, lease: ResponseBudget | None
 ) -> dict[str, Any]:
     offsets = partition.log.offsets()
     current_epoch = req.current_leader_epoch
@@ -308,7 +307,6 @@ async def _read_checked(
                       offsets.log_start_offset)
     limit = min(req.max_bytes, budget)
     records: bytes | list[bytes] = b""
-    lease = RESPONSE_LEASE.get()
     try:
         if limit > 0 or first:
             records = await _read_leased(partition, req.fetch_offset, limit, first, lease)
@@ -325,7 +323,7 @@ async def _read_checked(
 
 
 async def _read_leased(
-    partition: Partition, offset: int, limit: int, first: bool, lease: ResponseLease | None
+    partition: Partition, offset: int, limit: int, first: bool, lease: ResponseBudget | None
 ) -> bytes | list[bytes]:
     """Read at most `limit` bytes, or what the response budget grants, in slices of
     `READ_SLICE`: each slice is a blocking pread (and maybe a trimming copy) on the
