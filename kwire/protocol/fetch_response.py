@@ -20,6 +20,7 @@ _I32 = struct.Struct(">i")
 _TOP_V7 = struct.Struct(">ihi")  # throttle_time_ms, error_code, session_id
 _PARTITION = struct.Struct(">ihqqq")  # index, error, high watermark, LSO, log start
 _ABORTED = struct.Struct(">qq")
+_DIVERGING = struct.Struct(">iq")  # epoch, end offset
 _NO_TAGS = b"\x00"
 _ZERO_UUID = uuid.UUID(int=0)
 
@@ -95,10 +96,20 @@ def encode_fetch_response(version: int, body: Mapping[str, Any]) -> list[bytes]:
                     chunks.extend(part for part in parts if part)
                     head = bytearray()
             if flexible:
-                head += _NO_TAGS  # partition tagged fields
+                head += _partition_tags(p)
         if flexible:
             head += _NO_TAGS  # topic tagged fields
     if flexible:
         head += _NO_TAGS  # response tagged fields
     chunks.append(bytes(head))
     return chunks
+
+
+def _partition_tags(p: Mapping[str, Any]) -> bytes:
+    """A partition's tagged fields (v12+): only DivergingEpoch (tag 0), present when
+    the fetcher's last fetched epoch ends before its fetch offset (KIP-320)."""
+    diverging = p.get("diverging_epoch")
+    if diverging is None:
+        return _NO_TAGS
+    data = _DIVERGING.pack(int(diverging["epoch"]), int(diverging["end_offset"])) + _NO_TAGS
+    return _uvarint(1) + _uvarint(0) + _uvarint(len(data)) + data

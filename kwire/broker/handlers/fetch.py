@@ -82,7 +82,7 @@ async def fetch(ctx: RequestContext, request: Any) -> dict[str, Any]:
         if partition is None:
             code = (ErrorCode.UNKNOWN_TOPIC_ID if tip.topic is None
                     else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-            erroneous.append((tip, _empty(tip.partition, code)))
+            erroneous.append((tip, _unknown(tip.partition, code)))
             continue
         if tip.topic_id is not checked_id:
             checked_id = tip.topic_id
@@ -190,7 +190,7 @@ def fetch_error_body(version: int, request: Any, code: ErrorCode) -> dict[str, A
     if version < 13:
         responses = [
             {"topic": getattr(t, "topic", None), "topic_id": getattr(t, "topic_id", None),
-             "partitions": [_empty(p.partition, code) for p in t.partitions]}
+             "partitions": [_unknown(p.partition, code) for p in t.partitions]}
             for t in request.topics
         ]
     session_id = int(getattr(request, "session_id", 0) or 0)
@@ -256,6 +256,8 @@ def _caught_up(partition: Partition, index: int, req: PartitionRequest, read_com
     idle partitions reads them all on every fetch. None when a read is needed."""
     if req.current_leader_epoch >= 0 and req.current_leader_epoch != partition.leader_epoch:
         return None
+    if req.last_fetched_epoch > partition.leader_epoch:
+        return None
     try:
         offsets = partition.log.offsets()
     except StorageError:
@@ -265,6 +267,15 @@ def _caught_up(partition: Partition, index: int, req: PartitionRequest, read_com
     entry = _empty(index, ErrorCode.NONE, offsets.high_watermark, offsets.last_stable_offset,
                    offsets.log_start_offset)
     entry["aborted_transactions"] = () if read_committed else None
+    return entry
+
+
+def _unknown(index: int, code: ErrorCode) -> dict[str, Any]:
+    """A partition the request names but the broker cannot serve at all (unknown
+    topic, id or partition; a whole-request error): Kafka builds these before any
+    read, with an empty aborted list where a read's error has null."""
+    entry = _empty(index, code)
+    entry["aborted_transactions"] = ()
     return entry
 
 
@@ -289,22 +300,35 @@ async def _read_partition(
     except CorruptRecords:
         # Damaged stored bytes at this offset: Kafka's error, never a wrong record
         # or a skip past them (a consumer stays at the offset until an operator acts).
-        offsets = partition.log.offsets()
-        return _empty(index, ErrorCode.CORRUPT_MESSAGE, offsets.high_watermark,
-                      offsets.last_stable_offset, offsets.log_start_offset)
+        return _empty(index, ErrorCode.CORRUPT_MESSAGE)
 
 
 async def _read_checked(
     partition: Partition, index: int, req: PartitionRequest, budget: int, first: bool,
     read_committed: bool, lease: ResponseBudget | None
 ) -> dict[str, Any]:
-    offsets = partition.log.offsets()
+    # A read's error carries no offsets (-1), as Kafka's LogReadResult for an error.
     current_epoch = req.current_leader_epoch
     if current_epoch >= 0 and current_epoch != partition.leader_epoch:
         code = (ErrorCode.FENCED_LEADER_EPOCH if current_epoch < partition.leader_epoch
                 else ErrorCode.UNKNOWN_LEADER_EPOCH)
-        return _empty(index, code, offsets.high_watermark, offsets.last_stable_offset,
-                      offsets.log_start_offset)
+        return _empty(index, code)
+    offsets = partition.log.offsets()
+    if req.last_fetched_epoch >= 0:
+        # KIP-320 (v12+): the fetcher says which epoch its last batch had. An epoch
+        # this leader never had has no end offset: Kafka's Partition.readRecords
+        # answers OFFSET_OUT_OF_RANGE. Leader epochs never move on a single node, so
+        # the only epoch with an end is the current one, ending at the log end; a
+        # fetch past that end is told where its epoch diverged instead of reading.
+        if req.last_fetched_epoch > partition.leader_epoch:
+            return _empty(index, ErrorCode.OFFSET_OUT_OF_RANGE)
+        if (req.last_fetched_epoch == partition.leader_epoch
+                and offsets.log_end_offset < req.fetch_offset):
+            entry = _empty(index, ErrorCode.NONE, offsets.high_watermark,
+                           offsets.last_stable_offset, offsets.log_start_offset)
+            entry["diverging_epoch"] = {"epoch": partition.leader_epoch,
+                                        "end_offset": offsets.log_end_offset}
+            return entry
     limit = min(req.max_bytes, budget)
     records: bytes | list[bytes] = b""
     try:
@@ -312,8 +336,7 @@ async def _read_checked(
             records = await _read_leased(partition, req.fetch_offset, limit, first, lease)
             offsets = partition.log.offsets()
     except OffsetOutOfRange:
-        return _empty(index, ErrorCode.OFFSET_OUT_OF_RANGE, offsets.high_watermark,
-                      offsets.last_stable_offset, offsets.log_start_offset)
+        return _empty(index, ErrorCode.OFFSET_OUT_OF_RANGE)
     entry = _empty(index, ErrorCode.NONE, offsets.high_watermark,
                    offsets.last_stable_offset, offsets.log_start_offset)
     entry["records"] = records
