@@ -8,7 +8,15 @@ import struct
 from typing import Any
 
 from diff_runner import RUN_TOKEN, Ctx, add
-from diff_sc_util import API_VERSIONS, METADATA, create_topic, metadata_body, topic_id, versions
+from diff_sc_util import (
+    API_VERSIONS,
+    KAFKA_VERSIONS,
+    METADATA,
+    create_topic,
+    metadata_body,
+    topic_id,
+    versions,
+)
 from diff_wire import encode_body, encode_header
 
 
@@ -155,3 +163,38 @@ for _v in versions(METADATA):
     _metadata_version(_v)
 
 _ = RUN_TOKEN
+
+
+# ---------------------------------------------------------------- whole-request errors
+def _version_outside_range(api_key: int, version: int, body_version: int) -> None:
+    """A version the broker does not serve, body written as the nearest served one.
+
+    Kafka decides from the header alone (the body is never parsed): each API's own
+    error shape, or a closed connection — either way both brokers must agree.
+    """
+    name = _API_NAMES[api_key]
+
+    def fn(ctx: Ctx) -> None:
+        body = encode_body(api_key, body_version, {})
+        _raw(ctx, api_key, version, body, decode_as=(api_key, body_version))
+        ctx.call(API_VERSIONS, 0, {})  # is the connection (or a new one) still served?
+
+    add(f"whole_request/{name}/v{version}_outside_range", fn)
+
+
+_API_NAMES = {
+    0: "produce", 1: "fetch", 2: "list_offsets", 3: "metadata", 8: "offset_commit",
+    9: "offset_fetch", 10: "find_coordinator", 11: "join_group", 12: "heartbeat",
+    13: "leave_group", 14: "sync_group", 15: "describe_groups", 16: "list_groups",
+    19: "create_topics", 20: "delete_topics", 21: "delete_records", 22: "init_producer_id",
+    23: "offset_for_leader_epoch", 32: "describe_configs", 33: "alter_configs",
+    35: "describe_log_dirs", 37: "create_partitions", 42: "delete_groups",
+    44: "incremental_alter_configs", 47: "offset_delete", 60: "describe_cluster",
+}
+for _key, (_lo, _hi) in KAFKA_VERSIONS.items():
+    if _key not in _API_NAMES:
+        continue
+    _served = versions(_key)
+    if _lo > 0:
+        _version_outside_range(_key, _lo - 1, _served[0])
+    _version_outside_range(_key, _hi + 1, _served[-1])

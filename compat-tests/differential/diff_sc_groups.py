@@ -206,7 +206,7 @@ def _heartbeat_version(v: int) -> None:
         first = ctx.call(JOIN_GROUP, JOIN_V, join_body(g), conn=other)
         m2 = first.get("member_id", "") if isinstance(first, dict) else ""
         corr = other.send(JOIN_GROUP, JOIN_V, join_body(g, member_id=m2))  # blocks: rebalance
-        ctx.sleep(0.3)
+        ctx.sleep(0.5)
         heartbeat(ctx, g, gen, m1, v=v)  # REBALANCE_IN_PROGRESS
         join(ctx, g, member_id=m1)
         second = other.receive(JOIN_GROUP, JOIN_V, corr)
