@@ -4,9 +4,9 @@ The sdist is downloaded once with pip and unpacked under $KWIRE_CACHE (default
 ~/.cache/kwire)/kafka-python-3.0.12. It ships test/ without test/__init__.py and
 test/service.py (the suite imports both), so two small stand-ins are written next
 to it; nothing else of the suite is changed. The suite targets an already running
-broker through KAFKA_URI and picks its expectations by KAFKA_VERSION: 4.1, the
-version kafka-python itself infers from kwire's ApiVersions (Produce 13, no
-ListOffsets 11: kafka/protocol/broker_version_data.py).
+broker through KAFKA_URI and picks its expectations by KAFKA_VERSION: 4.3, the
+version kafka-python itself infers from kwire's ApiVersions (DescribeLogDirs 5,
+as from Kafka 4.4.0: kafka/protocol/broker_version_data.py).
 
 kwire is started with the settings of the suite's own broker fixture
 (servers/resources/default/kafka.properties in kafka-python's repository):
@@ -52,7 +52,7 @@ pytestmark = [pytest.mark.slow]
 KAFKA_PYTHON = "3.0.12"
 SDIST_NAME = f"kafka_python-{KAFKA_PYTHON}.tar.gz"
 SDIST_SHA256 = "4ccda3616b9aa5c353d74a97f2770d6cd1b950890d77ab0e8890e09a48eeed65"
-KAFKA_VERSION = "4.1"  # what kafka-python infers from kwire's ApiVersions
+KAFKA_VERSION = "4.3"  # what kafka-python infers from kwire's ApiVersions
 SUITE_ARGS = ["test/integration", "--ignore=test/integration/test_ssl_integration.py"]
 SUITE_TIMEOUT = 420.0  # s for the whole suite; a full run takes about 25 s on 2 cores
 
