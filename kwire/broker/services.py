@@ -17,7 +17,9 @@ from kwire.cluster.api import BrokerInfo, ClusterMetadata, MetadataStore, TopicM
 from kwire.config import Config
 from kwire.coordinator.group import GroupCoordinator
 from kwire.coordinator.group.manager import OFFSETS_TOPIC, GroupManager
-from kwire.log.api import LogStore, TopicPartition
+from kwire.errors import ErrorCode
+from kwire.log.api import LogStore, PartitionLog, TopicPartition
+from kwire.records.batch import parse_header
 
 log = logging.getLogger("kwire.broker")
 
@@ -79,13 +81,36 @@ class Broker:
             group_min_session_timeout_ms=int(config["group.min.session.timeout.ms"]),
             group_max_session_timeout_ms=int(config["group.max.session.timeout.ms"]),
             offsets_retention_ms=int(config["offsets.retention.minutes"]) * 60_000,
-        ))
+        ), offsets_topic_partitions=int(config["offsets.topic.num.partitions"]))
 
     def snapshot(self) -> ClusterMetadata:
         return self.metadata.snapshot()
 
     def now_ms(self) -> int:
         return self.clock.wall_ms()
+
+    # The coordinators' view of the broker (coordinator/host.py: InternalTopicHost).
+
+    def internal_topic_partitions(self, name: str) -> int | None:
+        topic = self.snapshot().topics.get(name)
+        return None if topic is None else len(topic.partitions)
+
+    async def create_internal_topic(
+        self, name: str, partitions: int, configs: Mapping[str, str]
+    ) -> None:
+        await self.create_topic(name, partitions, configs, internal=True)
+
+    def internal_log(self, name: str, index: int) -> PartitionLog | None:
+        partition = self.partition(name, index)
+        return None if partition is None else partition.log
+
+    async def append_internal(self, name: str, index: int, batch: bytearray,
+                              now_ms: int) -> ErrorCode:
+        partition = self.partition(name, index)
+        if partition is None:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        outcome = await partition.append(batch, parse_header(batch), now_ms)
+        return outcome.error_code
 
     async def open_partitions(self) -> None:
         """Open the log of every partition in the metadata, then rebuild group

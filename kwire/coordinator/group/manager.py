@@ -24,19 +24,21 @@ from kwire.coordinator.group.records import GroupMetadataKey, OffsetCommitKey, d
 from kwire.errors import ErrorCode, KwireError, StorageError
 from kwire.log.api import TopicPartition
 from kwire.log.scan import stored_batches
-from kwire.records.batch import InvalidBatch, parse_header
+from kwire.records.batch import InvalidBatch
 from kwire.records.builder import build_batch, decode_records
 
 if TYPE_CHECKING:
-    from kwire.broker.partitions import Partition
-    from kwire.broker.services import Broker
     from kwire.coordinator.group.coordinator import GroupCoordinator
+    from kwire.coordinator.host import InternalTopicHost
+    from kwire.log.api import PartitionLog
 
 log = logging.getLogger("kwire.groups")
 
 OFFSETS_TOPIC = "__consumer_offsets"
 # Kafka's settings for the offsets topic (offsets.topic.segment.bytes, compaction).
 OFFSETS_TOPIC_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": "104857600"}
+# Kafka's offsets.topic.num.partitions default.
+DEFAULT_OFFSETS_TOPIC_PARTITIONS = 50
 
 Call = Callable[[object, int], Effects]
 
@@ -57,19 +59,20 @@ def partition_for(group_id: str, partitions: int) -> int:
 
 
 class GroupManager:
-    def __init__(self, broker: Broker, coordinator: GroupCoordinator) -> None:
-        self._broker = broker
+    def __init__(self, host: InternalTopicHost, coordinator: GroupCoordinator,
+                 offsets_topic_partitions: int = DEFAULT_OFFSETS_TOPIC_PARTITIONS) -> None:
+        self._host = host
         self.coordinator = coordinator
         self._lock = asyncio.Lock()
         self._timers: dict[TimerKey, asyncio.TimerHandle] = {}
         self._ready = False
-        self._partitions = int(broker.config["offsets.topic.num.partitions"])
+        self._partitions = offsets_topic_partitions
 
     async def start(self) -> None:
         """Replay `__consumer_offsets` if it exists (at broker start)."""
-        topic = self._broker.snapshot().topics.get(OFFSETS_TOPIC)
-        if topic is not None:
-            self._partitions = len(topic.partitions)
+        partitions = self._host.internal_topic_partitions(OFFSETS_TOPIC)
+        if partitions is not None:
+            self._partitions = partitions
             await self._load()
 
     async def ensure_ready(self) -> ErrorCode:
@@ -79,9 +82,9 @@ class GroupManager:
         async with self._lock:
             if self._ready:
                 return ErrorCode.NONE
-            if OFFSETS_TOPIC not in self._broker.snapshot().topics:
-                await self._broker.create_topic(
-                    OFFSETS_TOPIC, self._partitions, OFFSETS_TOPIC_CONFIGS, internal=True)
+            if self._host.internal_topic_partitions(OFFSETS_TOPIC) is None:
+                await self._host.create_internal_topic(
+                    OFFSETS_TOPIC, self._partitions, OFFSETS_TOPIC_CONFIGS)
             await self._load_locked()
         return ErrorCode.NONE
 
@@ -92,27 +95,27 @@ class GroupManager:
     async def _load_locked(self) -> None:
         replayed = 0
         for index in range(self._partitions):
-            partition = self._broker.partition(OFFSETS_TOPIC, index)
-            if partition is None:
+            partition_log = self._host.internal_log(OFFSETS_TOPIC, index)
+            if partition_log is None:
                 continue
             try:
-                replayed += await self._replay_partition(index, partition)
+                replayed += await self._replay_partition(index, partition_log)
             except StorageError as exc:
                 # Its groups answer NOT_COORDINATOR (their writes fail) until the
                 # partition is back; the failed write reloads everything then.
                 log.error("%s-%d could not be read (%s): its groups wait for it",
                           OFFSETS_TOPIC, index, exc)
-        effects = self.coordinator.loaded(self._broker.now_ms())
+        effects = self.coordinator.loaded(self._host.now_ms())
         self._ready = True
         await self._apply(effects)
         if replayed:
             log.info("loaded %d group coordinator records from %s", replayed, OFFSETS_TOPIC)
 
-    async def _replay_partition(self, index: int, partition: Partition) -> int:
+    async def _replay_partition(self, index: int, partition_log: PartitionLog) -> int:
         """Replay one partition; returns how many records were applied."""
         replayed = 0
         skipped = Skipped(f"{OFFSETS_TOPIC}-{index}")
-        async for batch, header in stored_batches(partition.log):
+        async for batch, header in stored_batches(partition_log):
             try:
                 records = decode_records(bytes(batch))
             except (InvalidBatch, ValueError) as exc:
@@ -147,7 +150,7 @@ class GroupManager:
         async with self._lock:
             if not self._ready:
                 await self._load_locked()
-            effects = op(token, self._broker.now_ms())
+            effects = op(token, self._host.now_ms())
             await self._apply(effects)
         return await token
 
@@ -167,7 +170,7 @@ class GroupManager:
         requests get NOT_COORDINATOR), fail this call's requests the same way, and
         replay the topic on the next request, as Kafka does when it loses a partition."""
         self._ready = False
-        self._carry_out(self.coordinator.unload(self._broker.now_ms()))
+        self._carry_out(self.coordinator.unload(self._host.now_ms()))
         for token, _response in failed.responses:
             if isinstance(token, asyncio.Future) and not token.done():
                 token.set_exception(KwireError(ErrorCode.NOT_COORDINATOR))
@@ -180,7 +183,7 @@ class GroupManager:
             if old is not None:
                 old.cancel()
             if isinstance(timer, ScheduleTimer):
-                delay = max(0.0, (timer.deadline_ms - self._broker.now_ms()) / 1000)
+                delay = max(0.0, (timer.deadline_ms - self._host.now_ms()) / 1000)
                 self._timers[timer.key] = loop.call_later(delay, self._fire, timer.key)
             else:
                 assert isinstance(timer, CancelTimer)
@@ -195,7 +198,7 @@ class GroupManager:
 
     async def _on_timer(self, key: TimerKey) -> None:
         async with self._lock:
-            await self._apply(self.coordinator.on_timer(key, self._broker.now_ms()))
+            await self._apply(self.coordinator.on_timer(key, self._host.now_ms()))
 
     async def _append(self, records: list[tuple[bytes, bytes | None]]) -> None:
         by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
@@ -205,20 +208,17 @@ class GroupManager:
                 "")
             by_partition.setdefault(partition_for(group_id, self._partitions), []).append(
                 (key, value))
-        now = self._broker.now_ms()
+        now = self._host.now_ms()
         for index, items in by_partition.items():
-            partition = self._broker.partition(OFFSETS_TOPIC, index)
-            if partition is None:
-                raise RuntimeError(f"{OFFSETS_TOPIC}-{index} is not open")
             batch = bytearray(build_batch([(k, v, []) for k, v in items], base_timestamp=now))
-            outcome = await partition.append(batch, parse_header(batch), now)
-            if outcome.error_code != ErrorCode.NONE:
-                raise RuntimeError(f"append to {OFFSETS_TOPIC}-{index}: {outcome.error_code.name}")
+            error = await self._host.append_internal(OFFSETS_TOPIC, index, batch, now)
+            if error != ErrorCode.NONE:
+                raise RuntimeError(f"append to {OFFSETS_TOPIC}-{index}: {error.name}")
 
     async def on_partitions_deleted(self, partitions: Sequence[TopicPartition]) -> None:
         """Tombstone every group's offsets of deleted partitions, so a topic created
         again under the same name starts from auto.offset.reset, not old offsets."""
-        if OFFSETS_TOPIC not in self._broker.snapshot().topics or not partitions:
+        if self._host.internal_topic_partitions(OFFSETS_TOPIC) is None or not partitions:
             return
         wanted = [(tp.topic, tp.partition) for tp in partitions]
         try:
