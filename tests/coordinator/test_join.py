@@ -121,6 +121,32 @@ def test_initial_delay_is_capped_by_rebalance_timeout() -> None:
     assert len(h.join_ok(t1).members) == 3
 
 
+def test_zero_initial_delay_takes_whoever_joined_before_the_timer_ran() -> None:
+    """group.initial.rebalance.delay.ms=0: the delay timer is due at once, but it
+    runs after requests already queued (Kafka's timer hands it to the coordinator's
+    event queue); a member added meanwhile extends it by another 0 ms hop."""
+    h = Harness(group_initial_rebalance_delay_ms=0)
+    t1 = h.join(client_id="a")
+    t2 = h.join(client_id="b")  # arrived before the timer ran
+    assert h.timers[("initial_delay", "g")] == T0
+    h.advance(0)
+    r1, r2 = h.join_ok(t1), h.join_ok(t2)
+    assert (r1.generation_id, r2.generation_id) == (1, 1)
+    assert [m.member_id for m in r1.members] == ["a-u1", "b-u2"]
+
+
+def test_zero_initial_delay_pending_member_does_not_hold_it() -> None:
+    h = Harness(group_initial_rebalance_delay_ms=0)
+    h.join(known=True, client_id="a")
+    h.join(known=True, client_id="b")  # b got its id but has not come back
+    t = h.join("a-u1", known=True, client_id="a")
+    h.advance(0)
+    joined = h.join_ok(t)
+    assert joined.generation_id == 1 and [m.member_id for m in joined.members] == ["a-u1"]
+    late = h.join("b-u2", known=True, client_id="b")  # too late: a second generation
+    assert h.resp(late) is None and h.group().state is GroupState.PREPARING_REBALANCE
+
+
 def test_rebalance_timeout_removes_member_that_does_not_rejoin() -> None:
     h = Harness()
     (leader, follower), gen = h.stable_group(2)
