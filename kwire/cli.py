@@ -8,7 +8,9 @@ import logging
 import sys
 from pathlib import Path
 
-from kwire.config import ConfigError, load_config
+from kwire.broker.topic_config import check_broker_defaults
+from kwire.config import Config, ConfigError, load_config
+from kwire.config_types import ConfigException
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,6 +25,21 @@ def _parser() -> argparse.ArgumentParser:
                        help="override one property; repeatable")
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser
+
+
+def load_broker_config(path: Path | None, overrides: dict[str, str], host: str | None = None,
+                       port: int | None = None, data_dir: str | None = None) -> Config:
+    """`load_config`, then the start-up check Kafka makes once topic configs exist:
+    it builds the default topic LogConfig from the broker's synonyms and refuses to
+    start if one is invalid as a topic config (log.flush.interval.ms=-1 fails as
+    flush.ms). Done here, not in config.py, because topic configs are defined on
+    top of the broker's properties and settings never import what they configure."""
+    config = load_config(path, overrides, host, port, data_dir)
+    try:
+        check_broker_defaults(config)
+    except ConfigException as exc:
+        raise ConfigError(str(exc)) from None
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         overrides[key.strip()] = value
     try:
-        config = load_config(args.config, overrides, args.host, args.port, args.data_dir)
+        config = load_broker_config(args.config, overrides, args.host, args.port, args.data_dir)
     except ConfigError as exc:
         print(f"kwire: {exc}", file=sys.stderr)
         return 2

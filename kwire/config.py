@@ -463,13 +463,3 @@ def _check(config: Config) -> None:
     if 0 < queued < int(values["socket.request.max.bytes"]):
         raise ConfigError(
             "queued.max.request.bytes must be larger or equal to socket.request.max.bytes")
-
-    # Kafka builds the default topic LogConfig from the broker's synonyms at start
-    # and refuses to start if one is invalid as a topic config (log.flush.interval.ms=-1
-    # fails as flush.ms). Imported here: topic configs are defined on top of this module.
-    from kwire.broker.topic_config import check_broker_defaults
-
-    try:
-        check_broker_defaults(config)
-    except ConfigException as exc:
-        raise ConfigError(str(exc)) from None

@@ -13,6 +13,7 @@ from _config_cases import refusals  # type: ignore[import-not-found]
 
 from kwire.broker import topic_config
 from kwire.broker.topic_config import TOPIC_PROPERTIES, TopicProperty
+from kwire.cli import load_broker_config
 from kwire.config import BROKER_PROPERTIES, ConfigError, load_config
 from kwire.config_types import LONG, ConfigException, ConfigKey, Range, numeric_keys
 
@@ -134,11 +135,6 @@ def test_kafka_minima_that_once_drifted() -> None:
      "queued.max.request.bytes must be larger or equal to socket.request.max.bytes"),
     ({"broker.id": "2", "node.id": "1"},
      "You must set `node.id` to the same value as `broker.id`."),
-    # The default topic LogConfig built from the broker's synonyms must be valid.
-    ({"log.flush.interval.ms": "-1"},
-     "Invalid value -1 for configuration flush.ms: Value must be at least 0"),
-    ({"log.flush.scheduler.interval.ms": "-1"},
-     "Invalid value -1 for configuration flush.ms: Value must be at least 0"),
 ])
 def test_cross_property_checks_match_kafka(overrides: dict[str, str], message: str) -> None:
     # Messages as Kafka 4.1.2's KafkaConfig throws them (less Scala's
@@ -146,6 +142,18 @@ def test_cross_property_checks_match_kafka(overrides: dict[str, str], message: s
     with pytest.raises(ConfigError) as exc:
         load_config(overrides=overrides)
     assert str(exc.value) == message
+
+
+@pytest.mark.parametrize("overrides", [
+    {"log.flush.interval.ms": "-1"}, {"log.flush.scheduler.interval.ms": "-1"},
+])
+def test_start_refuses_broker_defaults_that_are_invalid_topic_configs(
+        overrides: dict[str, str]) -> None:
+    # Kafka builds the default topic LogConfig from the broker's synonyms at start.
+    load_config(overrides=overrides)  # each property alone is valid
+    with pytest.raises(ConfigError) as exc:
+        load_broker_config(None, overrides)
+    assert str(exc.value) == "Invalid value -1 for configuration flush.ms: Value must be at least 0"
 
 
 @pytest.mark.parametrize(("overrides", "retention_ms"), [
@@ -200,14 +208,14 @@ def test_topic_and_broker_parsers_agree(prop: TopicProperty, broker_key: ConfigK
     yields a topic default that the topic parser accepts."""
     same = (prop.key.type, prop.key.validator) == (broker_key.type, broker_key.validator)
     for raw in _probes(broker_key):
-        broker = _outcome(lambda v=raw: load_config(overrides={broker_key.name: v}),
+        broker = _outcome(lambda v=raw: load_broker_config(None, {broker_key.name: v}),
                           broker_key.name)
         if same:
             topic = _outcome(lambda v=raw: topic_config.validate({prop.name: v}), prop.name)
             assert broker == topic, (raw, broker, topic)
         elif broker == "ok":
-            default = topic_config.render(prop.default(load_config(
-                overrides={broker_key.name: raw})))
+            default = topic_config.render(
+                prop.default(load_broker_config(None, {broker_key.name: raw})))
             topic_config.validate({prop.name: default})
 
 
