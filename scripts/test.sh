@@ -27,9 +27,10 @@ fi
 # Kafka's jars (command-line tools) from Maven Central, cached under ~/.cache/kwire.
 export KWIRE_KAFKA_LIBS="$(scripts/fetch-kafka.sh)"
 
-echo "== ruff and mypy"
+echo "== ruff, mypy and the import contracts"
 "$VENV/bin/ruff" check kwire
 "$VENV/bin/mypy" kwire
+"$VENV/bin/lint-imports" --no-cache
 
 echo "== pytest"
 set +e
