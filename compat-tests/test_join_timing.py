@@ -164,12 +164,18 @@ def group(bootstrap: str) -> str:
     c = RawClient(bootstrap)
     try:
         deadline = time.monotonic() + 30
-        while True:  # the first lookup may create __consumer_offsets
+        while True:
+            # The first lookup may create __consumer_offsets; a fresh Kafka then
+            # loads the group's partition: DescribeGroups says when it is ready.
             r = c.call(10, 4, key_type=0, coordinator_keys=(name,))
-            if r.coordinators[0].error_code == 0 or time.monotonic() > deadline:
+            code = r.coordinators[0].error_code
+            if code == 0:
+                d = c.call(15, 5, groups=(name,), include_authorized_operations=False)
+                code = d.groups[0].error_code
+            if code == 0 or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        assert r.coordinators[0].error_code == 0
+        assert code == 0
     finally:
         c.close()
     return name
