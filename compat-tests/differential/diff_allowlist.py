@@ -110,24 +110,6 @@ ACCEPTED: list[Allowed] = [
 # Known kwire differences, not yet fixed at the time of writing. Remove an entry
 # when its fix lands (the harness then reports it unused).
 PENDING: list[Allowed] = [
-    # ---- Fetch
-    *(Allowed("*fetch/*", f"*.partitions[*].{field}",
-              "Fetch: a partition answered with an error (OFFSET_OUT_OF_RANGE, "
-              "FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, ...) carries high_watermark, "
-              "last_stable_offset and log_start_offset -1 in Kafka "
-              "(FetchResponse.partitionResponse(error)); kwire sends the partition's real "
-              "offsets.", kafka=-1)
-      for field in ("high_watermark", "last_stable_offset", "log_start_offset")),
-    Allowed("*fetch/*", "*.partitions[*].aborted_transactions",
-            "Fetch v4+: an errored partition carries aborted_transactions [] in Kafka; "
-            "kwire sends null.", kwire=None, kafka=[]),
-    Allowed("fetch/v12/diverging_epoch", "*.partitions[partition_index=0].error_code",
-            "Fetch v12+: last_fetched_epoch (3) newer than the leader's epoch (0) answers "
-            "OFFSET_OUT_OF_RANGE in Kafka; kwire ignores last_fetched_epoch and returns "
-            "records.", kwire=0, kafka=1),
-    Allowed("fetch/v12/diverging_epoch", "*.partitions[partition_index=0].records[*]",
-            "Fetch v12+: same as above, kwire returns the records Kafka withholds.",
-            kafka=MISSING),
     # ---- Produce
     Allowed("produce/*", "*.partition_responses[*].error_message",
             "Produce: Kafka 4.4 leaves the partition error_message null for CORRUPT_MESSAGE, "
