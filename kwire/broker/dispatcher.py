@@ -97,11 +97,13 @@ class Dispatcher:
 
     @staticmethod
     def _unsupported_api_versions(correlation_id: int) -> list[bytes]:
+        # Only ApiVersions' own range (ApiVersionsRequest.getErrorResponse, KIP-511):
+        # the client retries with a version it has, then learns the rest.
         body = {
             "error_code": ErrorCode.UNSUPPORTED_VERSION,
             "api_keys": [
                 {"api_key": key, "min_version": lo, "max_version": hi}
-                for key, lo, hi in advertised()
+                for key, lo, hi in advertised() if key == API_VERSIONS_KEY
             ],
         }
         return [response_header(correlation_id, False) + encode_response(API_VERSIONS_KEY, 0, body)]

@@ -123,3 +123,35 @@ async def test_describe_log_dirs_v5_says_not_cordoned(kb: InProcessBroker) -> No
     r = await kb.call(35, 5, {"topics": None})
     assert [(d.error_code, d.is_cordoned) for d in r.results] == [(0, False)]
     assert [t.name for t in r.results[0].topics] == ["t"]
+
+
+async def test_list_offsets_partition_asked_twice_is_answered_once(kb: InProcessBroker) -> None:
+    await kb.broker.create_topic("t", 2, {})
+    r = await kb.call(2, 9, {"replica_id": -1, "isolation_level": 0, "topics": [
+        {"name": "t", "partitions": [{"partition_index": 0, "timestamp": -1},
+                                     {"partition_index": 1, "timestamp": -1},
+                                     {"partition_index": 0, "timestamp": -2}]}]})
+    assert [(p.partition_index, p.error_code, p.offset) for t in r.topics
+            for p in t.partitions] == [(0, ErrorCode.INVALID_REQUEST, -1), (1, 0, 0)]
+
+
+async def test_offset_delete_of_missing_topics_and_partitions(kb: InProcessBroker) -> None:
+    await kb.broker.create_topic("t", 2, {})
+    await kb.broker.groups.ensure_ready()
+    await _commit(kb, 8, [("t", [0, 1])])
+    r = await kb.call(47, 0, {"group_id": "g", "topics": [
+        {"name": "t", "partitions": [{"partition_index": 0}, {"partition_index": 7}]},
+        {"name": "nope", "partitions": [{"partition_index": 0}]}]})
+    assert r.error_code == 0
+    assert _answers(r) == [("t", [(7, 3), (0, 0)]), ("nope", [(0, 3)])]
+    # A group-level error replaces the per-partition answers (Builder.merge).
+    r = await kb.call(47, 0, {"group_id": "other", "topics": [
+        {"name": "nope", "partitions": [{"partition_index": 0}]}]})
+    assert (r.error_code, r.topics) == (ErrorCode.GROUP_ID_NOT_FOUND, ())
+
+
+async def test_find_coordinator_messages(kb: InProcessBroker) -> None:
+    old = await kb.call(10, 3, {"key": "g", "key_type": 0})
+    assert (old.error_code, old.error_message) == (0, "NONE")
+    new = await kb.call(10, 4, {"key_type": 0, "coordinator_keys": ["g"]})
+    assert [(c.error_code, c.error_message) for c in new.coordinators] == [(0, "")]

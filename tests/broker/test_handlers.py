@@ -43,8 +43,17 @@ async def test_api_versions_unknown_version_answers_v0(kb: InProcessBroker) -> N
     frame = struct.pack(">hhih", 18, 77, 9, -1)
     chunks = await kb.dispatcher.dispatch(frame, "127.0.0.1")
     assert chunks is not None
-    correlation_id, error_code = struct.unpack_from(">ih", b"".join(chunks))
+    raw = b"".join(chunks)
+    correlation_id, error_code, count = struct.unpack_from(">ihi", raw)
     assert (correlation_id, error_code) == (9, ErrorCode.UNSUPPORTED_VERSION)
+    # Only ApiVersions' own range, as Kafka answers (KIP-511).
+    assert count == 1 and struct.unpack_from(">hhh", raw, 10) == (18, 0, 4)
+
+
+async def test_api_versions_invalid_software_name_lists_no_apis(kb: InProcessBroker) -> None:
+    r = await kb.call(18, 3, {"client_software_name": "bad name!",
+                              "client_software_version": "1.0"})
+    assert (r.error_code, r.api_keys) == (ErrorCode.INVALID_REQUEST, ())
 
 
 async def test_unknown_api_key_and_version_close_the_connection(kb: InProcessBroker) -> None:

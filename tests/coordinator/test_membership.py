@@ -240,9 +240,10 @@ def test_leave_errors_and_batches() -> None:
     assert h.resp(h.leave(("x", None), group_id="")) == LeaveGroupResponse(
         ErrorCode.INVALID_GROUP_ID
     )
-    assert h.resp(h.leave(("x", None), group_id="nope")) == LeaveGroupResponse(
-        ErrorCode.UNKNOWN_MEMBER_ID
-    )
+    # No such group: each member unknown under a top-level NONE, as Kafka 4.4 answers.
+    assert h.resp(h.leave(("x", None), ("y", "i"), group_id="nope")) == LeaveGroupResponse(
+        ErrorCode.NONE, (LeaveGroupMemberResponse("x", None, ErrorCode.UNKNOWN_MEMBER_ID),
+                         LeaveGroupMemberResponse("y", "i", ErrorCode.UNKNOWN_MEMBER_ID)))
     (a, b, c), _ = h.stable_group(3, instances=[None, "static-b", None])
     pending = h.resp(h.join(known=True, client_id="p")).member_id
     t = h.leave(("ghost", None), (pending, None), ("", "static-b"), ("", "no-such"), (c, "wrong"))

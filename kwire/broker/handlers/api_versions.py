@@ -21,10 +21,12 @@ async def api_versions(ctx: RequestContext, request: Any) -> dict[str, Any]:
         version = request.client_software_version
         if not (_SOFTWARE.fullmatch(name or "") and _SOFTWARE.fullmatch(version or "")):
             error = ErrorCode.INVALID_REQUEST
+    # An invalid software name or version is a failed request: Kafka answers it
+    # with no API ranges at all (getErrorResponse of INVALID_REQUEST).
+    keys = advertised() if error == ErrorCode.NONE else []
     return {
         "error_code": error,
-        "api_keys": [
-            {"api_key": key, "min_version": lo, "max_version": hi} for key, lo, hi in advertised()
-        ],
+        "api_keys": [{"api_key": key, "min_version": lo, "max_version": hi}
+                     for key, lo, hi in keys],
         "throttle_time": 0,
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kwire.broker.context import RequestContext
+from kwire.broker.error_responses import default_message
 from kwire.broker.registry import handler
 from kwire.errors import ErrorCode
 
@@ -21,7 +22,10 @@ KEY_TYPE_TRANSACTION = 1
 async def find_coordinator(ctx: RequestContext, request: Any) -> dict[str, Any]:
     key_type = int(getattr(request, "key_type", KEY_TYPE_GROUP))
     keys = list(request.coordinator_keys) if ctx.api_version >= 4 else [request.key]
-    answers = [await _find(ctx, key_type, key) for key in keys]
+    # Kafka's message when all is well: Errors.NONE.message() "NONE" in the v1-3
+    # single answer, "" per coordinator from v4.
+    ok_message = "" if ctx.api_version >= 4 else "NONE"
+    answers = [await _find(ctx, key_type, key, ok_message) for key in keys]
     if ctx.api_version >= 4:
         return {"throttle_time": 0, "coordinators": answers}
     only = answers[0]
@@ -30,11 +34,12 @@ async def find_coordinator(ctx: RequestContext, request: Any) -> dict[str, Any]:
             "host": only["host"], "port": only["port"]}
 
 
-async def _find(ctx: RequestContext, key_type: int, key: str) -> dict[str, Any]:
+async def _find(ctx: RequestContext, key_type: int, key: str, ok_message: str
+                ) -> dict[str, Any]:
     node = ctx.broker.node
     answer: dict[str, Any] = {"key": key, "node_id": node.node_id, "host": node.host,
                               "port": node.port, "error_code": ErrorCode.NONE,
-                              "error_message": None}
+                              "error_message": ok_message}
     code, message = ErrorCode.NONE, None
     if key_type == KEY_TYPE_TRANSACTION:
         # No transaction coordinator yet. A retriable code would make producers
@@ -47,5 +52,6 @@ async def _find(ctx: RequestContext, key_type: int, key: str) -> dict[str, Any]:
     else:
         code = await ctx.broker.groups.ensure_ready()
     if code != ErrorCode.NONE:
-        answer.update(node_id=-1, host="", port=-1, error_code=code, error_message=message)
+        answer.update(node_id=-1, host="", port=-1, error_code=code,
+                      error_message=message or default_message(code))
     return answer

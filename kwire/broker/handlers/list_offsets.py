@@ -8,6 +8,7 @@ storage the tiered ones answer as Kafka's UnifiedLog does then.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from kwire.broker.context import RequestContext
@@ -40,25 +41,39 @@ def timestamp_supported(timestamp: int, version: int) -> bool:
 @handler(2, "ListOffsets", 1, 11)
 async def list_offsets(ctx: RequestContext, request: Any) -> dict[str, Any]:
     read_committed = int(getattr(request, "isolation_level", 0)) == 1
-    topics = []
+    # A partition asked for twice is answered once, INVALID_REQUEST (Kafka's
+    # ListOffsetsRequest.duplicatePartitions); answers are grouped per topic.
+    counts = Counter((t.name, p.partition_index) for t in request.topics for p in t.partitions)
+    topics: dict[str, list[dict[str, Any]]] = {}
+    answered: set[tuple[str, int]] = set()
     for t in request.topics:
-        partitions = []
+        partitions = topics.setdefault(t.name, [])
         for p in t.partitions:
-            if not timestamp_supported(int(p.timestamp), ctx.api_version):
-                partitions.append(_answer(p.partition_index, ErrorCode.UNSUPPORTED_VERSION))
+            tp = (t.name, p.partition_index)
+            if tp in answered:
                 continue
-            partition = ctx.broker.partition(t.name, p.partition_index)
-            if partition is None:
-                partitions.append(_answer(p.partition_index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
-                continue
-            try:
-                partitions.append(await _lookup(partition, p, read_committed))
-            except StorageError:
-                partitions.append(_answer(p.partition_index, ErrorCode.KAFKA_STORAGE_ERROR))
-            except CorruptRecords:
-                partitions.append(_answer(p.partition_index, ErrorCode.CORRUPT_MESSAGE))
-        topics.append({"name": t.name, "partitions": partitions})
-    return {"throttle_time": 0, "topics": topics}
+            answered.add(tp)
+            if counts[tp] > 1:
+                partitions.append(_answer(p.partition_index, ErrorCode.INVALID_REQUEST))
+            else:
+                partitions.append(await _partition(ctx, t.name, p, read_committed))
+    return {"throttle_time": 0,
+            "topics": [{"name": name, "partitions": parts} for name, parts in topics.items()]}
+
+
+async def _partition(ctx: RequestContext, topic: str, p: Any, read_committed: bool
+                     ) -> dict[str, Any]:
+    if not timestamp_supported(int(p.timestamp), ctx.api_version):
+        return _answer(p.partition_index, ErrorCode.UNSUPPORTED_VERSION)
+    partition = ctx.broker.partition(topic, p.partition_index)
+    if partition is None:
+        return _answer(p.partition_index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    try:
+        return await _lookup(partition, p, read_committed)
+    except StorageError:
+        return _answer(p.partition_index, ErrorCode.KAFKA_STORAGE_ERROR)
+    except CorruptRecords:
+        return _answer(p.partition_index, ErrorCode.CORRUPT_MESSAGE)
 
 
 def _answer(index: int, code: ErrorCode, timestamp: int = -1, offset: int = -1,

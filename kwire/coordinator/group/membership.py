@@ -216,7 +216,11 @@ class MembershipMixin(RebalanceMixin):
         elif self.loading:
             fx.respond(token, LeaveGroupResponse(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS))
         elif group is None:
-            fx.respond(token, LeaveGroupResponse(ErrorCode.UNKNOWN_MEMBER_ID))
+            # Kafka (GroupCoordinatorService.leaveGroup): no group means every member
+            # is unknown, answered per member under a top-level NONE.
+            fx.respond(token, LeaveGroupResponse(ErrorCode.NONE, tuple(
+                LeaveGroupMemberResponse(mid, iid, ErrorCode.UNKNOWN_MEMBER_ID)
+                for mid, iid in members)))
         elif group.is_in(DEAD):
             fx.respond(token, LeaveGroupResponse(ErrorCode.COORDINATOR_NOT_AVAILABLE))
         else:
