@@ -174,38 +174,6 @@ class ValidList(Validator):
         return "[" + ", ".join(self.values) + "]"
 
 
-@dataclass(frozen=True, slots=True)
-class KwireSupports(Validator):
-    """A value Kafka accepts but kwire does not implement: refused in Kafka's
-    message format, saying why, rather than accepted and silently ignored."""
-
-    values: tuple[str, ...]
-    why: str
-
-    def ensure_valid(self, name: str, value: Any) -> None:
-        items = value if isinstance(value, list) else [value]
-        for item in items:
-            if item not in self.values:
-                raise invalid_value(name, item, self.why)
-
-    def describe(self) -> str:
-        return "[" + ", ".join(self.values) + "] (kwire)"
-
-
-@dataclass(frozen=True, slots=True)
-class AllOf(Validator):
-    """Kafka's rule first, then kwire's narrower one."""
-
-    validators: tuple[Validator, ...]
-
-    def ensure_valid(self, name: str, value: Any) -> None:
-        for v in self.validators:
-            v.ensure_valid(name, value)
-
-    def describe(self) -> str:
-        return self.validators[0].describe()
-
-
 def one_of(*values: str) -> ValidString:
     return ValidString(values)
 

@@ -19,7 +19,7 @@ from kwire.config import (
     RequirementFailed,
     check_requirements,
 )
-from kwire.config_types import ConfigException, ConfigType, parse_value, render
+from kwire.config_types import ConfigException, parse_value, render
 from kwire.kafka_broker_configs import KAFKA_DYNAMIC, KAFKA_READ_ONLY
 
 # DescribeConfigs ConfigSource (DescribeConfigsResponse.json).
@@ -225,8 +225,3 @@ def default_entries(config: Config) -> list[BrokerEntry]:
             prop.type.code if prop is not None else 0,
             (Synonym(name, value, SOURCE_DYNAMIC_DEFAULT_BROKER),)))
     return out
-
-
-def config_type(name: str) -> ConfigType | None:
-    prop = BROKER_PROPERTIES.get(name)
-    return prop.type if prop is not None else None

@@ -9,7 +9,6 @@ ledger log implement it; contract tests run against every implementation.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import NewType, Protocol
 
@@ -23,13 +22,6 @@ class TopicPartition:
 
     def __str__(self) -> str:
         return f"{self.topic}-{self.partition}"
-
-
-class TimestampType(enum.Enum):
-    """Kafka's `message.timestamp.type`."""
-
-    CREATE_TIME = "CreateTime"
-    LOG_APPEND_TIME = "LogAppendTime"
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,6 @@ class _IndexFile:
         self.path = path
         self.base_offset = base_offset
         self.entry_size = entry_size
-        self.existed = False
         self._fd: int | None = None
         self._size = 0  # bytes in the file while it is open: whole entries only
 
@@ -50,7 +49,6 @@ class _IndexFile:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return None
-        self.existed = True
         if len(data) % self.entry_size:
             return None
         return data
@@ -71,7 +69,6 @@ class _IndexFile:
     def _rewrite(self, data: bytes) -> None:
         """Replace the file's content (used after a rebuild or trim)."""
         self.close()
-        self.existed = True
         try:
             self._fd = os.open(
                 self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
