@@ -155,3 +155,39 @@ async def test_find_coordinator_messages(kb: InProcessBroker) -> None:
     assert (old.error_code, old.error_message) == (0, "NONE")
     new = await kb.call(10, 4, {"key_type": 0, "coordinator_keys": ["g"]})
     assert [(c.error_code, c.error_message) for c in new.coordinators] == [(0, "")]
+
+
+async def test_authorized_operations_as_kafka_without_authorizer(kb: InProcessBroker) -> None:
+    await kb.broker.create_topic("t", 1, {})
+    r = await kb.call(3, 10, {"topics": [{"name": "t", "topic_id": None},
+                                         {"name": "bad name!", "topic_id": None}],
+                              "allow_auto_topic_creation": False,
+                              "include_cluster_authorized_operations": True,
+                              "include_topic_authorized_operations": True})
+    assert [(t.name, t.topic_authorized_operations) for t in r.topics] == [
+        ("t", 3576), ("bad name!", 3576)]
+    assert r.cluster_authorized_operations == 8096
+    r = await kb.call(3, 10, {"topics": [{"name": "t", "topic_id": None}],
+                              "allow_auto_topic_creation": False,
+                              "include_cluster_authorized_operations": False,
+                              "include_topic_authorized_operations": False})
+    assert r.topics[0].topic_authorized_operations == -(2**31)
+    assert r.cluster_authorized_operations == -(2**31)
+    cluster = await kb.call(60, 1, {"include_cluster_authorized_operations": True,
+                                    "endpoint_type": 1})
+    assert cluster.cluster_authorized_operations == 8096
+    await kb.broker.groups.ensure_ready()
+    groups = await kb.call(15, 5, {"groups": ["g"], "include_authorized_operations": True})
+    assert [(g.error_code, g.authorized_operations) for g in groups.groups] == [(0, 3400)]
+
+
+async def test_describe_cluster_other_endpoint_types(kb: InProcessBroker) -> None:
+    controllers = await kb.call(60, 1, {"include_cluster_authorized_operations": False,
+                                        "endpoint_type": 2})
+    assert (controllers.error_code, controllers.error_message, controllers.endpoint_type) == (
+        ErrorCode.MISMATCHED_ENDPOINT_TYPE, "The request was sent to an endpoint of type "
+        "BROKER, but we wanted an endpoint of type CONTROLLER", 1)
+    odd = await kb.call(60, 1, {"include_cluster_authorized_operations": False,
+                                "endpoint_type": 9})
+    assert (odd.error_code, odd.error_message, odd.cluster_id, odd.brokers) == (
+        ErrorCode.UNSUPPORTED_ENDPOINT_TYPE, "Unsupported endpoint type 9", "", ())

@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from kwire.broker.context import RequestContext
+from kwire.broker.handlers.describe_cluster import CLUSTER_AUTHORIZED_OPERATIONS
 from kwire.broker.registry import handler
 from kwire.broker.topics import (
     colliding_topic,
@@ -27,6 +28,10 @@ from kwire.cluster.api import ClusterMetadata, TopicExists, TopicMetadata
 from kwire.errors import ErrorCode, KwireError, StorageError
 
 _ZERO_UUID = uuid.UUID(int=0)
+# AclEntry.supportedOperations(TOPIC) as a bit field: all of them, as Kafka
+# without an authorizer answers (the cluster's comes from DescribeCluster).
+TOPIC_AUTHORIZED_OPERATIONS = 3576
+NOT_PROVIDED = -(2**31)
 
 
 def topic_entry(topic: TopicMetadata) -> dict[str, Any]:
@@ -80,11 +85,21 @@ async def metadata(ctx: RequestContext, request: Any) -> dict[str, Any]:
         entries = [topic_entry(t) for _, t in sorted(snapshot.topics.items())]
     else:
         entries = await _requested(ctx, request.topics, allow_auto)
+    # v8+: Kafka without an authorizer grants every operation to whoever asks; an
+    # unknown topic id is not a topic to grant anything on.
+    if getattr(request, "include_topic_authorized_operations", False):
+        for entry in entries:
+            if entry["error_code"] != ErrorCode.UNKNOWN_TOPIC_ID:
+                entry["topic_authorized_operations"] = TOPIC_AUTHORIZED_OPERATIONS
+    cluster_ops = NOT_PROVIDED
+    if getattr(request, "include_cluster_authorized_operations", False):
+        cluster_ops = CLUSTER_AUTHORIZED_OPERATIONS  # v8-10 only
     return {
         "throttle_time": 0,
         **brokers_and_cluster(broker.snapshot()),
         "topics": entries,
         "error_code": ErrorCode.NONE,
+        "cluster_authorized_operations": cluster_ops,
     }
 
 
