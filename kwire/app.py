@@ -21,7 +21,7 @@ from kwire.clock import SystemClock
 from kwire.cluster.api import BrokerInfo
 from kwire.cluster.local import LocalMetadataStore
 from kwire.config import LONG_MAX, Config, Listener
-from kwire.dynamic_config import format_configs
+from kwire.config.dynamic import format_configs
 from kwire.log.local.store import LocalLogStore
 from kwire.net.memory_pool import ResponseLease
 from kwire.net.server import Server

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kwire.broker.topic_config import check_broker_defaults
 from kwire.config import Config, ConfigError, load_config
-from kwire.config_types import ConfigException
+from kwire.config.types import ConfigException
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kwire.config_types import DOUBLE, INT, LONG, SHORT, ConfigKey, Range, java_str
+from kwire.config.types import DOUBLE, INT, LONG, SHORT, ConfigKey, Range, java_str
 
 _BOUNDS = {SHORT: 2**15 - 1, INT: 2**31 - 1, LONG: 2**63 - 1}
 

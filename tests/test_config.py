@@ -15,7 +15,7 @@ from kwire.broker import topic_config
 from kwire.broker.topic_config import TOPIC_PROPERTIES, TopicProperty
 from kwire.cli import load_broker_config
 from kwire.config import BROKER_PROPERTIES, ConfigError, load_config
-from kwire.config_types import LONG, ConfigException, ConfigKey, Range, numeric_keys
+from kwire.config.types import LONG, ConfigException, ConfigKey, Range, numeric_keys
 
 
 def test_defaults_follow_kafka() -> None:

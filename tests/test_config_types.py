@@ -1,4 +1,4 @@
-"""The shared config parser (kwire/config_types.py) against Kafka 4.1.2's own answers.
+"""The shared config parser (kwire/config/types.py) against Kafka 4.1.2's own answers.
 
 Every (key, value) -> message pair below was produced by Kafka 4.1.2's
 ConfigDef.parseType + the key's validator (KafkaConfig.configDef() and
@@ -14,7 +14,7 @@ import pytest
 
 from kwire.broker.topic_config import TOPIC_PROPERTIES
 from kwire.config import BROKER_PROPERTIES
-from kwire.config_types import (
+from kwire.config.types import (
     DOUBLE,
     INT,
     LIST,

@@ -2,7 +2,7 @@
 validation, and the resulting `LogConfig`.
 
 Types, ranges and messages are Kafka 4.1's LogConfig definitions, parsed by the
-parser broker properties share (kwire/config_types.py).
+parser broker properties share (kwire/config/types.py).
 
 A topic stores only the configs set on it; every other value comes from the
 broker property Kafka names as its synonym (e.g. retention.ms ← log.retention.ms),
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kwire.config import COMPRESSION_TYPE, LZ4_LEVEL, ZSTD_LEVEL, Config, GzipLevel
-from kwire.config_types import (
+from kwire.config.dynamic import synonyms as broker_synonyms
+from kwire.config.types import (
     BOOLEAN,
     DOUBLE,
     INT,
@@ -37,8 +38,7 @@ from kwire.config_types import (
     one_of,
     parse_value,
 )
-from kwire.config_types import render as render_value
-from kwire.dynamic_config import synonyms as broker_synonyms
+from kwire.config.types import render as render_value
 from kwire.log.api import LogConfig
 from kwire.records.batch import Compression
 from kwire.records.validator import Settings

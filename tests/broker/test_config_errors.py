@@ -16,7 +16,7 @@ import pytest
 from _harness import InProcessBroker  # type: ignore[import-not-found]
 
 from kwire.broker.topic_config import TOPIC_PROPERTIES
-from kwire.config_types import numeric_keys
+from kwire.config.types import numeric_keys
 from kwire.errors import ErrorCode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/_config_cases.py

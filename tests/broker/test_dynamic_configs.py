@@ -522,7 +522,7 @@ def formatted(tmp: Path) -> InProcessBroker:
     from kwire.broker.dispatcher import Dispatcher
     from kwire.broker.services import Broker
     from kwire.cluster.local import LocalMetadataStore
-    from kwire.dynamic_config import format_configs
+    from kwire.config.dynamic import format_configs
 
     kb = InProcessBroker(tmp)
     store = LocalMetadataStore(tmp, kb.broker.node, format_configs(kb.config))

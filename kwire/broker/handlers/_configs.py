@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from kwire import dynamic_config, group_config
 from kwire.broker import loggers, topic_config, topics
 from kwire.broker.context import RequestContext
 from kwire.broker.services import Broker
 from kwire.config import BROKER_PROPERTIES
-from kwire.config_types import LIST, ConfigException
+from kwire.config import dynamic as dynamic_config
+from kwire.config import group as group_config
+from kwire.config.types import LIST, ConfigException
 from kwire.errors import ErrorCode, StorageError
 
 # org.apache.kafka.common.config.ConfigResource.Type

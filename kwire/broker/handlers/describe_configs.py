@@ -8,8 +8,8 @@ from typing import Any
 from kwire.broker.context import RequestContext
 from kwire.broker.handlers._configs import BROKER, GROUP, TOPIC, Refused, describe_resource
 from kwire.broker.registry import handler
+from kwire.config.kafka_docs import BROKER_DOCS, GROUP_DOCS, TOPIC_DOCS
 from kwire.errors import ErrorCode
-from kwire.kafka_config_docs import BROKER_DOCS, GROUP_DOCS, TOPIC_DOCS
 
 _DOCS = {TOPIC: TOPIC_DOCS, BROKER: BROKER_DOCS, GROUP: GROUP_DOCS}
 

@@ -3,11 +3,11 @@
 `load_config` merges, in order: defaults, a `server.properties` file, `--set
 key=value` overrides, then the `serve` flags. Every value is parsed and checked
 here, at start, with Kafka's types, ranges and messages (the shared parser in
-kwire/config_types.py) and Kafka's checks across properties; a bad value is
+kwire/config/types.py) and Kafka's checks across properties; a bad value is
 refused as Kafka refuses it ("Invalid value X for configuration Y: ...").
 
 `Config.with_dynamic` lays the dynamic broker configs (AlterConfigs on a BROKER
-resource; kwire/dynamic_config.py) over these static values, as Kafka does.
+resource; kwire/config/dynamic.py) over these static values, as Kafka does.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kwire.config_types import (
+from kwire.config.types import (
     BOOLEAN,
     DOUBLE,
     INT,
@@ -38,8 +38,8 @@ from kwire.config_types import (
 )
 
 # Re-exported: other modules take Kafka's integer bounds from here.
-from kwire.config_types import INT_MAX as INT_MAX
-from kwire.config_types import LONG_MAX as LONG_MAX
+from kwire.config.types import INT_MAX as INT_MAX
+from kwire.config.types import LONG_MAX as LONG_MAX
 
 log = logging.getLogger("kwire.config")
 
@@ -160,7 +160,7 @@ _PROPERTIES = [
     ConfigKey("max.decompressed.message.bytes", INT, "2147483639", at_least(1)),
     ConfigKey("unclean.leader.election.enable", BOOLEAN, "false"),
     # GroupCoordinatorConfig / ShareGroupConfig (Kafka 4.4): the defaults of the
-    # GROUP config resource (kwire/group_config.py) and the bounds it is checked
+    # GROUP config resource (kwire/config/group.py) and the bounds it is checked
     # against. kwire runs classic groups only; these are read, not yet used by a
     # consumer (KIP-848), share or streams group coordinator.
     ConfigKey("group.consumer.session.timeout.ms", INT, "45000", at_least(1)),

@@ -19,8 +19,8 @@ from kwire.config import (
     RequirementFailed,
     check_requirements,
 )
-from kwire.config_types import ConfigException, parse_value, render
-from kwire.kafka_broker_configs import KAFKA_DYNAMIC, KAFKA_READ_ONLY
+from kwire.config.kafka_names import KAFKA_DYNAMIC, KAFKA_READ_ONLY
+from kwire.config.types import ConfigException, parse_value, render
 
 # DescribeConfigs ConfigSource (DescribeConfigsResponse.json).
 SOURCE_DYNAMIC_TOPIC = 1

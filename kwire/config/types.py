@@ -1,7 +1,7 @@
 """Kafka's ConfigDef, the part kwire needs: typed config keys, parsing and validation.
 
 One parser for every configuration kwire reads — broker properties
-(kwire/config.py) and topic configs (kwire/broker/topic_config.py) — so both
+(kwire/config/__init__.py) and topic configs (kwire/broker/topic_config.py) — so both
 accept and refuse exactly what Apache Kafka 4.4 does, with Kafka's messages:
 
     Invalid value 14 for configuration segment.bytes: Value must be at least 1048576

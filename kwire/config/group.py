@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kwire.config import Config
-from kwire.config_types import (
+from kwire.config.dynamic import SOURCE_DEFAULT, SOURCE_GROUP, Synonym, synonyms
+from kwire.config.types import (
     BOOLEAN,
     INT,
     LIST,
@@ -31,7 +32,6 @@ from kwire.config_types import (
     parse_value,
     render,
 )
-from kwire.dynamic_config import SOURCE_DEFAULT, SOURCE_GROUP, Synonym, synonyms
 
 # Kafka's InvalidConfigurationException (INVALID_CONFIG) for a group config.
 InvalidGroupConfig = ConfigException
