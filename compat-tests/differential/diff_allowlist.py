@@ -125,21 +125,7 @@ PENDING: list[Allowed] = [
             "Produce: a duplicate idempotent batch is acknowledged by Kafka with "
             "log_append_time = the original batch's timestamp; kwire sends -1.",
             kwire=None),
-    # ---- ListOffsets
-    Allowed("list_offsets/v9/duplicate_partition", "*",
-            "ListOffsets: the same partition twice in one request answers INVALID_REQUEST "
-            "(offset -1, leader_epoch -1) once in Kafka; kwire answers both entries."),
     # ---- Groups
-    Allowed("leave_group/v*/unknown_group", "*",
-            "LeaveGroup v3+ for a group that does not exist: Kafka answers top-level NONE "
-            "with members[].error_code UNKNOWN_MEMBER_ID; kwire answers top-level "
-            "UNKNOWN_MEMBER_ID and no members."),
-    Allowed("offset_delete/v0/*", "*.partitions[*].error_code",
-            "OffsetDelete: a partition or topic that does not exist answers "
-            "UNKNOWN_TOPIC_OR_PARTITION in Kafka; kwire answers NONE.", kwire=0, kafka=3),
-    Allowed("find_coordinator/*", "*error_message",
-            "FindCoordinator: on success Kafka sends error_message 'NONE' (v1-v3) or '' "
-            "(v4+, per coordinator); kwire sends null.", kwire=None),
     Allowed("find_coordinator/*/bad_key_type", "*error_message",
             "FindCoordinator with key_type 7: same INVALID_REQUEST, Kafka's generic "
             "malformed-request message vs kwire's 'Unknown coordinator key type 7'."),
@@ -176,17 +162,6 @@ PENDING: list[Allowed] = [
             "partition(s); 1 would not be an increase.'), same count ('partition(s).'), "
             "wrong assignment count / unknown broker (Kafka's specific texts), unknown "
             "topic (Kafka null)."),
-    Allowed("describe_cluster/*/controllers_endpoint", "*",
-            "DescribeCluster v1+ endpoint_type 2 (controllers) sent to a broker: Kafka "
-            "MISMATCHED_ENDPOINT_TYPE (114) and echoes endpoint_type 1; kwire "
-            "INVALID_REQUEST and echoes 2."),
-    Allowed("describe_cluster/*/bad_endpoint_type", "*",
-            "DescribeCluster v1+ endpoint_type 9: Kafka UNSUPPORTED_ENDPOINT_TYPE (115) "
-            "'Unsupported endpoint type 9' and endpoint_type 1; kwire INVALID_REQUEST."),
-    Allowed("*/authorized_operations", "*authorized_operations",
-            "include_*_authorized_operations: Kafka without an authorizer answers every "
-            "operation allowed (cluster 8096, topic 3576); kwire answers INT32_MIN "
-            "(not provided).", kwire=-2147483648),
     # ---- ApiVersions
     Allowed("*", "*.api_keys[api_key=18].max_version",
             "ApiVersions v5 (Kafka 4.4): not in kio 0.6.5, so kwire cannot serve it yet.",
@@ -194,14 +169,6 @@ PENDING: list[Allowed] = [
     Allowed("*", "*.api_keys[api_key=42].max_version",
             "DeleteGroups v3 (Kafka 4.4): not in kio 0.6.5, so kwire cannot serve it yet.",
             kwire=2, kafka=3),
-    Allowed("api_versions/v99/unsupported_version", "*.api_keys[api_key=*]",
-            "ApiVersions of a version the broker does not know (KIP-511): Kafka's v0 answer "
-            "lists only ApiVersions' own range (key 18); kwire lists every API.",
-            kafka=MISSING),
-    Allowed("api_versions/v*_software_*", "*.api_keys[api_key=*]",
-            "ApiVersions v3+ with an invalid or empty client_software_name/version: both "
-            "answer INVALID_REQUEST, Kafka with api_keys [] and kwire with its full list.",
-            kafka=MISSING),
 ]
 
 
