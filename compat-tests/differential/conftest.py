@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from diff_runner import Brokers, warm_up  # noqa: E402
+from diff_runner import PROFILES, Brokers, warm_up  # noqa: E402
 from harness import ALL_PROCESSES, KafkaRefProcess, KafkaTools, KwireProcess  # noqa: E402
 
 # Settings both brokers get (Kafka's names; kwire reads the same properties).
@@ -40,13 +40,21 @@ COMMON_SETTINGS: dict[str, str] = {
 
 @pytest.fixture(scope="session")
 def brokers(tmp_path_factory: pytest.TempPathFactory, kafka_tools: KafkaTools) -> Iterator[Brokers]:
+    """The default pair; `.profiles` holds the pairs of the other PROFILES. All
+    processes start at once (Kafka's JVM start dominates, ~10-25 s)."""
     root = tmp_path_factory.mktemp("differential")
-    kwire = KwireProcess(root / "kwire-data", root / "kwire.log", COMMON_SETTINGS)
-    kafka = KafkaRefProcess(root / "kafka-data", root / "kafka.log", kafka_tools, COMMON_SETTINGS)
+    procs: dict[str, tuple[KwireProcess, KwireProcess]] = {}
+    for profile, overrides in PROFILES.items():
+        settings = {**COMMON_SETTINGS, **overrides}
+        procs[profile] = (
+            KwireProcess(root / f"kwire-{profile}", root / f"kwire-{profile}.log", settings),
+            KafkaRefProcess(root / f"kafka-{profile}", root / f"kafka-{profile}.log",
+                            kafka_tools, settings))
+    everything = [p for pair in procs.values() for p in pair]
     # Their logs stay in the temp dir; attaching them to every failing scenario
     # (compat-tests/conftest.py does that for ALL_PROCESSES) would bury the diff.
-    ALL_PROCESSES.remove(kwire)
-    ALL_PROCESSES.remove(kafka)
+    for p in everything:
+        ALL_PROCESSES.remove(p)
     errors: list[BaseException] = []
 
     def start(p: KwireProcess) -> None:
@@ -55,7 +63,7 @@ def brokers(tmp_path_factory: pytest.TempPathFactory, kafka_tools: KafkaTools) -
         except BaseException as exc:  # noqa: BLE001 - re-raised below, in the test thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=start, args=(p,)) for p in (kwire, kafka)]
+    threads = [threading.Thread(target=start, args=(p,)) for p in everything]
     for t in threads:
         t.start()
     for t in threads:
@@ -63,11 +71,14 @@ def brokers(tmp_path_factory: pytest.TempPathFactory, kafka_tools: KafkaTools) -
     try:
         if errors:
             raise errors[0]
-        assert kwire.port is not None and kafka.port is not None
-        brokers = Brokers(kwire=("127.0.0.1", kwire.port), kafka=("127.0.0.1", kafka.port))
-        warm_up(brokers.kwire)
-        warm_up(brokers.kafka)
-        yield brokers
+        pairs = {}
+        for profile, (kw, kf) in procs.items():
+            assert kw.port is not None and kf.port is not None
+            pairs[profile] = Brokers(kwire=("127.0.0.1", kw.port), kafka=("127.0.0.1", kf.port))
+            warm_up(pairs[profile].kwire)
+            warm_up(pairs[profile].kafka)
+        default = pairs.pop("default")
+        yield Brokers(default.kwire, default.kafka, profiles=pairs)
     finally:
-        for p in (kwire, kafka):
+        for p in everything:
             p.close()

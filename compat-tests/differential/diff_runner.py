@@ -29,10 +29,24 @@ RUN_TOKEN = uuid.uuid4().hex[:6]
 SETTLE_SECONDS = 0.3
 
 
+# Broker setting profiles: every profile is a kwire + Kafka pair started for the
+# session with COMMON_SETTINGS (conftest) plus these overrides; a scenario names
+# the profile it needs (most use "default").
+PROFILES: dict[str, dict[str, str]] = {
+    "default": {},
+    "no_auto_create": {"auto.create.topics.enable": "false"},
+}
+
+
 @dataclass(frozen=True)
 class Brokers:
     kwire: tuple[str, int]
     kafka: tuple[str, int]
+    # the pairs of the other profiles (set on the default pair only)
+    profiles: dict[str, Brokers] = field(default_factory=dict, compare=False)
+
+    def for_profile(self, profile: str) -> Brokers:
+        return self if profile == "default" else self.profiles[profile]
 
 
 class Ctx:
@@ -88,6 +102,7 @@ ScenarioFn = Callable[[Ctx], None]
 class Scenario:
     id: str  # "<api name>/v<version>/<what>" — allowlist patterns match it
     fn: ScenarioFn = field(compare=False)
+    profile: str = "default"  # which broker pair (PROFILES) it runs on
 
 
 REGISTRY: dict[str, Scenario] = {}
@@ -100,9 +115,10 @@ def scenario(sid: str) -> Callable[[ScenarioFn], ScenarioFn]:
     return register
 
 
-def add(sid: str, fn: ScenarioFn) -> None:
+def add(sid: str, fn: ScenarioFn, profile: str = "default") -> None:
     assert sid not in REGISTRY, f"duplicate scenario id {sid}"
-    REGISTRY[sid] = Scenario(sid, fn)
+    assert profile in PROFILES, profile
+    REGISTRY[sid] = Scenario(sid, fn, profile)
 
 
 def _run_one(s: Scenario, address: tuple[str, int], out: dict[str, Any], which: str) -> None:
@@ -128,6 +144,7 @@ class Result:
 
 def run_both(s: Scenario, brokers: Brokers) -> Result:
     start = time.monotonic()
+    brokers = brokers.for_profile(s.profile)
     out: dict[str, Any] = {}
     threads = [threading.Thread(target=_run_one, args=(s, addr, out, which))
                for which, addr in (("kwire", brokers.kwire), ("kafka", brokers.kafka))]

@@ -7,13 +7,17 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from diff_records import Batch
 from diff_runner import RUN_TOKEN, Ctx, add
 from diff_sc_util import (
     API_VERSIONS,
+    DESCRIBE_CONFIGS,
     KAFKA_VERSIONS,
     METADATA,
+    OFFSET_COMMIT,
     create_topic,
     metadata_body,
+    produce,
     topic_id,
     versions,
 )
@@ -198,3 +202,36 @@ for _key, (_lo, _hi) in KAFKA_VERSIONS.items():
     if _lo > 0:
         _version_outside_range(_key, _lo - 1, _served[0])
     _version_outside_range(_key, _hi + 1, _served[-1])
+
+
+# ---------------------------------------------------------------- auto.create.topics.enable=false
+def _broker_no_auto_create(v: int) -> None:
+    def fn(ctx: Ctx) -> None:
+        t = ctx.name("missing")
+        # the request asks for creation, the broker's setting forbids it
+        ctx.call(METADATA, v, metadata_body([t], auto_create=True))
+        ctx.call(METADATA, v, metadata_body([t], auto_create=True))
+    add(f"metadata/v{v}/broker_auto_create_off", fn, profile="no_auto_create")
+
+
+for _v in (0, 1, 4, 9, 12, 13):
+    _broker_no_auto_create(_v)
+
+
+def _no_auto_others(ctx: Ctx) -> None:
+    t = ctx.name("missing")
+    produce(ctx, t, Batch())
+    ctx.call(OFFSET_COMMIT, 8, {"group_id": ctx.name("g"), "generation_id_or_member_epoch": -1,
+                                "member_id": "", "group_instance_id": None, "topics": [
+                                    {"name": t, "partitions": [
+                                        {"partition_index": 0, "committed_offset": 1,
+                                         "committed_leader_epoch": -1,
+                                         "committed_metadata": ""}]}]})
+    ctx.call(DESCRIBE_CONFIGS, 4, {"resources": [
+        {"resource_type": 4, "resource_name": "1",
+         "configuration_keys": ["auto.create.topics.enable"]}],
+        "include_synonyms": True, "include_documentation": False})
+    ctx.call(METADATA, 12, metadata_body([t], auto_create=True))
+
+
+add("produce/v9/broker_auto_create_off", _no_auto_others, profile="no_auto_create")
