@@ -4,6 +4,7 @@ ReplicaManager) and kwire's stricter ones for internal topics, through the handl
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -260,3 +261,39 @@ async def test_deleting_a_topic_without_offsets_topic(kb: InProcessBroker) -> No
     await _create(kb, "t")
     assert (await _delete(kb, "t")).error_code == ErrorCode.NONE
     assert OFFSETS_TOPIC not in kb.broker.snapshot().topics  # not created just for that
+
+
+async def test_delete_topics_request_checks_as_kafka(kb: InProcessBroker) -> None:
+    a = await kb.broker.create_topic("a", 1, {})
+    b = await kb.broker.create_topic("b", 1, {})
+    await kb.broker.create_topic("c", 1, {})
+    unknown = uuid.UUID(int=77)
+    r = await kb.call(20, 6, {"timeout": 5000, "topics": [
+        {"name": "a", "topic_id": None}, {"name": "a", "topic_id": None},
+        {"name": None, "topic_id": b.topic_id}, {"name": None, "topic_id": b.topic_id},
+        {"name": "c", "topic_id": a.topic_id}, {"name": None, "topic_id": unknown},
+        {"name": "nope", "topic_id": None}, {"name": None, "topic_id": None}]})
+    assert [(t.name, t.error_code, t.error_message) for t in r.responses] == [
+        ("c", ErrorCode.INVALID_REQUEST, "You may not specify both topic name and topic id."),
+        (None, ErrorCode.INVALID_REQUEST, "Neither topic name nor id were specified."),
+        ("a", ErrorCode.INVALID_REQUEST, "Duplicate topic name."),
+        (None, ErrorCode.INVALID_REQUEST, "Duplicate topic id."),
+        (None, ErrorCode.UNKNOWN_TOPIC_ID, "This server does not host this topic ID."),
+        ("nope", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+         "This server does not host this topic-partition.")]
+    assert set(kb.broker.snapshot().topics) == {"a", "b", "c"}  # nothing named twice goes
+    r = await kb.call(20, 6, {"timeout": 5000, "topics": [
+        {"name": None, "topic_id": b.topic_id}, {"name": "c", "topic_id": None}]})
+    assert sorted((t.name, t.error_code, t.error_message) for t in r.responses) == [
+        ("b", 0, None), ("c", 0, None)]
+
+
+async def test_delete_topics_disabled_fails_the_whole_request(tmp_path: Path) -> None:
+    kb = InProcessBroker(tmp_path, **{"delete.topic.enable": "false"})
+    await kb.broker.create_topic("a", 1, {})
+    r = await kb.call(20, 5, {"topic_names": ["a", "nope"], "timeout": 5000})
+    assert [(t.name, t.error_code) for t in r.responses] == [
+        ("a", ErrorCode.TOPIC_DELETION_DISABLED), ("nope", ErrorCode.TOPIC_DELETION_DISABLED)]
+    r = await kb.call(20, 2, {"topic_names": ["a"], "timeout": 5000})
+    assert [(t.name, t.error_code) for t in r.responses] == [("a", ErrorCode.INVALID_REQUEST)]
+    assert "a" in kb.broker.snapshot().topics
