@@ -191,3 +191,11 @@ async def test_describe_cluster_other_endpoint_types(kb: InProcessBroker) -> Non
                                 "endpoint_type": 9})
     assert (odd.error_code, odd.error_message, odd.cluster_id, odd.brokers) == (
         ErrorCode.UNSUPPORTED_ENDPOINT_TYPE, "Unsupported endpoint type 9", "", ())
+
+
+async def test_find_coordinator_unknown_key_type_fails_the_request(kb: InProcessBroker) -> None:
+    r = await kb.call(10, 4, {"key_type": 7, "coordinator_keys": ["a", "b"]})
+    assert [(c.key, c.error_code, c.node_id) for c in r.coordinators] == [
+        ("a", ErrorCode.INVALID_REQUEST, -1), ("b", ErrorCode.INVALID_REQUEST, -1)]
+    assert r.coordinators[0].error_message.startswith("This most likely occurs because of a "
+                                                      "request being malformed")

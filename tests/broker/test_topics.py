@@ -297,3 +297,50 @@ async def test_delete_topics_disabled_fails_the_whole_request(tmp_path: Path) ->
     r = await kb.call(20, 2, {"topic_names": ["a"], "timeout": 5000})
     assert [(t.name, t.error_code) for t in r.responses] == [("a", ErrorCode.INVALID_REQUEST)]
     assert "a" in kb.broker.snapshot().topics
+
+
+async def test_create_topics_and_partitions_answers_as_kafka(kb: InProcessBroker) -> None:
+    r = await kb.call(19, 7, {"topics": [
+        {"name": n, "num_partitions": 1, "replication_factor": -1, "assignments": (),
+         "configs": ()} for n in ("d", "ok", "d")], "timeout": 5000, "validate_only": False})
+    # Results first, then each name given twice, once (ControllerApis.createTopics).
+    assert [(t.name, t.error_code, t.error_message) for t in r.topics] == [
+        ("ok", 0, None), ("d", ErrorCode.INVALID_REQUEST, "Duplicate topic name.")]
+    assert "d" not in kb.broker.snapshot().topics
+    r = await kb.call(19, 7, {"topics": [{"name": "v", "num_partitions": 1,
+                                          "replication_factor": -1, "assignments": (),
+                                          "configs": ()}],
+                              "timeout": 5000, "validate_only": True})
+    assert r.topics[0].topic_id is not None  # a fresh id, as Kafka answers
+    assert "v" not in kb.broker.snapshot().topics
+    r = await kb.call(19, 7, {"topics": [{"name": "b5", "num_partitions": -1,
+                                          "replication_factor": -1, "configs": (),
+                                          "assignments": [{"partition_index": 0,
+                                                           "broker_ids": [5]}]}],
+                              "timeout": 5000, "validate_only": False})
+    assert (r.topics[0].error_code, r.topics[0].error_message) == (
+        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+        "The manual partition assignment includes broker 5, but no such broker is registered.")
+
+    def grow(*topics: tuple[str, int, list[list[int]] | None]) -> Any:
+        return kb.call(37, 3, {"topics": [
+            {"name": n, "count": c, "assignments": None if a is None else
+             [{"broker_ids": b} for b in a]} for n, c, a in topics],
+            "timeout": 5000, "validate_only": False})
+
+    r = await grow(("ok", 3, None), ("ok", 4, None))
+    assert [(t.name, t.error_code, t.error_message) for t in r.results] == [
+        ("ok", ErrorCode.INVALID_REQUEST, "Duplicate topic name.")]
+    assert len(kb.broker.snapshot().topics["ok"].partitions) == 1
+    r = await grow(("ok", 1, None))
+    assert r.results[0].error_message == "Topic already has 1 partition(s)."
+    r = await grow(("ok", 0, None))
+    assert r.results[0].error_message == (
+        "The topic ok currently has 1 partition(s); 0 would not be an increase.")
+    r = await grow(("ok", 3, [[1]]))
+    assert (r.results[0].error_code, r.results[0].error_message) == (
+        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+        "Attempted to add 2 additional partition(s), but only 1 assignment(s) were specified.")
+    r = await grow(("nope", 3, None))
+    assert (r.results[0].error_code, r.results[0].error_message) == (
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None)

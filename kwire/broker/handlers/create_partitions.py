@@ -7,9 +7,11 @@ no topic grows past what fits on disk (broker/topics.py).
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from kwire.broker.context import RequestContext
+from kwire.broker.handlers.create_topics import manual_assignment_error
 from kwire.broker.registry import handler
 from kwire.broker.topics import (
     EXCESSIVE_BATCH_MESSAGE,
@@ -22,43 +24,55 @@ from kwire.errors import ErrorCode, StorageError
 
 @handler(37, "CreatePartitions", 0, 3)
 async def create_partitions(ctx: RequestContext, request: Any) -> dict[str, Any]:
-    results = []
-    seen: set[str] = set()
+    counts = Counter(t.name for t in request.topics)
+    # A name given twice is answered once, first, and not grown (ControllerApis).
+    results = [{"name": name, "error_code": ErrorCode.INVALID_REQUEST,
+                "error_message": "Duplicate topic name."}
+               for name, count in counts.items() if count > 1]
     for t in request.topics:
-        code, message = ErrorCode.NONE, None
-        topic = ctx.broker.snapshot().topics.get(t.name)
-        current = len(topic.partitions) if topic else 0
-        live = {b.node_id for b in ctx.broker.snapshot().brokers}
-        if t.name in seen:
-            code, message = ErrorCode.INVALID_REQUEST, "Duplicate topic in request."
-        elif topic is None:
-            code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-            message = f"The topic '{t.name}' does not exist."
-        elif t.count < current:
-            code, message = ErrorCode.INVALID_PARTITIONS, (
-                f"Topic currently has {current} partitions, which is higher than the requested "
-                f"{t.count}.")
-        elif t.count == current:
-            code, message = ErrorCode.INVALID_PARTITIONS, (
-                f"Topic already has {current} partitions.")
-        elif is_internal(t.name):
-            code, message = ErrorCode.INVALID_PARTITIONS, (
-                f"The partition count of internal topic {t.name} cannot be changed.")
-        elif (too_many := partitions_too_many(t.name, int(t.count))) is not None:
-            code, message = ErrorCode.INVALID_PARTITIONS, too_many
-        elif t.count - current > MAX_RECORDS_PER_USER_OP:
-            # One PartitionRecord per new partition (QuorumController's limit).
-            code, message = ErrorCode.POLICY_VIOLATION, EXCESSIVE_BATCH_MESSAGE
-        elif t.assignments is not None and (
-            len(t.assignments) != t.count - current
-            or any(not set(a.broker_ids) <= live or not a.broker_ids for a in t.assignments)
-        ):
-            code, message = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "Invalid replica assignment."
-        elif not request.validate_only:
-            try:
-                await ctx.broker.create_partitions(t.name, int(t.count))
-            except StorageError as exc:  # nothing was added
-                code, message = ErrorCode.KAFKA_STORAGE_ERROR, str(exc)
-        seen.add(t.name)
-        results.append({"name": t.name, "error_code": code, "error_message": message})
+        if counts[t.name] == 1:
+            code, message = await _grow(ctx, t, bool(request.validate_only))
+            results.append({"name": t.name, "error_code": code, "error_message": message})
     return {"throttle_time": 0, "results": results}
+
+
+async def _grow(ctx: RequestContext, t: Any, validate_only: bool
+                ) -> tuple[ErrorCode, str | None]:
+    """ReplicationControlManager.createPartitions' checks, in its order."""
+    snapshot = ctx.broker.snapshot()
+    topic = snapshot.topics.get(t.name)
+    if topic is None:
+        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None
+    current = len(topic.partitions)
+    count = int(t.count)
+    if count < current:
+        return ErrorCode.INVALID_PARTITIONS, (
+            f"The topic {t.name} currently has {current} partition(s); {count} would not be "
+            "an increase.")
+    if count == current:
+        return ErrorCode.INVALID_PARTITIONS, f"Topic already has {current} partition(s)."
+    if is_internal(t.name):
+        return ErrorCode.INVALID_PARTITIONS, (
+            f"The partition count of internal topic {t.name} cannot be changed.")
+    too_many = partitions_too_many(t.name, count)
+    if too_many is not None:
+        return ErrorCode.INVALID_PARTITIONS, too_many
+    if count - current > MAX_RECORDS_PER_USER_OP:
+        # One PartitionRecord per new partition (QuorumController's limit).
+        return ErrorCode.POLICY_VIOLATION, EXCESSIVE_BATCH_MESSAGE
+    if t.assignments is not None:
+        if len(t.assignments) != count - current:
+            return ErrorCode.INVALID_REPLICA_ASSIGNMENT, (
+                f"Attempted to add {count - current} additional partition(s), but only "
+                f"{len(t.assignments)} assignment(s) were specified.")
+        live = {b.node_id for b in snapshot.brokers}
+        for a in t.assignments:
+            refused = manual_assignment_error(a.broker_ids, live)
+            if refused is not None:
+                return ErrorCode.INVALID_REPLICA_ASSIGNMENT, refused
+    if not validate_only:
+        try:
+            await ctx.broker.create_partitions(t.name, count)
+        except StorageError as exc:  # nothing was added
+            return ErrorCode.KAFKA_STORAGE_ERROR, str(exc)
+    return ErrorCode.NONE, None

@@ -10,6 +10,7 @@ created by the group coordinator itself, in its own shape.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -35,15 +36,28 @@ from kwire.errors import ErrorCode, StorageError
 @handler(19, "CreateTopics", 2, 7)
 async def create_topics(ctx: RequestContext, request: Any) -> dict[str, Any]:
     counts = Counter(t.name for t in request.topics)
-    results = []
-    for t in request.topics:
-        if counts[t.name] > 1:
-            results.append(_failed(t.name, ErrorCode.INVALID_REQUEST,
-                                   f"Create topics request from client contains a duplicate "
-                                   f"topic with name {t.name}"))
-        else:
-            results.append(await _create_one(ctx, t, bool(request.validate_only)))
+    results = [await _create_one(ctx, t, bool(request.validate_only))
+               for t in request.topics if counts[t.name] == 1]
+    # A name given twice is answered once, after the others (ControllerApis.createTopics).
+    results += [_failed(name, ErrorCode.INVALID_REQUEST, "Duplicate topic name.")
+                for name, count in counts.items() if count > 1]
     return {"throttle_time": 0, "topics": results}
+
+
+def manual_assignment_error(broker_ids: Any, live: set[int]) -> str | None:
+    """ReplicationControlManager.validateManualPartitionAssignment's refusal, or None."""
+    if not broker_ids:
+        return "The manual partition assignment includes an empty replica list."
+    previous = None
+    for broker_id in sorted(broker_ids):
+        if broker_id not in live:
+            return (f"The manual partition assignment includes broker {broker_id}, but no such "
+                    "broker is registered.")
+        if broker_id == previous:
+            return (f"The manual partition assignment includes the broker {broker_id} more "
+                    "than once.")
+        previous = broker_id
+    return None
 
 
 def _failed(name: str, code: ErrorCode, message: str | None) -> dict[str, Any]:
@@ -85,9 +99,9 @@ async def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> dict[
                            "Both numPartitions or replicationFactor and replicasAssignments "
                            "were set. Both cannot be used at the same time.")
         for a in assignments:
-            if not a.broker_ids or not set(a.broker_ids) <= live:
-                return _failed(name, ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                               f"Replica assignment {list(a.broker_ids)} names unknown brokers")
+            bad = manual_assignment_error(a.broker_ids, live)
+            if bad is not None:
+                return _failed(name, ErrorCode.INVALID_REPLICA_ASSIGNMENT, bad)
         partitions = len(assignments)
         replication = len(assignments[0].broker_ids)
     if partitions == -1:
@@ -106,7 +120,8 @@ async def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> dict[
         return _failed(name, ErrorCode.INVALID_REPLICATION_FACTOR,
                        f"Unable to replicate the partition {replication} time(s): The target "
                        f"replication factor of {replication} cannot be reached because only "
-                       f"{len(live)} broker(s) are registered.")
+                       f"{len(live)} broker(s) are registered or some brokers have all their "
+                       "log directories cordoned.")
     too_many = partitions_too_many(name, partitions)
     if too_many is not None:
         return _failed(name, ErrorCode.INVALID_PARTITIONS, too_many)
@@ -117,7 +132,8 @@ async def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> dict[
     # One TopicRecord, a PartitionRecord per partition, a ConfigRecord per config.
     if 1 + partitions + len(configs) > MAX_RECORDS_PER_USER_OP:
         return _failed(name, ErrorCode.POLICY_VIOLATION, EXCESSIVE_BATCH_MESSAGE)
-    topic_id = None
+    # validate_only: Kafka answers with a fresh topic id it then forgets.
+    topic_id = uuid.uuid4()
     if not validate_only:
         try:
             topic = await broker.create_topic_for_client(name, partitions, configs)

@@ -12,7 +12,7 @@ from typing import Any
 from kwire.broker.context import RequestContext
 from kwire.broker.error_responses import default_message
 from kwire.broker.registry import handler
-from kwire.errors import ErrorCode
+from kwire.errors import ErrorCode, KwireError
 
 KEY_TYPE_GROUP = 0
 KEY_TYPE_TRANSACTION = 1
@@ -21,6 +21,9 @@ KEY_TYPE_TRANSACTION = 1
 @handler(10, "FindCoordinator", 0, 6)
 async def find_coordinator(ctx: RequestContext, request: Any) -> dict[str, Any]:
     key_type = int(getattr(request, "key_type", KEY_TYPE_GROUP))
+    if key_type not in (KEY_TYPE_GROUP, KEY_TYPE_TRANSACTION):
+        # The whole request is invalid: every key answered with Kafka's default text.
+        raise KwireError(ErrorCode.INVALID_REQUEST, f"Unknown coordinator key type {key_type}")
     keys = list(request.coordinator_keys) if ctx.api_version >= 4 else [request.key]
     # Kafka's message when all is well: Errors.NONE.message() "NONE" in the v1-3
     # single answer, "" per coordinator from v4.
@@ -47,8 +50,6 @@ async def _find(ctx: RequestContext, key_type: int, key: str, ok_message: str
         # Kafka answers a client that may not use that transactional id.
         code, message = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, (
             "transactions are not supported by kwire yet")
-    elif key_type != KEY_TYPE_GROUP:
-        code, message = ErrorCode.INVALID_REQUEST, f"Unknown coordinator key type {key_type}"
     else:
         code = await ctx.broker.groups.ensure_ready()
     if code != ErrorCode.NONE:
