@@ -235,3 +235,39 @@ def _no_auto_others(ctx: Ctx) -> None:
 
 
 add("produce/v9/broker_auto_create_off", _no_auto_others, profile="no_auto_create")
+
+
+# ---------------------------------------------------------------- malformed frames
+def _frame(ctx: Ctx, data: bytes, label: str) -> None:
+    """Raw bytes on a fresh connection, then one ApiVersions on it: answered, closed
+    or silent (timeout) are all compared."""
+    conn = ctx.new_conn()
+    conn.correlation_id = 1
+    resp = conn.call_raw(data, API_VERSIONS, 0, 1, timeout=3.0)
+    ctx.transcript.append({"api": label, "response": resp})
+
+
+def _oversized_frame(ctx: Ctx) -> None:
+    # 200 MB announced, above socket.request.max.bytes (100 MB): refused before reading
+    _frame(ctx, struct.pack(">i", 200 * 1024 * 1024) + b"\x00" * 16, "frame of 200 MB")
+
+
+def _negative_frame(ctx: Ctx) -> None:
+    _frame(ctx, struct.pack(">i", -5), "frame size -5")
+
+
+def _bad_client_id_length(ctx: Ctx) -> None:
+    head = struct.pack(">hhih", API_VERSIONS, 0, 1, 500) + b"abc"
+    _frame(ctx, struct.pack(">i", len(head)) + head, "client_id length past the frame")
+
+
+def _short_header(ctx: Ctx) -> None:
+    head = struct.pack(">hh", API_VERSIONS, 0)
+    _frame(ctx, struct.pack(">i", len(head)) + head, "4-byte header")
+
+
+for _sid, _fn in (("framing/oversized_frame", _oversized_frame),
+                  ("framing/negative_frame_size", _negative_frame),
+                  ("framing/bad_client_id_length", _bad_client_id_length),
+                  ("framing/short_header", _short_header)):
+    add(_sid, _fn)

@@ -216,9 +216,11 @@ class Connection:
         except TimeoutError:
             self.close()
             return {OUTCOME: "timeout"}
-        except (ConnectionError, OSError) as exc:
+        except (ConnectionError, OSError):
+            # FIN or RST is the kernel's choice (unread bytes at close mean RST), not
+            # the broker's: "closed" is the outcome compared.
             self.close()
-            return {OUTCOME: "closed", "detail": type(exc).__name__}
+            return {OUTCOME: "closed"}
         (got_corr,) = struct.unpack_from(">i", frame, 0)
         if got_corr != corr:
             return {OUTCOME: "wrong_correlation_id", "expected": corr, "got": got_corr}
