@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from diff_records import FIXED_TIMESTAMP, Batch
+from diff_records import FIXED_TIMESTAMP, GZIP, Batch
 from diff_runner import Ctx, add
 from diff_sc_util import (
     DELETE_RECORDS,
@@ -339,3 +339,16 @@ def _dr_twice_backwards(ctx: Ctx) -> None:
 
 
 add("delete_records/v2/backwards", _dr_twice_backwards)
+
+
+def _timestamps_inside_batch(ctx: Ctx) -> None:
+    """ListOffsets by timestamp lands on a record inside a compressed batch."""
+    t = ctx.name()
+    create_topic(ctx, t)
+    produce(ctx, t, Batch(codec=GZIP, records=tuple((b"k%d" % i, b"v") for i in range(5))))
+    for ts in (FIXED_TIMESTAMP - 1, FIXED_TIMESTAMP, -3, -1):
+        ctx.call(LIST_OFFSETS, 9, list_offsets_body(t, 0, ts))
+    ctx.call(FETCH, 12, fetch_body(t, None, [{"fetch_offset": 3}]))
+
+
+add("list_offsets/v9/compressed_batch", _timestamps_inside_batch)

@@ -526,3 +526,67 @@ def _find_version(v: int) -> None:
 
 for _v in versions(FIND_COORDINATOR):
     _find_version(_v)
+
+
+# ---------------------------------------------------------------- two members
+def _two_members(ctx: Ctx) -> None:
+    """Leader and follower: the follower's SyncGroup waits for the leader's
+    assignment and gets its own part of it."""
+    g = ctx.name("g")
+    gen, m1 = stable_group(ctx, g)
+    other = ctx.new_conn()
+    first = ctx.call(JOIN_GROUP, JOIN_V, join_body(g), conn=other)
+    m2 = first.get("member_id", "") if isinstance(first, dict) else ""
+    corr = other.send(JOIN_GROUP, JOIN_V, join_body(g, member_id=m2))
+    ctx.sleep(0.5)
+    j1 = join(ctx, g, member_id=m1)  # the leader rejoins: the rebalance completes
+    ctx.note("follower's join", other.receive(JOIN_GROUP, JOIN_V, corr))
+    gen2 = j1.get("generation_id", -1)
+    follower_sync = other.send(SYNC_GROUP, SYNC_V, {
+        "group_id": g, "generation_id": gen2, "member_id": m2, "group_instance_id": None,
+        "protocol_type": "consumer", "protocol_name": "range", "assignments": []})
+    ctx.sleep(0.3)
+    ctx.call(SYNC_GROUP, SYNC_V, {
+        "group_id": g, "generation_id": gen2, "member_id": m1, "group_instance_id": None,
+        "protocol_type": "consumer", "protocol_name": "range",
+        "assignments": [{"member_id": m1, "assignment": b"\x00\x01leader"},
+                        {"member_id": m2, "assignment": b"\x00\x01follower"}]})
+    ctx.note("follower's sync", other.receive(SYNC_GROUP, SYNC_V, follower_sync))
+    ctx.call(DESCRIBE_GROUPS, 5, {"groups": [g], "include_authorized_operations": False})
+    ctx.note("generation moved", gen2 == gen + 1)
+
+
+def _changed_metadata(ctx: Ctx) -> None:
+    """A lone member rejoining with different protocol metadata starts a new generation."""
+    g = ctx.name("g")
+    gen, m = stable_group(ctx, g)
+    j = join(ctx, g, member_id=m, protocols=[("range", META + b"\x01")])
+    ctx.note("new generation", j.get("generation_id", -1) - gen)
+
+
+def _session_expiry(ctx: Ctx) -> None:
+    """A member that stops heartbeating is removed after its session timeout."""
+    g = ctx.name("g")
+    j = join(ctx, g, session=6000, rebalance=6000)
+    sync(ctx, g, j.get("generation_id", -1), j.get("member_id", ""))
+    ctx.sleep(7.5)
+    heartbeat(ctx, g, j.get("generation_id", -1), j.get("member_id", ""))
+    ctx.call(DESCRIBE_GROUPS, 5, {"groups": [g], "include_authorized_operations": False})
+
+
+def _commit_retention(ctx: Ctx) -> None:
+    """OffsetCommit v2-v4 carry retention_time; Kafka ignores it since KIP-211."""
+    g, t = ctx.name("g"), ctx.name()
+    create_topic(ctx, t)
+    for v in (2, 3, 4):
+        body = commit_body(g, t, offset=10 + v)
+        body["retention_time"] = 1000
+        ctx.call(OFFSET_COMMIT, v, body)
+    ctx.call(OFFSET_FETCH, 5, fetch_offsets_body(g, [(t, [0])]))
+
+
+for _sid, _fn in (("sync_group/v5/leader_and_follower", _two_members),
+                  ("join_group/v9/changed_metadata_new_generation", _changed_metadata),
+                  ("heartbeat/v4/after_session_timeout", _session_expiry),
+                  ("offset_commit/v2/retention_time", _commit_retention)):
+    add(_sid, _fn)
