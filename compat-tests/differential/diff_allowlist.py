@@ -125,43 +125,6 @@ PENDING: list[Allowed] = [
             "Produce: a duplicate idempotent batch is acknowledged by Kafka with "
             "log_append_time = the original batch's timestamp; kwire sends -1.",
             kwire=None),
-    # ---- Groups
-    Allowed("find_coordinator/*/bad_key_type", "*error_message",
-            "FindCoordinator with key_type 7: same INVALID_REQUEST, Kafka's generic "
-            "malformed-request message vs kwire's 'Unknown coordinator key type 7'."),
-    # ---- Admin
-    Allowed("create_topics/*/duplicate_in_request", "*",
-            "CreateTopics with a name twice: Kafka answers ONE entry, INVALID_REQUEST "
-            "'Duplicate topic name.'; kwire answers two entries with its own message."),
-    Allowed("create_partitions/*/duplicate_topic", "*",
-            "CreatePartitions with a topic twice: Kafka answers ONE entry, INVALID_REQUEST "
-            "'Duplicate topic name.'; kwire answers two entries."),
-    Allowed("delete_topics/*/duplicate_in_request", "*",
-            "DeleteTopics with a name twice: Kafka answers ONE entry, INVALID_REQUEST "
-            "('Duplicate topic name.' at v5+) and deletes nothing; kwire deletes it and "
-            "answers the second entry UNKNOWN_TOPIC_OR_PARTITION."),
-    Allowed("delete_topics/v6/name_and_id", "*",
-            "DeleteTopics v6 with both name and id: Kafka INVALID_REQUEST 'You may not "
-            "specify both topic name and topic id.'; kwire deletes the topic."),
-    Allowed("delete_topics/*", "*.error_message",
-            "DeleteTopics v5+: Kafka's messages for unknown names ('This server does not "
-            "host this topic-partition.') and ids ('This server does not host this topic "
-            "ID.'); kwire sends null.", kwire=None),
-    Allowed("create_topics/v7/validate_only", "*.topic_id",
-            "CreateTopics v7 validate_only: Kafka returns a (fresh, unused) topic id; kwire "
-            "the zero id.", kwire=None),
-    Allowed("create_topics/*/assignment_unknown_broker", "*.error_message",
-            "CreateTopics manual assignment to broker 5: same INVALID_REPLICA_ASSIGNMENT, "
-            "Kafka says 'The manual partition assignment includes broker 5, but no such "
-            "broker is registered.'"),
-    Allowed("create_topics/*/replication_factor_3", "*.error_message",
-            "CreateTopics replication factor 3 on one broker: same error, the tail of "
-            "Kafka's message differs."),
-    Allowed("create_partitions/*", "*.error_message",
-            "CreatePartitions messages: decrease ('The topic X currently has 2 "
-            "partition(s); 1 would not be an increase.'), same count ('partition(s).'), "
-            "wrong assignment count / unknown broker (Kafka's specific texts), unknown "
-            "topic (Kafka null)."),
     # ---- ApiVersions
     Allowed("*", "*.api_keys[api_key=18].max_version",
             "ApiVersions v5 (Kafka 4.4): not in kio 0.6.5, so kwire cannot serve it yet.",
