@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from diff_runner import Ctx, add
+from diff_sc_groups import commit_body, fetch_offsets_body
 from diff_sc_util import (
     ALTER_CONFIGS,
     CREATE_PARTITIONS,
@@ -17,10 +18,14 @@ from diff_sc_util import (
     DESCRIBE_CLUSTER,
     DESCRIBE_CONFIGS,
     DESCRIBE_LOG_DIRS,
+    FETCH,
     INCREMENTAL_ALTER_CONFIGS,
     INIT_PRODUCER_ID,
     METADATA,
+    OFFSET_COMMIT,
+    OFFSET_FETCH,
     create_topic,
+    fetch_body,
     metadata_body,
     produce_n,
     topic_id,
@@ -419,3 +424,45 @@ for _v in versions(INIT_PRODUCER_ID):
 
 
 _ = CREATE_TOPICS
+
+
+# ---------------------------------------------------------------- topic lifecycles
+def _recreate_new_id(ctx: Ctx) -> None:
+    """Delete and re-create a name: a new topic id; the old id is unknown now."""
+    t = ctx.name()
+    create_topic(ctx, t)
+    old = topic_id(ctx, t)
+    produce_n(ctx, t, 2)
+    ctx.call(DELETE_TOPICS, 6, {"timeout": 10000, "topics": [{"name": t, "topic_id": None}]})
+    ctx.settle()
+    create_topic(ctx, t)
+    new = topic_id(ctx, t)
+    ctx.note("same id after re-create", old == new)
+    ctx.call(FETCH, 13, fetch_body(t, old, [{"fetch_offset": 0}]))
+    ctx.call(FETCH, 13, fetch_body(t, new, [{"fetch_offset": 0}]))
+
+
+def _grow_then_produce(ctx: Ctx) -> None:
+    t = ctx.name()
+    create_topic(ctx, t)
+    ctx.call(CREATE_PARTITIONS, 3, {"timeout": 10000, "validate_only": False,
+                                    "topics": [{"name": t, "count": 3, "assignments": None}]})
+    ctx.settle()
+    produce_n(ctx, t, 1, partition=2)
+    ctx.call(METADATA, 12, metadata_body([t]))
+
+
+def _offsets_of_deleted_topic(ctx: Ctx) -> None:
+    g, t = ctx.name("g"), ctx.name()
+    create_topic(ctx, t)
+    ctx.call(OFFSET_COMMIT, 8, commit_body(g, t, offset=3))
+    ctx.call(DELETE_TOPICS, 5, {"timeout": 10000, "topic_names": [t]})
+    ctx.settle()
+    ctx.call(OFFSET_FETCH, 8, fetch_offsets_body(g, [(t, [0])]))
+    ctx.call(OFFSET_FETCH, 8, fetch_offsets_body(g, None))
+
+
+for _sid, _fn in (("delete_topics/v6/recreate_gets_new_id", _recreate_new_id),
+                  ("create_partitions/v3/grow_then_produce", _grow_then_produce),
+                  ("delete_topics/v5/committed_offsets_after_delete", _offsets_of_deleted_topic)):
+    add(_sid, _fn)

@@ -590,3 +590,46 @@ for _sid, _fn in (("sync_group/v5/leader_and_follower", _two_members),
                   ("heartbeat/v4/after_session_timeout", _session_expiry),
                   ("offset_commit/v2/retention_time", _commit_retention)):
     add(_sid, _fn)
+
+
+def _static_replaced(ctx: Ctx) -> None:
+    """KIP-345: a static member rejoining (new member id, same instance id) fences the old id."""
+    g = ctx.name("g")
+    j1 = join(ctx, g, instance="inst-1")
+    gen, m1 = j1.get("generation_id", -1), j1.get("member_id", "")
+    sync(ctx, g, gen, m1)
+    j2 = join(ctx, g, instance="inst-1", conn=ctx.new_conn())
+    ctx.note("replacement has a new member id", j2.get("member_id") != m1)
+    ctx.call(HEARTBEAT, HB_V, {"group_id": g, "generation_id": gen, "member_id": m1,
+                               "group_instance_id": "inst-1"})
+    ctx.call(HEARTBEAT, HB_V, {"group_id": g, "generation_id": gen,
+                               "member_id": j2.get("member_id", ""), "group_instance_id": "inst-2"})
+    ctx.call(DESCRIBE_GROUPS, 5, {"groups": [g], "include_authorized_operations": False})
+
+
+def _static_leave(ctx: Ctx) -> None:
+    g = ctx.name("g")
+    j = join(ctx, g, instance="inst-1")
+    sync(ctx, g, j.get("generation_id", -1), j.get("member_id", ""))
+    ctx.call(LEAVE_GROUP, LEAVE_V, {"group_id": g, "members": [
+        {"member_id": "", "group_instance_id": "inst-1", "reason": "bye"},
+        {"member_id": "", "group_instance_id": "inst-9", "reason": None}]})
+    ctx.call(DESCRIBE_GROUPS, 5, {"groups": [g], "include_authorized_operations": False})
+
+
+def _list_after_delete(ctx: Ctx) -> None:
+    g, t = ctx.name("g"), ctx.name()
+    create_topic(ctx, t)
+    ctx.call(OFFSET_COMMIT, 8, commit_body(g, t))
+    ctx.call(DELETE_GROUPS, 2, {"groups_names": [g]})
+    resp = ctx.call(LIST_GROUPS, 4, {"states_filter": []}, record=False)
+    if isinstance(resp, dict) and "groups" in resp:
+        resp = {**resp, "groups": [x for x in resp["groups"] if x["group_id"] == g]}
+    ctx.note("list_groups (this group)", resp)
+    ctx.call(DESCRIBE_GROUPS, 5, {"groups": [g], "include_authorized_operations": False})
+
+
+for _sid, _fn in (("join_group/v9/static_member_replaced", _static_replaced),
+                  ("leave_group/v5/static_members_by_instance_id", _static_leave),
+                  ("list_groups/v4/after_delete_groups", _list_after_delete)):
+    add(_sid, _fn)
