@@ -125,6 +125,11 @@ PENDING: list[Allowed] = [
             "Produce: a duplicate idempotent batch is acknowledged by Kafka with "
             "log_append_time = the original batch's timestamp; kwire sends -1.",
             kwire=None),
+    # ---- DeleteRecords
+    Allowed("delete_records/v2/compacted_topic", "*.partitions[partition_index=0].*",
+            "DeleteRecords on a topic with cleanup.policy=compact (no 'delete'): Kafka "
+            "refuses with POLICY_VIOLATION (44) and low_watermark -1; kwire deletes "
+            "(NONE, low_watermark 1)."),
     # ---- ApiVersions
     Allowed("*", "*.api_keys[api_key=18].max_version",
             "ApiVersions v5 (Kafka 4.4): not in kio 0.6.5, so kwire cannot serve it yet.",

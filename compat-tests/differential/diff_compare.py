@@ -26,7 +26,8 @@ from diff_wire import OUTCOME
 MISSING = "<missing>"
 _ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 _DAY_MS = 86_400_000
-_MILLIS_RE = re.compile(r"\b1\d{12}\b")
+_MILLIS_RE = re.compile(r"-?\b\d{13,19}\b")
+_LONG_MAX = 2**63 - 1
 _MEMBER_RE = re.compile(r"^(.*?)-?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 # Masked outright: values that depend on the process, the host or the clock.
 _MASKED = {"throttle_time", "port", "cluster_id", "log_dir", "total_bytes", "usable_bytes"}
@@ -52,6 +53,16 @@ class Normalizer:
         seen = self.maps.setdefault(kind, {})
         return seen.setdefault(value, f"<{kind}#{len(seen) + 1}>")
 
+    def _clock_number(self, m: re.Match[str]) -> str:
+        """A number derived from the wall clock: now itself, or now - Long.MAX_VALUE
+        (the lower bound Kafka prints when message.timestamp.before.max.ms is unset)."""
+        n = int(m.group())
+        if abs(n - self.now_ms) < _DAY_MS:
+            return "<now>"
+        if abs(n - (self.now_ms - _LONG_MAX)) < _DAY_MS:
+            return "<now-Long.MAX_VALUE>"
+        return m.group()
+
     def __call__(self, value: Any, name: str = "") -> Any:
         if isinstance(value, dict):
             return {k: self(v, k) for k, v in value.items()}
@@ -67,8 +78,7 @@ class Normalizer:
                 return f"{m.group(1)}-{self.ident('member', value)}"
         if isinstance(value, str) and _MILLIS_RE.search(value):
             # wall-clock milliseconds inside a message (e.g. a timestamp range)
-            return _MILLIS_RE.sub(lambda m: "<now>" if abs(int(m.group()) - self.now_ms)
-                                  < _DAY_MS else m.group(), value)
+            return _MILLIS_RE.sub(self._clock_number, value)
         if (isinstance(value, int) and not isinstance(value, bool)
                 and ("time" in name or "timestamp" in name)
                 and abs(value - self.now_ms) < _DAY_MS):

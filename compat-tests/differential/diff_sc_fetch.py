@@ -352,3 +352,29 @@ def _timestamps_inside_batch(ctx: Ctx) -> None:
 
 
 add("list_offsets/v9/compressed_batch", _timestamps_inside_batch)
+
+
+def _multi_partition_limits(ctx: Ctx) -> None:
+    """Response max_bytes across partitions: the first partition's batch comes whole,
+    then the limit applies; partition_max_bytes 0 gives no records."""
+    t = ctx.name()
+    create_topic(ctx, t, partitions=3)
+    for p in range(3):
+        produce(ctx, t, Batch(records=((b"k", b"x" * 300),)), partition=p)
+    parts = [{"partition": p, "fetch_offset": 0} for p in range(3)]
+    ctx.call(FETCH, 12, fetch_body(t, None, parts, max_bytes=100))
+    ctx.call(FETCH, 12, fetch_body(t, None, parts, max_bytes=500))
+    ctx.call(FETCH, 12, fetch_body(t, None, [{"partition": 1, "fetch_offset": 0,
+                                              "partition_max_bytes": 0}]))
+
+
+def _delete_records_compacted(ctx: Ctx) -> None:
+    t = ctx.name()
+    create_topic(ctx, t, configs={"cleanup.policy": "compact"})
+    produce(ctx, t, Batch(records=((b"a", b"1"), (b"b", b"2"))))
+    ctx.call(DELETE_RECORDS, 2, _dr_body(t, 0, 1))
+
+
+for _sid, _fn in (("fetch/v12/multi_partition_limits", _multi_partition_limits),
+                  ("delete_records/v2/compacted_topic", _delete_records_compacted)):
+    add(_sid, _fn)

@@ -5,6 +5,7 @@ validation on compacted topics, idempotent sequences."""
 from __future__ import annotations
 
 import struct
+import time
 
 from diff_records import GZIP, LZ4, NONE, SNAPPY, ZSTD, Batch, batches
 from diff_runner import Ctx, add
@@ -202,3 +203,24 @@ def _v13_by_name_only(ctx: Ctx) -> None:
 
 add("produce/v13/zero_topic_id", _v13_by_name_only)
 _ = NONE
+
+
+def _min_isr(ctx: Ctx) -> None:
+    """min.insync.replicas 2 on a one-replica topic: acks=all is refused, acks=1 is not."""
+    t = ctx.name()
+    create_topic(ctx, t, configs={"min.insync.replicas": "2"})
+    produce(ctx, t, Batch(), acks=-1)
+    produce(ctx, t, Batch(), acks=1)
+    _fetch_back(ctx, t)
+
+
+def _future_timestamp(ctx: Ctx) -> None:
+    t = ctx.name()
+    create_topic(ctx, t)
+    future = int(time.time() * 1000) + 3 * 3_600_000  # beyond message.timestamp.after.max.ms
+    produce(ctx, t, Batch(timestamp=future))
+
+
+for _sid, _fn in (("produce/v9/min_insync_replicas_2", _min_isr),
+                  ("produce/v9/timestamp_in_the_future", _future_timestamp)):
+    add(_sid, _fn)
