@@ -121,7 +121,7 @@ PENDING: list[Allowed] = [
     Allowed("produce/v13/zero_topic_id", "*.error_code",
             "Produce v13 naming the zero topic id: Kafka UNKNOWN_TOPIC_ID (100), kwire "
             "UNKNOWN_TOPIC_OR_PARTITION (3).", kwire=3, kafka=100),
-    Allowed("produce/v9/idempotent_sequences", "*.partition_responses[*].log_append_time",
+    Allowed("produce/*/idempotent*", "*.partition_responses[*].log_append_time",
             "Produce: a duplicate idempotent batch is acknowledged by Kafka with "
             "log_append_time = the original batch's timestamp; kwire sends -1.",
             kwire=None),

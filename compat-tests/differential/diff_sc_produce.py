@@ -60,8 +60,21 @@ def _per_version(v: int) -> None:
         produce(ctx, t, Batch(bad_crc=True), version=v, tid=_target(ctx, v, t))
         _fetch_back(ctx, t)
 
+    def idempotent(ctx: Ctx) -> None:
+        t = ctx.name()
+        create_topic(ctx, t)
+        tid = _target(ctx, v, t)
+        ip = ctx.call(INIT_PRODUCER_ID, 4, {"transactional_id": None,
+                                           "transaction_timeout": 60000,
+                                           "producer_id": -1, "producer_epoch": -1})
+        pid = ip.get("producer_id", -1) if isinstance(ip, dict) else -1
+        for seq in (0, 0, 1, 5):  # first, duplicate, next, gap
+            produce(ctx, t, Batch(producer_id=pid, producer_epoch=0, base_sequence=seq),
+                    version=v, tid=tid)
+
     for what, fn in (("ok", ok), ("unknown_topic", unknown_topic),
-                     ("bad_partition", bad_partition), ("bad_crc", bad_crc)):
+                     ("bad_partition", bad_partition), ("bad_crc", bad_crc),
+                     ("idempotent", idempotent)):
         add(f"produce/v{v}/{what}", fn)
 
 
