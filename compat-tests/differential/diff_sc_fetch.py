@@ -378,3 +378,51 @@ def _delete_records_compacted(ctx: Ctx) -> None:
 for _sid, _fn in (("fetch/v12/multi_partition_limits", _multi_partition_limits),
                   ("delete_records/v2/compacted_topic", _delete_records_compacted)):
     add(_sid, _fn)
+
+
+def _session_add_partition(ctx: Ctx) -> None:
+    """An incremental fetch that adds a partition to the session and changes another's offset."""
+    t = ctx.name()
+    create_topic(ctx, t, partitions=2)
+    produce_n(ctx, t, 2)
+    produce_n(ctx, t, 2, partition=1)
+    first = _fetch(ctx, 12, t, None, [{"fetch_offset": 0}], session_id=0, session_epoch=0)
+    s = first.get("session_id", 0) if isinstance(first, dict) else 0
+    _fetch(ctx, 12, t, None, [{"partition": 1, "fetch_offset": 1}], session_id=s,
+           session_epoch=1, max_wait=10)
+    _fetch(ctx, 12, t, None, [{"partition": 0, "fetch_offset": 1}], session_id=s,
+           session_epoch=2, max_wait=10)
+    _fetch(ctx, 12, "", None, [], session_id=s, session_epoch=3, max_wait=10)
+    produce_n(ctx, t, 1, partition=1)
+    _fetch(ctx, 12, "", None, [], session_id=s, session_epoch=4, max_wait=10)
+
+
+def _session_epoch_replay(ctx: Ctx) -> None:
+    """The same incremental epoch twice: the second is INVALID_FETCH_SESSION_EPOCH."""
+    t = ctx.name()
+    create_topic(ctx, t)
+    produce_n(ctx, t, 1)
+    first = _fetch(ctx, 12, t, None, [{"fetch_offset": 0}], session_id=0, session_epoch=0)
+    s = first.get("session_id", 0) if isinstance(first, dict) else 0
+    _fetch(ctx, 12, "", None, [], session_id=s, session_epoch=1, max_wait=10)
+    _fetch(ctx, 12, "", None, [], session_id=s, session_epoch=1, max_wait=10)
+    _fetch(ctx, 12, "", None, [], session_id=s, session_epoch=2, max_wait=10)
+
+
+def _session_new_over_old(ctx: Ctx) -> None:
+    """session_id X with epoch 0: a new session (the old id is dropped)."""
+    t = ctx.name()
+    create_topic(ctx, t)
+    produce_n(ctx, t, 1)
+    first = _fetch(ctx, 12, t, None, [{"fetch_offset": 0}], session_id=0, session_epoch=0)
+    s = first.get("session_id", 0) if isinstance(first, dict) else 0
+    second = _fetch(ctx, 12, t, None, [{"fetch_offset": 1}], session_id=s, session_epoch=0)
+    s2 = second.get("session_id", 0) if isinstance(second, dict) else 0
+    ctx.note("a different session id", s2 != s)
+    _fetch(ctx, 12, "", None, [], session_id=s, session_epoch=1, max_wait=10)
+
+
+for _sid, _fn in (("fetch/v12/session_add_partition", _session_add_partition),
+                  ("fetch/v12/session_epoch_replayed", _session_epoch_replay),
+                  ("fetch/v12/session_epoch_0_on_existing_id", _session_new_over_old)):
+    add(_sid, _fn)

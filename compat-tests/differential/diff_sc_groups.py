@@ -633,3 +633,37 @@ for _sid, _fn in (("join_group/v9/static_member_replaced", _static_replaced),
                   ("leave_group/v5/static_members_by_instance_id", _static_leave),
                   ("list_groups/v4/after_delete_groups", _list_after_delete)):
     add(_sid, _fn)
+
+
+def _offset_fetch_member_fields(ctx: Ctx) -> None:
+    """OffsetFetch v9+ member_id/member_epoch (KIP-848) sent for a classic group."""
+    g, t = ctx.name("g"), ctx.name()
+    create_topic(ctx, t)
+    gen, m = stable_group(ctx, g)
+    ctx.call(OFFSET_COMMIT, 8, commit_body(g, t, gen=gen, member=m))
+    for member, epoch in ((m, gen), ("who-0000", 5), (None, -1), (m, -1)):
+        body = fetch_offsets_body(g, [(t, [0])], True)
+        body["groups"][0]["member_id"] = member
+        body["groups"][0]["member_epoch"] = epoch
+        ctx.call(OFFSET_FETCH, 9, body)
+
+
+def _sync_protocol_name_only(ctx: Ctx) -> None:
+    g = ctx.name("g")
+    j = join(ctx, g)
+    sync(ctx, g, j.get("generation_id", -1), j.get("member_id", ""), protocol_name="roundrobin")
+
+
+def _heartbeat_instance_mismatch(ctx: Ctx) -> None:
+    g = ctx.name("g")
+    gen, m = stable_group(ctx, g)
+    ctx.call(HEARTBEAT, HB_V, {"group_id": g, "generation_id": gen, "member_id": m,
+                               "group_instance_id": "not-static"})
+    ctx.call(OFFSET_COMMIT, 8, {**commit_body(g, ctx.name("t"), gen=gen, member=m),
+                                "group_instance_id": "not-static"})
+
+
+for _sid, _fn in (("offset_fetch/v9/member_fields_on_classic_group", _offset_fetch_member_fields),
+                  ("sync_group/v5/wrong_protocol_name", _sync_protocol_name_only),
+                  ("heartbeat/v4/instance_id_of_dynamic_member", _heartbeat_instance_mismatch)):
+    add(_sid, _fn)
