@@ -99,6 +99,23 @@ ACCEPTED: list[Allowed] = [
     Allowed("produce/v9/transactional_id_unknown", "*.error_code",
             "Produce with a transactional_id: no transaction coordinator (Kafka: "
             "INVALID_PRODUCER_ID_MAPPING for an unknown one)", kwire=53, kafka=49),
+    # DescribeConfigs BROKER with no key list. kwire describes the broker configs it
+    # implements; Kafka lists ~250 more (replication, controller quorum, SSL/SASL,
+    # quotas, remote storage, share groups ...) that configure nothing in kwire.
+    Allowed("describe_configs/*/broker_all", "*.configs[name=*]",
+            "BROKER configs kwire does not have: Kafka's replication, controller, "
+            "security, quota and tiered-storage settings", kwire=MISSING),
+    # What the harness itself configures differently: kwire is started with
+    # --port 0 and its own data dir; KafkaRefProcess writes listeners (with a
+    # CONTROLLER listener), advertised.listeners and process.roles into
+    # server.properties, so those are static there and defaults in kwire.
+    *(Allowed("describe_configs/*/broker_all", f"*.configs[name={key}].{field}",
+              f"BROKER {key}: set by the harness for Kafka, not for kwire (process setup)")
+      for key, fields in (("listeners", ("value",)),
+                          ("advertised.listeners", ("value", "config_source")),
+                          ("process.roles", ("config_source",)),
+                          ("log.dirs", ("value",)), ("log.dir", ("value",)))
+      for field in fields),
     # The root logger's level is each process's logging setup (kwire's Python
     # logging at INFO, Kafka's log4j2 file in the harness at WARN), not protocol.
     Allowed("describe_configs/*/broker_logger", "*.configs[name=root].value",
@@ -130,6 +147,22 @@ PENDING: list[Allowed] = [
             "DeleteRecords on a topic with cleanup.policy=compact (no 'delete'): Kafka "
             "refuses with POLICY_VIOLATION (44) and low_watermark -1; kwire deletes "
             "(NONE, low_watermark 1)."),
+    # ---- DescribeConfigs BROKER (all keys)
+    Allowed("describe_configs/*/broker_all", "*.configs[name=*].config_type",
+            "DescribeConfigs v3+: list-valued broker configs (listeners, "
+            "advertised.listeners, log.dirs, ...) have config_type LIST (7) in Kafka; "
+            "kwire says STRING (2).", kwire=2, kafka=7),
+    Allowed("describe_configs/*/broker_all", "*.configs[name=broker.id].*",
+            "DescribeConfigs BROKER broker.id: Kafka reports '1' (it follows node.id) as "
+            "STATIC_BROKER_CONFIG; kwire null as DEFAULT_CONFIG."),
+    Allowed("describe_configs/*/broker_all", "*.configs[name=*].read_only",
+            "DescribeConfigs BROKER: listeners and max.connections are dynamically "
+            "updatable in Kafka (read_only false); kwire says read_only true.",
+            kwire=True, kafka=False),
+    Allowed("describe_configs/*/broker_all",
+            "*.configs[name=producer.id.expiration.check.interval.ms]",
+            "DescribeConfigs BROKER lists producer.id.expiration.check.interval.ms in kwire; "
+            "Kafka 4.4 does not describe it (an internal config).", kafka=MISSING),
     # ---- ApiVersions
     Allowed("*", "*.api_keys[api_key=18].max_version",
             "ApiVersions v5 (Kafka 4.4): not in kio 0.6.5, so kwire cannot serve it yet.",

@@ -211,6 +211,7 @@ def _describe_configs_version(v: int) -> None:
             "num.partitions", "log.retention.hours", "message.max.bytes",
             "auto.create.topics.enable", "log.cleanup.policy", "compression.type",
             "min.insync.replicas"]),
+        "broker_all": lambda ctx: _describe(ctx, v, BROKER, "1"),
         "broker_keys_synonyms": lambda ctx: _describe(ctx, v, BROKER, "1", [
             "log.retention.ms", "log.retention.hours", "log.segment.bytes"], synonyms=True),
         "other_broker_id": lambda ctx: _describe(ctx, v, BROKER, "7", ["num.partitions"]),
