@@ -16,9 +16,9 @@ group.min.session.timeout.ms 1000 and group.initial.rebalance.delay.ms 0.
 The suite runs in a subprocess (`python -m pytest test/integration`, SSL tests
 left out) and its junit XML is compared with EXPECTED_FAILURES and EXPECTED_SKIPS:
 any other failure fails this test, and so does an expected failure that now
-passes (or no longer runs), so both lists stay true. docs/kafka-python-suite.md
+passes (or no longer runs), so both lists stay true. docs/compatibility.md
 describes the run and the failures. With `--process-broker kafka` the same run goes
-against a real Kafka 4.1 (same settings plus the fixture's StandardAuthorizer),
+against a real Kafka 4.4.0 (same settings plus the fixture's StandardAuthorizer),
 which must pass every test: that is how the expectations were checked.
 
 Run it alone, with the suite's output on the terminal, against a kwire it starts
