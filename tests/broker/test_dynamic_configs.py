@@ -453,7 +453,7 @@ async def test_broker_logger_levels(kb: InProcessBroker) -> None:
         logger.setLevel(old)
 
 
-async def test_documentation_only_when_asked(kb: InProcessBroker) -> None:
+async def test_documentation_is_null_except_for_loggers(kb: InProcessBroker) -> None:
     await create(kb, "t")
 
     async def docs(rtype: int, name: str, key: str, include: bool) -> str | None:
@@ -463,14 +463,12 @@ async def test_documentation_only_when_asked(kb: InProcessBroker) -> None:
         doc: str | None = r.results[0].configs[0].documentation
         return doc
 
-    # Kafka 4.4.0's own text, as it answers with include_documentation
-    assert await docs(GROUP, "g", "consumer.session.timeout.ms", True) == (
-        "The timeout to detect client failures when using the consumer group protocol.")
-    assert (await docs(BROKER, "1", "log.segment.bytes", True)) == (
-        "The maximum size of a single log file")
-    topic_doc = await docs(TOPIC, "t", "retention.ms", True)
-    assert topic_doc is not None and topic_doc.startswith("This configuration controls the ")
-    assert await docs(TOPIC, "t", "retention.ms", False) is None
+    # Kafka answers its own prose when asked; kwire does not copy it (an accepted
+    # difference of the differential harness) and answers null, asked or not.
+    for include in (True, False):
+        assert await docs(GROUP, "g", "consumer.session.timeout.ms", include) is None
+        assert await docs(BROKER, "1", "log.segment.bytes", include) is None
+        assert await docs(TOPIC, "t", "retention.ms", include) is None
     for include in (True, False):  # Kafka documents no logger: empty, asked or not
         assert await docs(BROKER_LOGGER, "1", "root", include) == ""
 

@@ -6,12 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from kwire.broker.context import RequestContext
-from kwire.broker.handlers._configs import BROKER, GROUP, TOPIC, Refused, describe_resource
+from kwire.broker.handlers._configs import Refused, describe_resource
 from kwire.broker.registry import handler
-from kwire.config.kafka_docs import BROKER_DOCS, GROUP_DOCS, TOPIC_DOCS
 from kwire.errors import ErrorCode
-
-_DOCS = {TOPIC: TOPIC_DOCS, BROKER: BROKER_DOCS, GROUP: GROUP_DOCS}
 
 
 @handler(32, "DescribeConfigs", 1, 4)
@@ -32,10 +29,10 @@ async def describe_configs(ctx: RequestContext, request: Any) -> dict[str, Any]:
         if not request.include_synonyms:
             for e in entries:
                 e["synonyms"] = []
-        docs = _DOCS.get(int(r.resource_type))
-        if docs is not None and getattr(request, "include_documentation", False):  # v3+
-            for e in entries:
-                e["documentation"] = docs.get(e["name"])
+        # include_documentation (v3+): Kafka answers its own prose for each config;
+        # that text is Kafka's to write, not ours to copy, so kwire answers null (the
+        # field is nullable and clients print nothing). docs/configuration.md
+        # describes kwire's configs.
         results.append({
             "error_code": code, "error_message": message, "resource_type": r.resource_type,
             "resource_name": r.resource_name, "configs": entries,
