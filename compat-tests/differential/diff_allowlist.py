@@ -142,6 +142,13 @@ PENDING: list[Allowed] = [
             "Produce: a duplicate idempotent batch is acknowledged by Kafka with "
             "log_append_time = the original batch's timestamp; kwire sends -1.",
             kwire=None),
+    # ---- Fetch
+    *(Allowed("fetch/v12/as_replica_or_debug_consumer", f"{step}.response.*",
+              "Fetch v<15 with replica_id 2 or 1 (a broker id, as a follower would send): "
+              "Kafka answers the partition NOT_LEADER_OR_FOLLOWER (6) with offsets -1 and no "
+              "records; kwire serves it as a consumer fetch. (replica_id -2, the debug "
+              "consumer, and v15's replica_state compare equal.)")
+      for step in ("step4", "step6")),
     # ---- DeleteRecords
     Allowed("delete_records/v2/compacted_topic", "*.partitions[partition_index=0].*",
             "DeleteRecords on a topic with cleanup.policy=compact (no 'delete'): Kafka "

@@ -204,14 +204,21 @@ def _describe_configs_version(v: int) -> None:
         _describe(ctx, v, TOPIC, t, ["cleanup.policy", "retention.ms", "max.message.bytes",
                                      "segment.bytes", "no.such.key"], synonyms=True)
 
+    def topic_all_synonyms(ctx: Ctx) -> None:
+        t = ctx.name()
+        create_topic(ctx, t, configs={"retention.ms": "7200000", "cleanup.policy": "compact"})
+        _describe(ctx, v, TOPIC, t, synonyms=True)
+
     cases: dict[str, Any] = {
         "topic_all": topic_all, "topic_keys_synonyms": topic_keys,
+        "topic_all_synonyms": topic_all_synonyms,
         "unknown_topic": lambda ctx: _describe(ctx, v, TOPIC, ctx.name("missing")),
         "broker_keys": lambda ctx: _describe(ctx, v, BROKER, "1", [
             "num.partitions", "log.retention.hours", "message.max.bytes",
             "auto.create.topics.enable", "log.cleanup.policy", "compression.type",
             "min.insync.replicas"]),
         "broker_all": lambda ctx: _describe(ctx, v, BROKER, "1"),
+        "cluster_default_all": lambda ctx: _describe(ctx, v, BROKER, ""),
         "broker_keys_synonyms": lambda ctx: _describe(ctx, v, BROKER, "1", [
             "log.retention.ms", "log.retention.hours", "log.segment.bytes"], synonyms=True),
         "other_broker_id": lambda ctx: _describe(ctx, v, BROKER, "7", ["num.partitions"]),

@@ -426,3 +426,22 @@ for _sid, _fn in (("fetch/v12/session_add_partition", _session_add_partition),
                   ("fetch/v12/session_epoch_replayed", _session_epoch_replay),
                   ("fetch/v12/session_epoch_0_on_existing_id", _session_new_over_old)):
     add(_sid, _fn)
+
+
+def _replica_fetches(ctx: Ctx) -> None:
+    """Fetch and ListOffsets as if from a replica or a debug consumer (replica_id 2, -2)."""
+    t, _ = _setup(ctx, 12)
+    for rid in (2, 1, -2):
+        body = fetch_body(t, None, [{"fetch_offset": 0}])
+        body["replica_id"] = rid
+        ctx.call(FETCH, 12, body)
+        lo = list_offsets_body(t, 0, -1)
+        lo["replica_id"] = rid
+        ctx.call(LIST_OFFSETS, 9, lo)
+    body = fetch_body(t, None, [{"fetch_offset": 0}])
+    body["replica_state"] = {"replica_id": 2, "replica_epoch": 0}
+    ctx.call(FETCH, 15, body)
+    ctx.call(OFFSET_FOR_LEADER_EPOCH, 4, {**_olfe_body(t, 0, 0), "replica_id": 2})
+
+
+add("fetch/v12/as_replica_or_debug_consumer", _replica_fetches)
