@@ -474,3 +474,37 @@ for _sid, _fn in (("delete_topics/v6/recreate_gets_new_id", _recreate_new_id),
                   ("create_partitions/v3/grow_then_produce", _grow_then_produce),
                   ("delete_topics/v5/committed_offsets_after_delete", _offsets_of_deleted_topic)):
     add(_sid, _fn)
+
+
+# ---------------------------------------------------------------- config value bounds
+_BAD_TOPIC_CONFIGS: dict[str, tuple[str, str]] = {
+    "segment_bytes_tiny": ("segment.bytes", "1000"),
+    "min_isr_zero": ("min.insync.replicas", "0"),
+    "retention_ms_minus_2": ("retention.ms", "-2"),
+    "retention_ms_minus_1": ("retention.ms", "-1"),
+    "max_message_bytes_negative": ("max.message.bytes", "-5"),
+    "timestamp_type_bogus": ("message.timestamp.type", "WallClock"),
+    "gzip_level_99": ("compression.gzip.level", "99"),
+    "zstd_level_minus_200": ("compression.zstd.level", "-200"),
+    "dirty_ratio_2": ("min.cleanable.dirty.ratio", "2"),
+    "cleanup_policy_empty": ("cleanup.policy", ""),
+    "unclean_election_yes": ("unclean.leader.election.enable", "yes"),
+    "segment_ms_zero": ("segment.ms", "0"),
+    "index_interval_negative": ("index.interval.bytes", "-1"),
+    "retention_bytes_big": ("retention.bytes", "99999999999999999999"),
+}
+
+
+def _config_bound(key: str, value: str) -> Any:
+    def fn(ctx: Ctx) -> None:
+        _create(ctx, 7, [_ct(ctx.name(), configs={key: value})])
+        t = ctx.name("alter")
+        create_topic(ctx, t)
+        _incremental(ctx, 1, TOPIC, t, [(key, SET, value)])
+        ctx.settle()
+        _describe(ctx, 4, TOPIC, t, [key])
+    return fn
+
+
+for _what, (_key, _value) in _BAD_TOPIC_CONFIGS.items():
+    add(f"create_topics/v7/config_{_what}", _config_bound(_key, _value))
