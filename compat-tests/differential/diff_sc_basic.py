@@ -271,3 +271,16 @@ for _sid, _fn in (("framing/oversized_frame", _oversized_frame),
                   ("framing/bad_client_id_length", _bad_client_id_length),
                   ("framing/short_header", _short_header)):
     add(_sid, _fn)
+
+
+def _metadata_odd_entries(ctx: Ctx) -> None:
+    t = ctx.name()
+    create_topic(ctx, t)
+    for topics in ([{"name": None, "topic_id": None}],
+                   [{"name": t, "topic_id": None}, {"name": t, "topic_id": None}],
+                   [{"name": "", "topic_id": None}]):
+        ctx.call(METADATA, 12, {"topics": topics, "allow_auto_topic_creation": False,
+                                "include_topic_authorized_operations": False})
+
+
+add("metadata/v12/odd_topic_entries", _metadata_odd_entries)

@@ -667,3 +667,13 @@ for _sid, _fn in (("offset_fetch/v9/member_fields_on_classic_group", _offset_fet
                   ("sync_group/v5/wrong_protocol_name", _sync_protocol_name_only),
                   ("heartbeat/v4/instance_id_of_dynamic_member", _heartbeat_instance_mismatch)):
     add(_sid, _fn)
+
+
+def _long_and_odd_ids(ctx: Ctx) -> None:
+    join(ctx, "g" * 300)
+    ctx.call(DESCRIBE_GROUPS, 5, {"groups": [ctx.name("g"), ctx.name("g"), "x" * 300],
+                                  "include_authorized_operations": False})
+    ctx.call(OFFSET_FETCH, 8, fetch_offsets_body("ü-ñ-" + ctx.name("g"), None))
+
+
+add("join_group/v9/long_and_unicode_ids", _long_and_odd_ids)
