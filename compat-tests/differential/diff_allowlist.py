@@ -116,6 +116,12 @@ ACCEPTED: list[Allowed] = [
                           ("process.roles", ("config_source",)),
                           ("log.dirs", ("value",)), ("log.dir", ("value",)))
       for field in fields),
+    # kwire's decision (commit eeaa581): Kafka's documentation prose is Kafka's to
+    # write, not kwire's to copy; include_documentation answers null. Tools print
+    # the documentation only for a human; nothing parses it.
+    Allowed("describe_configs/*", "*.configs[name=*].documentation",
+            "DescribeConfigs include_documentation: kwire does not copy Kafka's prose "
+            "(null documentation)", kwire=None),
     # The root logger's level is each process's logging setup (kwire's Python
     # logging at INFO, Kafka's log4j2 file in the harness at WARN), not protocol.
     Allowed("describe_configs/*/broker_logger", "*.configs[name=root].value",
