@@ -26,7 +26,7 @@ from diff_compare import Difference, Normalizer, diff
 from diff_wire import Connection, Plain
 
 RUN_TOKEN = uuid.uuid4().hex[:6]
-SETTLE_SECONDS = 0.3
+SETTLE_SECONDS = 0.5  # generous: a loaded 2-core machine delays the broker side
 
 
 # Broker setting profiles: every profile is a kwire + Kafka pair started for the

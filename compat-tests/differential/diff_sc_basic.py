@@ -20,6 +20,7 @@ from diff_sc_util import (
     produce,
     topic_id,
     versions,
+    wait_ready,
 )
 from diff_wire import encode_body, encode_header
 
@@ -113,11 +114,12 @@ def _metadata_version(v: int) -> None:
         ctx.call(METADATA, v, metadata_body([t]))
 
     def auto_create(ctx: Ctx) -> None:
-        # KIP-?: the creating request answers LEADER_NOT_AVAILABLE / UNKNOWN_TOPIC
-        # while the topic is being made; the next one sees it.
+        # The creating request answers before the topic exists (Kafka 4.4:
+        # UNKNOWN_TOPIC_OR_PARTITION); once the broker serves it (waited for,
+        # unrecorded: Kafka applies the new topic asynchronously) it is all there.
         t = ctx.name("auto")
         ctx.call(METADATA, v, metadata_body([t], auto_create=True))
-        ctx.sleep(0.5)
+        wait_ready(ctx, t, 1)
         ctx.call(METADATA, v, metadata_body([t], auto_create=True))
 
     def all_topics(ctx: Ctx) -> None:
