@@ -10,6 +10,8 @@ from diff_records import FIXED_TIMESTAMP, GZIP, Batch
 from diff_runner import Ctx, add
 from diff_sc_util import (
     DELETE_RECORDS,
+    DELETE_TOPICS,
+    DESCRIBE_LOG_DIRS,
     FETCH,
     LIST_OFFSETS,
     OFFSET_FOR_LEADER_EPOCH,
@@ -445,3 +447,24 @@ def _replica_fetches(ctx: Ctx) -> None:
 
 
 add("fetch/v12/as_replica_or_debug_consumer", _replica_fetches)
+
+
+def _session_topic_deleted(ctx: Ctx) -> None:
+    """A topic-id fetch session whose topic is deleted: the next incremental fetch."""
+    t, tid = _setup(ctx, 13)
+    first = _fetch(ctx, 13, t, tid, [{"fetch_offset": 0}], session_id=0, session_epoch=0)
+    s = first.get("session_id", 0) if isinstance(first, dict) else 0
+    ctx.call(DELETE_TOPICS, 6, {"timeout": 10000, "topics": [{"name": t, "topic_id": None}]})
+    ctx.settle()
+    _fetch(ctx, 13, "", None, [], session_id=s, session_epoch=1, max_wait=10)
+
+
+def _log_dir_sizes_after_delete_records(ctx: Ctx) -> None:
+    t, _ = _setup(ctx, 12, n=4)
+    ctx.call(DESCRIBE_LOG_DIRS, 4, {"topics": [{"topic": t, "partitions": [0]}]})
+    ctx.call(DELETE_RECORDS, 2, _dr_body(t, 0, 3))
+    ctx.call(DESCRIBE_LOG_DIRS, 4, {"topics": [{"topic": t, "partitions": [0]}]})
+
+
+add("fetch/v13/session_topic_deleted", _session_topic_deleted)
+add("describe_log_dirs/v4/sizes_after_delete_records", _log_dir_sizes_after_delete_records)

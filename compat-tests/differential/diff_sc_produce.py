@@ -237,3 +237,14 @@ def _future_timestamp(ctx: Ctx) -> None:
 for _sid, _fn in (("produce/v9/min_insync_replicas_2", _min_isr),
                   ("produce/v9/timestamp_in_the_future", _future_timestamp)):
     add(_sid, _fn)
+
+
+def _acks0_unknown_topic(ctx: Ctx) -> None:
+    """acks=0 to a topic that does not exist: no answer, but the broker may close the
+    connection so the producer notices; the next request on it shows which."""
+    produce(ctx, ctx.name("missing"), Batch(), acks=0)
+    ctx.call(METADATA, 9, metadata_body([ctx.name("missing")]))
+    ctx.call(METADATA, 9, metadata_body([ctx.name("missing")]))
+
+
+add("produce/v9/acks_0_unknown_topic", _acks0_unknown_topic)
