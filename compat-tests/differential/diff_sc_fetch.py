@@ -468,3 +468,34 @@ def _log_dir_sizes_after_delete_records(ctx: Ctx) -> None:
 
 add("fetch/v13/session_topic_deleted", _session_topic_deleted)
 add("describe_log_dirs/v4/sizes_after_delete_records", _log_dir_sizes_after_delete_records)
+
+
+def _large_batches(ctx: Ctx) -> None:
+    """Batches of ~600 KB across the 1 MiB partition limit: whole batches, a partial
+    trailing one, or none past the first — as Kafka slices its log."""
+    t = ctx.name()
+    create_topic(ctx, t, configs={"max.message.bytes": "2000000"})
+    for i in range(3):
+        produce(ctx, t, Batch(records=((b"k%d" % i, bytes([65 + i]) * 600_000),)))
+    for pmax, rmax in ((1 << 20, 50 << 20), (2 << 20, 50 << 20), (2 << 20, 700_000),
+                       (100, 100)):
+        resp = ctx.call(FETCH, 12, fetch_body(t, None, [
+            {"fetch_offset": 0, "partition_max_bytes": pmax}], max_bytes=rmax), record=False)
+        ctx.note(f"fetch partition_max_bytes={pmax} max_bytes={rmax}", _shape(resp))
+
+
+def _shape(resp: Any) -> Any:
+    """Batch offsets and sizes instead of 600 KB values in the transcript."""
+    try:
+        part = resp["responses"][0]["partitions"][0]
+    except (KeyError, IndexError, TypeError):
+        return resp
+    batches_seen = []
+    for b in part.get("records") or []:
+        if "records" in b and isinstance(b["records"], list):
+            b = {**b, "records": [{**r, "value": len(r["value"] or "")} for r in b["records"]]}
+        batches_seen.append(b)
+    return {**part, "records": batches_seen}
+
+
+add("fetch/v12/large_batches_and_limits", _large_batches)
