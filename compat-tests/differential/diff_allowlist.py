@@ -169,6 +169,12 @@ PENDING: list[Allowed] = [
             "null, controller_id -1, the topic as name '' with UNKNOWN_SERVER_ERROR -1); "
             "kwire answers normally with INVALID_TOPIC_EXCEPTION (17) for that entry. Low "
             "priority: Kafka's answer is an internal error, but it is what clients see."),
+    # ---- Admin timeouts
+    Allowed("create_topics/v7/zero_timeouts", "*",
+            "CreateTopics, CreatePartitions and DeleteTopics with timeout 0: Kafka answers "
+            "REQUEST_TIMED_OUT (7) and does nothing (the controller event expires before it "
+            "runs; CreateTopics v5+ also num_partitions/replication_factor -1, no configs, "
+            "no topic id); kwire ignores the timeout and creates, grows and deletes."),
     # ---- DeleteRecords
     Allowed("delete_records/v2/compacted_topic", "*.partitions[partition_index=0].*",
             "DeleteRecords on a topic with cleanup.policy=compact (no 'delete'): Kafka "

@@ -508,3 +508,23 @@ def _config_bound(key: str, value: str) -> Any:
 
 for _what, (_key, _value) in _BAD_TOPIC_CONFIGS.items():
     add(f"create_topics/v7/config_{_what}", _config_bound(_key, _value))
+
+
+def _zero_timeouts(ctx: Ctx) -> None:
+    """timeout 0 on the controller-bound admin requests (and what happened after)."""
+    t = ctx.name()
+    ctx.call(CREATE_TOPICS, 7, {"topics": [_ct(t, 2)], "timeout": 0, "validate_only": False})
+    ctx.settle()
+    ctx.call(METADATA, 12, metadata_body([t]))
+    t2 = ctx.name("t2")
+    create_topic(ctx, t2, partitions=2)
+    ctx.call(CREATE_PARTITIONS, 3, {"timeout": 0, "validate_only": False,
+                                    "topics": [{"name": t2, "count": 3, "assignments": None}]})
+    ctx.settle()
+    ctx.call(METADATA, 12, metadata_body([t2]))
+    ctx.call(DELETE_TOPICS, 6, {"timeout": 0, "topics": [{"name": t2, "topic_id": None}]})
+    ctx.settle()
+    ctx.call(METADATA, 12, metadata_body([t2]))
+
+
+add("create_topics/v7/zero_timeouts", _zero_timeouts)
