@@ -10,6 +10,7 @@ import time
 from diff_records import GZIP, LZ4, NONE, SNAPPY, ZSTD, Batch, batches
 from diff_runner import Ctx, add
 from diff_sc_util import (
+    DELETE_RECORDS,
     FETCH,
     INIT_PRODUCER_ID,
     METADATA,
@@ -248,3 +249,18 @@ def _acks0_unknown_topic(ctx: Ctx) -> None:
 
 
 add("produce/v9/acks_0_unknown_topic", _acks0_unknown_topic)
+
+
+def _zero_timeout(ctx: Ctx) -> None:
+    """Produce acks=all and DeleteRecords with timeout 0 on a single replica."""
+    t = ctx.name()
+    create_topic(ctx, t)
+    body = {"transactional_id": None, "acks": -1, "timeout": 0, "topic_data": [
+        {"name": t, "partition_data": [{"index": 0, "records": Batch().encode()}]}]}
+    ctx.call(PRODUCE, 9, body)
+    ctx.call(PRODUCE, 9, body)
+    ctx.call(DELETE_RECORDS, 2, {"timeout": 0, "topics": [
+        {"name": t, "partitions": [{"partition_index": 0, "offset": 1}]}]})
+
+
+add("produce/v9/zero_timeout", _zero_timeout)
