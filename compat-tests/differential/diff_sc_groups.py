@@ -677,3 +677,23 @@ def _long_and_odd_ids(ctx: Ctx) -> None:
 
 
 add("join_group/v9/long_and_unicode_ids", _long_and_odd_ids)
+
+
+def _rebalance_timeout(ctx: Ctx) -> None:
+    """A stable member that never rejoins is removed when the rebalance times out; the
+    newcomer's JoinGroup then completes alone, as leader of the next generation."""
+    g = ctx.name("g")
+    j = join(ctx, g, session=10000, rebalance=3000)
+    gen, m1 = j.get("generation_id", -1), j.get("member_id", "")
+    sync(ctx, g, gen, m1)
+    other = ctx.new_conn()
+    first = ctx.call(JOIN_GROUP, JOIN_V, join_body(g, rebalance=3000), conn=other)
+    m2 = first.get("member_id", "") if isinstance(first, dict) else ""
+    resp = ctx.call(JOIN_GROUP, JOIN_V, join_body(g, member_id=m2, rebalance=3000), conn=other,
+                    timeout=10.0)
+    ctx.note("newcomer leads", isinstance(resp, dict) and resp.get("leader") == m2)
+    heartbeat(ctx, g, gen, m1)
+    ctx.call(DESCRIBE_GROUPS, 5, {"groups": [g], "include_authorized_operations": False})
+
+
+add("join_group/v9/rebalance_timeout_removes_member", _rebalance_timeout)
