@@ -697,3 +697,49 @@ def _rebalance_timeout(ctx: Ctx) -> None:
 
 
 add("join_group/v9/rebalance_timeout_removes_member", _rebalance_timeout)
+
+
+def _static_commit(ctx: Ctx) -> None:
+    g, t = ctx.name("g"), ctx.name()
+    create_topic(ctx, t)
+    j = join(ctx, g, instance="inst-1")
+    gen, m = j.get("generation_id", -1), j.get("member_id", "")
+    sync(ctx, g, gen, m)
+    for inst in ("inst-1", "inst-2", None):
+        ctx.call(OFFSET_COMMIT, 8, {**commit_body(g, t, gen=gen, member=m),
+                                    "group_instance_id": inst})
+
+
+def _completing_rebalance_described(ctx: Ctx) -> None:
+    g = ctx.name("g")
+    join(ctx, g)  # joined, not synced
+    ctx.call(DESCRIBE_GROUPS, 5, {"groups": [g], "include_authorized_operations": False})
+    resp = ctx.call(LIST_GROUPS, 4, {"states_filter": ["CompletingRebalance"]}, record=False)
+    if isinstance(resp, dict) and "groups" in resp:
+        resp = {**resp, "groups": [x for x in resp["groups"] if x["group_id"] == g]}
+    ctx.note("list_groups CompletingRebalance (this group)", resp)
+
+
+def _follower_left_out(ctx: Ctx) -> None:
+    """The leader's assignment does not name the follower: it gets an empty one."""
+    g = ctx.name("g")
+    gen, m1 = stable_group(ctx, g)
+    other = ctx.new_conn()
+    first = ctx.call(JOIN_GROUP, JOIN_V, join_body(g), conn=other)
+    m2 = first.get("member_id", "") if isinstance(first, dict) else ""
+    corr = other.send(JOIN_GROUP, JOIN_V, join_body(g, member_id=m2))
+    ctx.sleep(0.5)
+    j1 = join(ctx, g, member_id=m1)
+    other.receive(JOIN_GROUP, JOIN_V, corr)
+    gen2 = j1.get("generation_id", -1)
+    sync(ctx, g, gen2, m1)  # assigns only to itself
+    ctx.call(SYNC_GROUP, SYNC_V, {
+        "group_id": g, "generation_id": gen2, "member_id": m2, "group_instance_id": None,
+        "protocol_type": "consumer", "protocol_name": "range", "assignments": []}, conn=other)
+    ctx.note("generation", gen2 - gen)
+
+
+for _sid, _fn in (("offset_commit/v8/static_member_instance_ids", _static_commit),
+                  ("describe_groups/v5/completing_rebalance", _completing_rebalance_described),
+                  ("sync_group/v5/follower_left_out_of_assignment", _follower_left_out)):
+    add(_sid, _fn)
