@@ -155,6 +155,14 @@ PENDING: list[Allowed] = [
             "Produce: a duplicate idempotent batch is acknowledged by Kafka with "
             "log_append_time = the original batch's timestamp; kwire sends -1.",
             kwire=None),
+    Allowed("produce/v9/lying_max_timestamp", "step2.*.records[0].max_timestamp",
+            "Produce: a batch whose header max_timestamp (base - 5000) is below its records' "
+            "timestamps is stored by Kafka with max_timestamp recomputed from the records "
+            "(LogValidator, in place); kwire stores the header as sent.",
+            kwire=1_699_999_995_000, kafka=1_700_000_000_000),
+    Allowed("produce/v9/lying_max_timestamp", "step4.response.topics[*].partitions[*].*",
+            "ListOffsets by timestamp on that batch: Kafka (recomputed max_timestamp) finds "
+            "offset 0, kwire (header max_timestamp) answers -1 / no offset."),
     # ---- Fetch
     *(Allowed("fetch/v12/as_replica_or_debug_consumer", f"{step}.response.*",
               "Fetch v<15 with replica_id 2 or 1 (a broker id, as a follower would send): "

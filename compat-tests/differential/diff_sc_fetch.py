@@ -4,8 +4,10 @@ incremental fetch sessions (KIP-227)."""
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
+import crc32c
 from diff_records import FIXED_TIMESTAMP, GZIP, Batch
 from diff_runner import Ctx, add
 from diff_sc_util import (
@@ -499,3 +501,20 @@ def _shape(resp: Any) -> Any:
 
 
 add("fetch/v12/large_batches_and_limits", _large_batches)
+
+
+def _lying_max_timestamp(ctx: Ctx) -> None:
+    """A batch whose header max_timestamp is below its base timestamp: what the broker
+    stores and what ListOffsets -3 and by-timestamp answer."""
+    raw = bytearray(Batch(records=((b"a", b"1"), (b"b", b"2"))).encode())
+    struct.pack_into(">q", raw, 35, FIXED_TIMESTAMP - 5000)  # max_timestamp
+    struct.pack_into(">I", raw, 17, crc32c.crc32c(bytes(raw[21:])))
+    t = ctx.name()
+    create_topic(ctx, t)
+    produce(ctx, t, bytes(raw))
+    _fetch(ctx, 12, t, None, [{"fetch_offset": 0}])
+    for ts in (-3, FIXED_TIMESTAMP, FIXED_TIMESTAMP - 5000):
+        ctx.call(LIST_OFFSETS, 9, list_offsets_body(t, 0, ts))
+
+
+add("produce/v9/lying_max_timestamp", _lying_max_timestamp)
