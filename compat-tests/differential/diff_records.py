@@ -118,10 +118,12 @@ class Batch:
     bad_crc: bool = False
     count_override: int | None = None  # lie about the record count
     last_offset_delta_override: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # offset_deltas: per-record override
 
     def encode(self) -> bytes:
-        recs = b"".join(_record(i, k, v, self.headers) for i, (k, v) in enumerate(self.records))
+        deltas = self.extra.get("offset_deltas") or range(len(self.records))  # lie if asked
+        recs = b"".join(_record(d, k, v, self.headers)
+                        for d, (k, v) in zip(deltas, self.records, strict=True))
         payload = compress(self.codec, recs)
         attrs = self.codec | (0x10 if self.transactional else 0) | (0x20 if self.control else 0)
         last_delta = (self.last_offset_delta_override if self.last_offset_delta_override

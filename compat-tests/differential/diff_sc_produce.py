@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 import time
+from typing import Any
 
 from diff_records import GZIP, LZ4, NONE, SNAPPY, ZSTD, Batch, batches
 from diff_runner import Ctx, add
@@ -216,7 +217,6 @@ def _v13_by_name_only(ctx: Ctx) -> None:
 
 
 add("produce/v13/zero_topic_id", _v13_by_name_only)
-_ = NONE
 
 
 def _min_isr(ctx: Ctx) -> None:
@@ -264,3 +264,17 @@ def _zero_timeout(ctx: Ctx) -> None:
 
 
 add("produce/v9/zero_timeout", _zero_timeout)
+
+
+def _bad_inner_offsets(codec: int) -> Any:
+    def fn(ctx: Ctx) -> None:
+        t = ctx.name()
+        create_topic(ctx, t)
+        produce(ctx, t, Batch(codec=codec, records=((b"a", b"1"), (b"b", b"2"), (b"c", b"3")),
+                              extra={"offset_deltas": (0, 0, 5)}))
+        _fetch_back(ctx, t)
+    return fn
+
+
+add("produce/v9/inner_offset_deltas_wrong_uncompressed", _bad_inner_offsets(NONE))
+add("produce/v9/inner_offset_deltas_wrong_gzip", _bad_inner_offsets(GZIP))
