@@ -96,9 +96,11 @@ ACCEPTED: list[Allowed] = [
     Allowed("init_producer_id/*/empty_transactional_id", "*",
             "InitProducerId with transactional_id '': kwire refuses every transactional id "
             "(Kafka: INVALID_REQUEST)"),
-    Allowed("produce/v9/transactional_id_unknown", "*.error_code",
+    Allowed("produce/v9/transactional_id_unknown", "*.partition_responses[*].error_*",
             "Produce with a transactional_id: no transaction coordinator (Kafka: "
-            "INVALID_PRODUCER_ID_MAPPING for an unknown one)", kwire=53, kafka=49),
+            "INVALID_PRODUCER_ID_MAPPING for an unknown one, or NOT_ENOUGH_REPLICAS 'Unable "
+            "to verify the partition has been added to the transaction' while its "
+            "transaction coordinator is not up yet)"),
     # DescribeConfigs BROKER with no key list. kwire describes the broker configs it
     # implements; Kafka lists ~250 more (replication, controller quorum, SSL/SASL,
     # quotas, remote storage, share groups ...) that configure nothing in kwire.
