@@ -170,6 +170,11 @@ PENDING: list[Allowed] = [
             "is refused by Kafka 4.4 (UNKNOWN_SERVER_ERROR -1 from its inner-offset check, "
             "nothing stored); kwire stores it. (The same batch uncompressed is accepted by "
             "both.)"),
+    Allowed("produce/v9/record_key_length_*", "*",
+            "Produce: a batch with a valid CRC whose record is malformed inside (key length "
+            "-5, or a key length past the end) is refused by Kafka with INVALID_RECORD (87) "
+            "after parsing every record (LogValidator); kwire checks only the batch header "
+            "and CRC, stores it and serves it to consumers, which then fail to parse it."),
     # ---- Fetch
     *(Allowed("fetch/v12/as_replica_or_debug_consumer", f"{step}.response.*",
               "Fetch v<15 with replica_id 2 or 1 (a broker id, as a follower would send): "

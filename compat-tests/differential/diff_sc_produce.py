@@ -8,6 +8,7 @@ import struct
 import time
 from typing import Any
 
+import crc32c
 from diff_records import GZIP, LZ4, NONE, SNAPPY, ZSTD, Batch, batches
 from diff_runner import Ctx, add
 from diff_sc_util import (
@@ -278,3 +279,22 @@ def _bad_inner_offsets(codec: int) -> Any:
 
 add("produce/v9/inner_offset_deltas_wrong_uncompressed", _bad_inner_offsets(NONE))
 add("produce/v9/inner_offset_deltas_wrong_gzip", _bad_inner_offsets(GZIP))
+
+
+def _patched(batch: Batch, patches: dict[int, int]) -> bytes:
+    """The batch's bytes with single bytes replaced, CRC recomputed (so only the
+    content is wrong)."""
+    raw = bytearray(batch.encode())
+    for pos, byte in patches.items():
+        raw[pos] = byte
+    struct.pack_into(">I", raw, 17, crc32c.crc32c(bytes(raw[21:])))
+    return bytes(raw)
+
+
+# Byte 65 is the first record's key length (zigzag varint) in a one-record batch;
+# byte 22 holds the low attribute bits.
+_simple("produce/v9/record_key_length_negative", _patched(Batch(), {65: 0x09}))
+_simple("produce/v9/record_key_length_past_end", _patched(Batch(), {65: 0x7E}))
+_simple("produce/v9/client_sets_log_append_time", _patched(Batch(), {22: 0x08}))
+_simple("produce/v9/producer_id_without_epoch", Batch(producer_id=5, producer_epoch=-1,
+                                                      base_sequence=0))
