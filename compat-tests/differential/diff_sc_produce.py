@@ -298,3 +298,27 @@ _simple("produce/v9/record_key_length_past_end", _patched(Batch(), {65: 0x7E}))
 _simple("produce/v9/client_sets_log_append_time", _patched(Batch(), {22: 0x08}))
 _simple("produce/v9/producer_id_without_epoch", Batch(producer_id=5, producer_epoch=-1,
                                                       base_sequence=0))
+
+
+def _garbage_payload(codec: int) -> bytes:
+    """A batch whose compressed payload is not valid for its codec (CRC valid)."""
+    raw = bytearray(Batch(codec=codec, records=((b"k", b"v" * 40),)).encode())
+    for i in range(61, len(raw)):
+        raw[i] = 0x5A
+    struct.pack_into(">I", raw, 17, crc32c.crc32c(bytes(raw[21:])))
+    return bytes(raw)
+
+
+def _trailing_bytes_in_batch() -> bytes:
+    """One record and 3 extra bytes inside the batch (length and CRC consistent)."""
+    raw = bytearray(Batch().encode() + b"\x00\x00\x00")
+    struct.pack_into(">i", raw, 8, len(raw) - 12)
+    struct.pack_into(">I", raw, 17, crc32c.crc32c(bytes(raw[21:])))
+    return bytes(raw)
+
+
+_simple("produce/v9/trailing_bytes_inside_batch", _trailing_bytes_in_batch())
+_simple("produce/v9/record_header_count_negative",
+        _patched(Batch(headers=(("h", b"x"),)), {69: 0x03}))
+for _codec, _cname in ((GZIP, "gzip"), (SNAPPY, "snappy"), (LZ4, "lz4"), (ZSTD, "zstd")):
+    _simple(f"produce/v9/garbage_{_cname}_payload", _garbage_payload(_codec))
