@@ -175,14 +175,15 @@ PENDING: list[Allowed] = [
     *(Allowed(f"produce/v9/{sid}", "*",
               "Produce: a CRC-valid batch whose content is malformed is refused by Kafka "
               "after it parses every record (LogValidator): a record with key length -5 or "
-              "past the end, a negative header count, bytes after the last record -> "
+              "past the end, a negative header count, bytes after the last record, fewer "
+              "records than the header counts -> "
               "INVALID_RECORD (87); a compressed payload that does not decompress -> "
               "UNKNOWN_SERVER_ERROR (-1) in Kafka 4.4. kwire checks only the batch header and "
               "CRC, stores the batch (error 0) and serves it to consumers, which then fail "
               "to parse it: a poison pill.")
       for sid in ("record_key_length_negative", "record_key_length_past_end",
                   "record_header_count_negative", "trailing_bytes_inside_batch",
-                  "garbage_*_payload")),
+                  "garbage_*_payload", "fewer_records_than_counted*")),
     # ---- Fetch
     *(Allowed("fetch/v12/as_replica_or_debug_consumer", f"{step}.response.*",
               "Fetch v<15 with replica_id 2 or 1 (a broker id, as a follower would send): "

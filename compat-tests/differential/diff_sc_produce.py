@@ -322,3 +322,10 @@ _simple("produce/v9/record_header_count_negative",
         _patched(Batch(headers=(("h", b"x"),)), {69: 0x03}))
 for _codec, _cname in ((GZIP, "gzip"), (SNAPPY, "snappy"), (LZ4, "lz4"), (ZSTD, "zstd")):
     _simple(f"produce/v9/garbage_{_cname}_payload", _garbage_payload(_codec))
+_simple("produce/v9/fewer_records_than_counted",
+        Batch(records=((b"k", b"v"),), count_override=3, last_offset_delta_override=2))
+_simple("produce/v9/fewer_records_than_counted_gzip",
+        Batch(codec=GZIP, records=((b"k", b"v"),), count_override=3,
+              last_offset_delta_override=2))
+_simple("produce/v9/log_append_time_topic_gzip", Batch(codec=GZIP, records=((b"k", b"v"),) * 3),
+        configs={"message.timestamp.type": "LogAppendTime"})
