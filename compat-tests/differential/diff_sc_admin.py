@@ -528,3 +528,14 @@ def _zero_timeouts(ctx: Ctx) -> None:
 
 
 add("create_topics/v7/zero_timeouts", _zero_timeouts)
+
+
+def _dot_underscore_collision(ctx: Ctx) -> None:
+    """'a.b' and 'a_b' collide in metric names; Kafka refuses the second."""
+    base = ctx.name("x")
+    create_topic(ctx, base + "_y")
+    _create(ctx, 7, [_ct(base + ".y")])
+    ctx.call(METADATA, 12, metadata_body([base + ".y"], auto_create=True))
+
+
+add("create_topics/v7/dot_underscore_collision", _dot_underscore_collision)

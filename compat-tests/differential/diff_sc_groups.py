@@ -743,3 +743,19 @@ for _sid, _fn in (("offset_commit/v8/static_member_instance_ids", _static_commit
                   ("describe_groups/v5/completing_rebalance", _completing_rebalance_described),
                   ("sync_group/v5/follower_left_out_of_assignment", _follower_left_out)):
     add(_sid, _fn)
+
+
+def _committed_leader_epoch(ctx: Ctx) -> None:
+    g, t = ctx.name("g"), ctx.name()
+    create_topic(ctx, t, partitions=2)
+    body = commit_body(g, t, offset=2)
+    body["topics"][0]["partitions"][0]["committed_leader_epoch"] = 0
+    body["topics"][0]["partitions"].append({"partition_index": 1, "committed_offset": 4,
+                                            "committed_leader_epoch": 7,
+                                            "committed_metadata": ""})
+    ctx.call(OFFSET_COMMIT, 8, body)
+    ctx.call(OFFSET_FETCH, 8, fetch_offsets_body(g, [(t, [0, 1])]))
+    ctx.call(OFFSET_FETCH, 4, fetch_offsets_body(g, [(t, [0, 1])]))
+
+
+add("offset_commit/v8/committed_leader_epoch_round_trip", _committed_leader_epoch)
