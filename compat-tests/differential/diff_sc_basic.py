@@ -286,3 +286,12 @@ def _metadata_odd_entries(ctx: Ctx) -> None:
 
 
 add("metadata/v12/odd_topic_entries", _metadata_odd_entries)
+
+
+def _sasl_on_plaintext(ctx: Ctx) -> None:
+    """A client configured for SASL against a PLAINTEXT listener: what it is told."""
+    ctx.call(17, 1, {"mechanism": "PLAIN"})
+    ctx.call(API_VERSIONS, 0, {})
+
+
+add("framing/sasl_handshake_on_plaintext", _sasl_on_plaintext)
