@@ -539,3 +539,28 @@ def _dot_underscore_collision(ctx: Ctx) -> None:
 
 
 add("create_topics/v7/dot_underscore_collision", _dot_underscore_collision)
+
+
+def _describe_configs_shapes(ctx: Ctx) -> None:
+    """Empty key list vs null; the same resource twice in one request."""
+    t = ctx.name()
+    create_topic(ctx, t)
+    _describe(ctx, 4, TOPIC, t, [])
+    ctx.call(DESCRIBE_CONFIGS, 4, {"resources": [
+        {"resource_type": TOPIC, "resource_name": t, "configuration_keys": ["retention.ms"]},
+        {"resource_type": TOPIC, "resource_name": t, "configuration_keys": ["cleanup.policy"]}],
+        "include_synonyms": False, "include_documentation": False})
+    # Kafka 4.4 never answers this one (see the allowlist): a short timeout.
+    ctx.call(ALTER_CONFIGS, 2, {"validate_only": True, "resources": [
+        {"resource_type": TOPIC, "resource_name": t,
+         "configs": [{"name": "retention.ms", "value": "1"}]},
+        {"resource_type": TOPIC, "resource_name": t,
+         "configs": [{"name": "retention.ms", "value": "2"}]}]}, timeout=2.0)
+    ctx.call(INCREMENTAL_ALTER_CONFIGS, 1, {"validate_only": True, "resources": [
+        {"resource_type": TOPIC, "resource_name": t,
+         "configs": [{"name": "retention.ms", "config_operation": SET, "value": "1"}]},
+        {"resource_type": TOPIC, "resource_name": t,
+         "configs": [{"name": "retention.ms", "config_operation": SET, "value": "2"}]}]})
+
+
+add("describe_configs/v4/empty_keys_and_duplicate_resources", _describe_configs_shapes)
