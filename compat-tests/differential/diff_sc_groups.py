@@ -759,3 +759,37 @@ def _committed_leader_epoch(ctx: Ctx) -> None:
 
 
 add("offset_commit/v8/committed_leader_epoch_round_trip", _committed_leader_epoch)
+
+
+def _empty_lists(ctx: Ctx) -> None:
+    """Empty (not null) lists where null means 'all' or where nothing is asked."""
+    g, t = ctx.name("g"), ctx.name()
+    create_topic(ctx, t)
+    ctx.call(OFFSET_COMMIT, 8, commit_body(g, t))
+    ctx.call(OFFSET_FETCH, 5, {"group_id": g, "topics": [], "require_stable": False})
+    ctx.call(OFFSET_FETCH, 8, {"groups": [{"group_id": g, "topics": []}], "require_stable": False})
+    ctx.call(OFFSET_FETCH, 8, {"groups": [], "require_stable": False})
+    ctx.call(DESCRIBE_GROUPS, 5, {"groups": [], "include_authorized_operations": False})
+    ctx.call(DELETE_GROUPS, 2, {"groups_names": []})
+    ctx.call(OFFSET_DELETE, 0, {"group_id": g, "topics": []})
+    gen, m = stable_group(ctx, ctx.name("g2"))
+    ctx.call(LEAVE_GROUP, LEAVE_V, {"group_id": ctx.name("g2"), "members": []})
+    ctx.call(OFFSET_COMMIT, 8, {**commit_body(ctx.name("g2"), t, gen=gen, member=m),
+                                "topics": []})
+
+
+def _assignment_for_stranger(ctx: Ctx) -> None:
+    g = ctx.name("g")
+    j = join(ctx, g)
+    ctx.call(SYNC_GROUP, SYNC_V, {
+        "group_id": g, "generation_id": j.get("generation_id", -1),
+        "member_id": j.get("member_id", ""), "group_instance_id": None,
+        "protocol_type": "consumer", "protocol_name": "range",
+        "assignments": [{"member_id": "stranger-1", "assignment": b"\x00"},
+                        {"member_id": j.get("member_id", ""), "assignment": b"\x01"},
+                        {"member_id": j.get("member_id", ""), "assignment": b"\x02"}]})
+
+
+for _sid, _fn in (("offset_fetch/v8/empty_lists_everywhere", _empty_lists),
+                  ("sync_group/v5/assignment_for_non_member", _assignment_for_stranger)):
+    add(_sid, _fn)
