@@ -564,3 +564,25 @@ def _describe_configs_shapes(ctx: Ctx) -> None:
 
 
 add("describe_configs/v4/empty_keys_and_duplicate_resources", _describe_configs_shapes)
+
+
+def _null_config_values(ctx: Ctx) -> None:
+    t = ctx.name()
+    ctx.call(CREATE_TOPICS, 7, {"topics": [{"name": t, "num_partitions": 1,
+                                            "replication_factor": 1, "assignments": [],
+                                            "configs": [{"name": "retention.ms",
+                                                         "value": None}]}],
+                                "timeout": 10000, "validate_only": False})
+    t2 = ctx.name("t2")
+    create_topic(ctx, t2, configs={"retention.ms": "1000000"})
+    ctx.call(ALTER_CONFIGS, 2, {"validate_only": False, "resources": [
+        {"resource_type": TOPIC, "resource_name": t2,
+         "configs": [{"name": "retention.ms", "value": None},
+                     {"name": "segment.ms", "value": "4000000"}]}]})
+    ctx.settle()
+    _describe(ctx, 4, TOPIC, t2, ["retention.ms", "segment.ms"])
+    _incremental(ctx, 1, TOPIC, t2, [("retention.ms", SET, None)])
+    _incremental(ctx, 1, TOPIC, t2, [("cleanup.policy", APPEND, None)])
+
+
+add("alter_configs/v2/null_config_values", _null_config_values)
