@@ -11,6 +11,7 @@ import crc32c
 from diff_records import FIXED_TIMESTAMP, GZIP, Batch
 from diff_runner import Ctx, add
 from diff_sc_util import (
+    CREATE_PARTITIONS,
     DELETE_RECORDS,
     DELETE_TOPICS,
     DESCRIBE_LOG_DIRS,
@@ -518,3 +519,20 @@ def _lying_max_timestamp(ctx: Ctx) -> None:
 
 
 add("produce/v9/lying_max_timestamp", _lying_max_timestamp)
+
+
+def _epochs_after_delete_records(ctx: Ctx) -> None:
+    t = ctx.name()
+    create_topic(ctx, t, partitions=2)
+    produce_n(ctx, t, 4)
+    ctx.call(CREATE_PARTITIONS, 3, {"timeout": 10000, "validate_only": False,
+                                    "topics": [{"name": t, "count": 3, "assignments": None}]})
+    ctx.settle()
+    ctx.call(DELETE_RECORDS, 2, _dr_body(t, 0, 4))
+    for p in range(3):
+        ctx.call(OFFSET_FOR_LEADER_EPOCH, 4, _olfe_body(t, p, 0))
+        for ts in (-2, -4, -5):
+            ctx.call(LIST_OFFSETS, 11, list_offsets_body(t, p, ts))
+
+
+add("offset_for_leader_epoch/v4/after_delete_records_and_growth", _epochs_after_delete_records)
