@@ -203,7 +203,9 @@ def markdown(results: dict[str, Any], chart_name: str | None) -> str:
         f"`--num-records {pr['pp_1k_records']:,} --record-size 1024 --throughput -1 "
         "--command-property acks=all` into a topic created with 1 and with 8 partitions, and "
         f"`--num-records {pr['pp_100b_records']:,} --record-size 100` into a 1-partition topic; "
-        "figures from its summary line (its MB is MiB).",
+        "figures from its summary line (its MB is MiB). The same 1 KiB run also goes, "
+        "uncompressed, into 1-partition topics created with `compression.type=lz4` and "
+        "`zstd`, so the broker re-encodes every batch (the recompression rows).",
         f"- **librdkafka** (`benchmarks/loadgen_rdkafka.py`, confluent-kafka, client defaults "
         f"except acks=all): {pr['rd_1k_records']:,} × 1 KiB and {pr['rd_100b_records']:,} × "
         "100 B into 1-partition topics as fast as the client takes them, timed from the first "
@@ -216,6 +218,10 @@ def markdown(results: dict[str, Any], chart_name: str | None) -> str:
         "capped both brokers at ~250k records/s. Kafka's ConsumerPerformance runs on every "
         "broker that advertises the consumer-group APIs, on the same 1 KiB topic (its figure is "
         "`fetch.MB.sec`, which leaves out the group join).",
+        f"- **1,000 partitions**: librdkafka writes {pr['cp_p1000_records']:,} × 100 B into a "
+        "1,000-partition topic, then ConsumerPerformance reads it with `fetch.max.bytes=65536`, "
+        "so the read takes hundreds of fetches over the same partitions (what incremental "
+        "fetch sessions save); figure `fetch.nMsg.sec`.",
         f"- **End-to-end latency**: a producer process sends {pr['e2e_rate']:,} records/s of "
         f"1 KiB (acks=all, linger.ms=0) for {pr['e2e_seconds']:g} s, each value starting with its "
         "send time; a consumer process (assign(), polls one record at a time) computes receive "

@@ -52,10 +52,11 @@ METRICS: list[Metric] = [
            "ProducerPerformance", THROUGHPUT_TARGET),
     Metric("pp_100b_krps", "produce 100 B, acks=all, 1 partition", "k records/s", "higher",
            "ProducerPerformance", THROUGHPUT_TARGET),
+    # Broker-side recompression: its cost is measured, no target is set for it.
     Metric("pp_1k_lz4_mibs", "produce 1 KiB uncompressed into a compression.type=lz4 topic",
-           "MiB/s", "higher", "ProducerPerformance", THROUGHPUT_TARGET),
+           "MiB/s", "higher", "ProducerPerformance"),
     Metric("pp_1k_zstd_mibs", "produce 1 KiB uncompressed into a compression.type=zstd topic",
-           "MiB/s", "higher", "ProducerPerformance", THROUGHPUT_TARGET),
+           "MiB/s", "higher", "ProducerPerformance"),
     Metric("rd_1k_p1_mibs", "produce 1 KiB, acks=all, 1 partition", "MiB/s", "higher",
            "librdkafka", THROUGHPUT_TARGET),
     Metric("rd_100b_krps", "produce 100 B, acks=all, 1 partition", "k records/s", "higher",
