@@ -5,6 +5,7 @@ incremental fetch sessions (KIP-227)."""
 from __future__ import annotations
 
 import struct
+import time
 from typing import Any
 
 import crc32c
@@ -536,3 +537,20 @@ def _epochs_after_delete_records(ctx: Ctx) -> None:
 
 
 add("offset_for_leader_epoch/v4/after_delete_records_and_growth", _epochs_after_delete_records)
+
+
+def _long_poll_woken(ctx: Ctx) -> None:
+    """A fetch waiting for data (max_wait 3 s) is answered when a record arrives."""
+    t = ctx.name()
+    create_topic(ctx, t)
+    other = ctx.new_conn()
+    body = fetch_body(t, None, [{"fetch_offset": 0}], max_wait=3000)
+    corr = other.send(FETCH, 12, body)
+    ctx.sleep(0.3)
+    produce(ctx, t, Batch(records=((b"k", b"woke"),)))
+    started = time.monotonic()
+    ctx.note("fetch woken by the append", other.receive(FETCH, 12, corr))
+    ctx.note("answered well before max_wait", time.monotonic() - started < 2.0)
+
+
+add("fetch/v12/long_poll_woken_by_produce", _long_poll_woken)
