@@ -793,3 +793,23 @@ def _assignment_for_stranger(ctx: Ctx) -> None:
 for _sid, _fn in (("offset_fetch/v8/empty_lists_everywhere", _empty_lists),
                   ("sync_group/v5/assignment_for_non_member", _assignment_for_stranger)):
     add(_sid, _fn)
+
+
+def _join_during_completing(ctx: Ctx) -> None:
+    """A newcomer joins while the group waits for the leader's SyncGroup: the group
+    goes back to preparing a rebalance and the leader's late SyncGroup is refused."""
+    g = ctx.name("g")
+    j = join(ctx, g)
+    gen, m1 = j.get("generation_id", -1), j.get("member_id", "")
+    other = ctx.new_conn()
+    first = ctx.call(JOIN_GROUP, JOIN_V, join_body(g), conn=other)
+    m2 = first.get("member_id", "") if isinstance(first, dict) else ""
+    corr = other.send(JOIN_GROUP, JOIN_V, join_body(g, member_id=m2))
+    ctx.sleep(0.5)
+    sync(ctx, g, gen, m1)  # REBALANCE_IN_PROGRESS
+    heartbeat(ctx, g, gen, m1)
+    join(ctx, g, member_id=m1)
+    ctx.note("newcomer's join", other.receive(JOIN_GROUP, JOIN_V, corr))
+
+
+add("sync_group/v5/newcomer_during_completing_rebalance", _join_during_completing)
