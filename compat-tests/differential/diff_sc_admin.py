@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from diff_records import Batch
 from diff_runner import Ctx, add
 from diff_sc_groups import commit_body, fetch_offsets_body
 from diff_sc_util import (
@@ -27,6 +28,7 @@ from diff_sc_util import (
     create_topic,
     fetch_body,
     metadata_body,
+    produce,
     produce_n,
     topic_id,
     versions,
@@ -586,3 +588,22 @@ def _null_config_values(ctx: Ctx) -> None:
 
 
 add("alter_configs/v2/null_config_values", _null_config_values)
+
+
+def _dynamic_message_max_bytes(ctx: Ctx) -> None:
+    """A dynamic broker default (message.max.bytes) takes effect on existing topics and
+    goes away when deleted. Always reset: later scenarios share the broker."""
+    t = ctx.name()
+    create_topic(ctx, t)
+    try:
+        _incremental(ctx, 1, BROKER, "1", [("message.max.bytes", SET, "2000")])
+        ctx.settle()
+        produce(ctx, t, Batch(records=((b"k", b"x" * 3000),)))
+        _describe(ctx, 4, TOPIC, t, ["max.message.bytes"], synonyms=True)
+    finally:
+        _incremental(ctx, 1, BROKER, "1", [("message.max.bytes", DELETE, None)])
+        ctx.settle()
+    produce(ctx, t, Batch(records=((b"k", b"x" * 3000),)))
+
+
+add("incremental_alter_configs/v1/broker_message_max_bytes_applies", _dynamic_message_max_bytes)
