@@ -813,3 +813,14 @@ def _join_during_completing(ctx: Ctx) -> None:
 
 
 add("sync_group/v5/newcomer_during_completing_rebalance", _join_during_completing)
+
+
+def _group_authorized_operations(ctx: Ctx) -> None:
+    g = ctx.name("g")
+    stable_group(ctx, g)
+    for v in (3, 5, 6):
+        ctx.call(DESCRIBE_GROUPS, v, {"groups": [g, ctx.name("none")],
+                                      "include_authorized_operations": True})
+
+
+add("describe_groups/v5/authorized_operations", _group_authorized_operations)
