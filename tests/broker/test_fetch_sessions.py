@@ -2,7 +2,7 @@
 Fetch handler's use of it, checked against Kafka 4.4's FetchSession rules.
 
 Raw request sequences in the handler tests were also sent to a Kafka 4.4.0 broker
-(compat-tests/test_fetch_sessions.py runs them against both)."""
+(compat-tests/test_fetch_sessions_wire.py runs them against both)."""
 
 from __future__ import annotations
 
