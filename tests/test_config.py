@@ -61,6 +61,36 @@ def test_bad_values_name_the_key(key: str, value: str) -> None:
         load_config(overrides={key: value})
 
 
+def test_list_properties_parse_as_kafka_lists() -> None:
+    config = load_config(overrides={
+        "listeners": " PLAINTEXT://127.0.0.1:19092 ,", "log.dirs": "/tmp/x",
+        "advertised.listeners": "PLAINTEXT://h:1"})
+    assert config["listeners"] == ["PLAINTEXT://127.0.0.1:19092", ""]
+    assert config.listener.port == 19092
+    assert config.advertised_listener.host == "h"
+    assert config.data_dir == Path("/tmp/x")
+    assert load_config(port=0, data_dir="/tmp/y")["log.dirs"] == ["/tmp/y"]
+    with pytest.raises(ConfigError, match="log.dirs: kwire uses exactly one log directory"):
+        load_config(overrides={"log.dirs": "/a, /b"})
+    with pytest.raises(ConfigError, match="at least one listener is needed"):
+        load_config(overrides={"listeners": " "})
+
+
+def test_node_id_and_broker_id_stand_for_each_other() -> None:
+    # KafkaConfig.populateSynonyms: the one set is the other's static value too.
+    config = load_config(overrides={"node.id": "3"})
+    assert (config["broker.id"], config.node_id) == (3, 3)
+    assert {"node.id", "broker.id"} <= config.explicit
+    config = load_config(overrides={"broker.id": "4"})
+    assert (config["node.id"], config.node_id) == (4, 4)
+    assert {"node.id", "broker.id"} <= config.explicit
+    assert load_config()["broker.id"] is None
+    with pytest.raises(ConfigError, match="broker.id: Value must be at least 0"):
+        load_config(overrides={"broker.id": "-1"})
+    with pytest.raises(ConfigError, match="same value as `broker.id`"):
+        load_config(overrides={"broker.id": "4", "node.id": "5"})
+
+
 def test_nonroutable_advertised_address_is_refused() -> None:
     with pytest.raises(ConfigError, match="advertised.listeners"):
         load_config(host="0.0.0.0")

@@ -35,6 +35,7 @@ from kwire.config.types import (
     list_of,
     one_of,
     parse_value,
+    render,
 )
 
 # Re-exported: other modules take Kafka's integer bounds from here.
@@ -76,12 +77,13 @@ ZSTD_LEVEL = between(-131072, 22)
 # Kafka 4.1's definitions (KafkaConfig / ServerLogConfigs / SocketServerConfigs /
 # GroupCoordinatorConfig / ServerConfigs, checked against the 4.1.2 jars): same
 # type, same validator. Defaults are Kafka's except listeners, log.dir and node.id
-# (kwire runs with no file at all).
+# (kwire runs with no file at all). The four LIST ones below parse to lists (read
+# them with split_list); kwire's own checks of their items are in _check.
 _PROPERTIES = [
-    ConfigKey("listeners", STRING, "PLAINTEXT://127.0.0.1:9092"),
-    ConfigKey("advertised.listeners", STRING, None),
-    ConfigKey("log.dirs", STRING, None),
-    ConfigKey("log.dir", STRING, "./kwire-data"),
+    ConfigKey("listeners", LIST, "PLAINTEXT://127.0.0.1:9092"),
+    ConfigKey("advertised.listeners", LIST, None),
+    ConfigKey("log.dirs", LIST, None),
+    ConfigKey("log.dir", LIST, "./kwire-data"),
     ConfigKey("node.id", INT, "1", at_least(0)),
     # Kafka: no range; it must equal node.id when both are set (checked below).
     ConfigKey("broker.id", INT, None),
@@ -124,7 +126,7 @@ _PROPERTIES = [
     ConfigKey("compression.lz4.level", INT, "9", LZ4_LEVEL),
     ConfigKey("compression.zstd.level", INT, "3", ZSTD_LEVEL),
     ConfigKey("producer.id.expiration.ms", INT, "86400000", at_least(1)),
-    # Kafka's internal (defineInternal) TransactionLogConfig setting.
+    # Kafka's internal (defineInternal) TransactionLogConfig setting (INTERNAL below).
     ConfigKey("producer.id.expiration.check.interval.ms", INT, "600000", at_least(1)),
     ConfigKey("offsets.topic.num.partitions", INT, "50", at_least(1)),
     ConfigKey("offsets.retention.minutes", INT, "10080", at_least(1)),
@@ -207,6 +209,11 @@ _PROPERTIES = [
 ]
 BROKER_PROPERTIES: Mapping[str, ConfigKey] = {p.name: p for p in _PROPERTIES}
 
+# Kafka's internal broker configs (ConfigDef.defineInternal): settable like any
+# other, but DescribeConfigs lists one only when server.properties sets it
+# (ConfigHelper describes the originals and the non-internal values).
+INTERNAL: frozenset[str] = frozenset({"producer.id.expiration.check.interval.ms"})
+
 # Kafka's connection.failed.authentication.delay.ms default; kwire has no
 # authentication, but Kafka's check of connections.max.idle.ms against it stands.
 FAILED_AUTHENTICATION_DELAY_MS = 100
@@ -228,9 +235,11 @@ def _parse(prop: ConfigKey, raw: str) -> Any:
         raise ConfigError(str(exc)) from None
 
 
-def split_list(value: str | None) -> list[str]:
-    """Kafka's comma-separated STRING values (listeners, log.dirs)."""
-    return [item.strip() for item in (value or "").split(",") if item.strip()]
+def split_list(value: str | list[str] | None) -> list[str]:
+    """The non-empty items of a LIST value (listeners, log.dirs: parsed lists) or
+    of a comma-separated string."""
+    items = value.split(",") if isinstance(value, str) else (value or [])
+    return [item.strip() for item in items if item.strip()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,11 +406,19 @@ def load_config(
         current = parse_listener("listeners", split_list(values["listeners"])[0])
         new_host = host if host is not None else current.host
         new_port = port if port is not None else current.port
-        values["listeners"] = str(Listener("PLAINTEXT", new_host, new_port))
+        values["listeners"] = [str(Listener("PLAINTEXT", new_host, new_port))]
         explicit.add("listeners")
     if data_dir is not None:
-        values["log.dirs"] = data_dir
+        values["log.dirs"] = [data_dir]
         explicit.add("log.dirs")
+    # KafkaConfig.populateSynonyms: node.id and broker.id are one setting; the one
+    # given stands for the other too (DescribeConfigs then reports both as static).
+    if "node.id" in explicit and "broker.id" not in explicit:
+        values["broker.id"] = values["node.id"]
+        explicit.add("broker.id")
+    elif "broker.id" in explicit and "node.id" not in explicit:
+        values["node.id"] = values["broker.id"]
+        explicit.add("node.id")
 
     config = Config(values=values, explicit=frozenset(explicit))
     _check(config)
@@ -427,7 +444,7 @@ def _check(config: Config) -> None:
     """Kafka's checks across properties (KafkaConfig.validateValues), then kwire's own."""
     values = config.values
     if not split_list(values["listeners"]):
-        raise ConfigError(str(invalid_value("listeners", values["listeners"],
+        raise ConfigError(str(invalid_value("listeners", render(values["listeners"]),
                                             "at least one listener is needed")))
     for key in ("listeners", "advertised.listeners"):
         for item in split_list(values.get(key)):

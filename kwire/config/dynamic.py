@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from kwire.config import (
     BROKER_PROPERTIES,
+    INTERNAL,
     Config,
     ConfigError,
     RequirementFailed,
@@ -33,6 +34,8 @@ SOURCE_GROUP = 8
 
 # Kafka changes these at run time; kwire cannot yet (it would have to rebind its
 # listener or resize its connection limit), so it refuses them, saying so.
+# DescribeConfigs still reports them as Kafka does (read_only false): the refusal
+# is kwire's own, at AlterConfigs time (see validate).
 KWIRE_STATIC_ONLY = frozenset({"listeners", "max.connections"})
 
 # DynamicBrokerConfig.PerBrokerConfigs that kwire knows: never a cluster default.
@@ -51,10 +54,17 @@ _SYNONYMS: Mapping[str, tuple[str, ...]] = {
 
 def is_dynamic(name: str) -> bool:
     """Whether AlterConfigs may set `name` on a kwire broker (DescribeConfigs
-    reports read_only = not this)."""
+    reports Kafka's read_only instead: described_read_only)."""
     if name in BROKER_PROPERTIES:
         return name in KAFKA_DYNAMIC and name not in KWIRE_STATIC_ONLY
     return False
+
+
+def described_read_only(name: str) -> bool:
+    """DescribeConfigs' read_only: Kafka's (not dynamically updatable), so a config
+    Kafka changes at run time and kwire refuses to (KWIRE_STATIC_ONLY) is read_only
+    false, as in Kafka. Names Kafka does not know: true."""
+    return not is_dynamic(name) and name not in KWIRE_STATIC_ONLY
 
 
 def _is_read_only(name: str) -> bool:
@@ -203,13 +213,15 @@ def _entry(config: Config, name: str, value: str | None, per_broker: bool) -> Br
     source = syn[0].source if syn else SOURCE_DEFAULT
     type_code = prop.type.code if prop is not None else 0
     return BrokerEntry(name, value if prop is not None else None, source,
-                       not is_dynamic(name), prop is None, type_code, tuple(syn))
+                       described_read_only(name), prop is None, type_code, tuple(syn))
 
 
 def broker_entries(config: Config) -> list[BrokerEntry]:
     """DescribeConfigs of this broker: every broker config (and every unknown name
-    set dynamically), by name."""
+    set dynamically), by name. An internal config only when set at start, as
+    Kafka's ConfigHelper lists the originals and the non-internal values."""
     names = set(BROKER_PROPERTIES) | set(config.dynamic_default) | set(config.dynamic_broker)
+    names -= INTERNAL - config.explicit
     return [_entry(config, n, render(config.values.get(n)), True) for n in sorted(names)]
 
 
@@ -221,7 +233,7 @@ def default_entries(config: Config) -> list[BrokerEntry]:
         value = _shown(name, config.dynamic_default[name])
         prop = BROKER_PROPERTIES.get(name)
         out.append(BrokerEntry(
-            name, value, SOURCE_DYNAMIC_DEFAULT_BROKER, not is_dynamic(name), prop is None,
+            name, value, SOURCE_DYNAMIC_DEFAULT_BROKER, described_read_only(name), prop is None,
             prop.type.code if prop is not None else 0,
             (Synonym(name, value, SOURCE_DYNAMIC_DEFAULT_BROKER),)))
     return out

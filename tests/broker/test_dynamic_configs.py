@@ -337,6 +337,36 @@ async def test_describe_sources_and_synonyms_as_kafka(kb: InProcessBroker) -> No
     assert list(only) == ["log.retention.ms"]
 
 
+async def test_broker_describe_details_as_kafka_4_4(tmp_path: Path) -> None:
+    """Kafka 4.4.0's BROKER describe (the differential scenario broker_all): LIST
+    types, broker.id following node.id, listeners and max.connections dynamic in
+    Kafka (kwire still refuses changing them), internal configs hidden, and an
+    empty key list describing everything, as null does."""
+    kb = InProcessBroker(tmp_path, **{"node.id": "1"})
+    _, _, b = await describe(kb, BROKER, "1")
+    for name in ("listeners", "advertised.listeners", "log.dirs", "log.dir", "process.roles"):
+        assert b[name].config_type == 7, name
+    assert shape(b["broker.id"]) == ("1", True, 4, False, 3, [("broker.id", "1", 4)])
+    assert b["listeners"].read_only is False
+    assert b["max.connections"].read_only is False
+    assert b["log.dirs"].value == str(tmp_path)
+    assert "producer.id.expiration.check.interval.ms" not in b
+    code, message = await inc(kb, BROKER, "1", [("max.connections", SET, "5")])
+    assert code == 42 and message is not None and "kwire applies them at start" in message
+    _, _, everything = await describe(kb, BROKER, "1", keys=[])
+    assert set(everything) == set(b)
+    await create(kb, "emptykeys")
+    _, _, t = await describe(kb, TOPIC, "emptykeys", keys=[])
+    _, _, t_all = await describe(kb, TOPIC, "emptykeys")
+    assert set(t) == set(t_all) and "retention.ms" in t
+
+
+async def test_internal_broker_config_described_when_set(tmp_path: Path) -> None:
+    kb = InProcessBroker(tmp_path, **{"producer.id.expiration.check.interval.ms": "1000"})
+    _, _, b = await describe(kb, BROKER, "1")
+    assert b["producer.id.expiration.check.interval.ms"].value == "1000"
+
+
 async def test_static_properties_sit_under_dynamic_ones(tmp_path: Path) -> None:
     kb = InProcessBroker(tmp_path, **{"message.max.bytes": "3000"})
     _, _, b = await describe(kb, BROKER, "1", keys=["message.max.bytes"])

@@ -23,7 +23,7 @@ async def describe_configs(ctx: RequestContext, request: Any) -> dict[str, Any]:
             entries = describe_resource(ctx.broker, int(r.resource_type), r.resource_name)
         except Refused as exc:
             code, message = exc.code, exc.message
-        if r.configuration_keys is not None:
+        if r.configuration_keys:  # null or [] (ConfigHelper): every config
             keys = set(r.configuration_keys)
             entries = [e for e in entries if e["name"] in keys]
         if not request.include_synonyms:
