@@ -231,27 +231,6 @@ PENDING: list[Allowed] = [
             "DeleteRecords on a topic with cleanup.policy=compact (no 'delete'): Kafka "
             "refuses with POLICY_VIOLATION (44) and low_watermark -1; kwire deletes "
             "(NONE, low_watermark 1)."),
-    Allowed("describe_configs/v4/empty_keys_and_duplicate_resources",
-            "step1.response.results[*].configs[name=*]",
-            "DescribeConfigs with configuration_keys [] (empty, not null): Kafka describes "
-            "every config of the resource, as for null; kwire describes none.",
-            kwire=MISSING),
-    # ---- DescribeConfigs BROKER (all keys)
-    Allowed("describe_configs/*/broker_all", "*.configs[name=*].config_type",
-            "DescribeConfigs v3+: list-valued broker configs (listeners, "
-            "advertised.listeners, log.dirs, ...) have config_type LIST (7) in Kafka; "
-            "kwire says STRING (2).", kwire=2, kafka=7),
-    Allowed("describe_configs/*/broker_all", "*.configs[name=broker.id].*",
-            "DescribeConfigs BROKER broker.id: Kafka reports '1' (it follows node.id) as "
-            "STATIC_BROKER_CONFIG; kwire null as DEFAULT_CONFIG."),
-    Allowed("describe_configs/*/broker_all", "*.configs[name=*].read_only",
-            "DescribeConfigs BROKER: listeners and max.connections are dynamically "
-            "updatable in Kafka (read_only false); kwire says read_only true.",
-            kwire=True, kafka=False),
-    Allowed("describe_configs/*/broker_all",
-            "*.configs[name=producer.id.expiration.check.interval.ms]",
-            "DescribeConfigs BROKER lists producer.id.expiration.check.interval.ms in kwire; "
-            "Kafka 4.4 does not describe it (an internal config).", kafka=MISSING),
 ]
 
 
