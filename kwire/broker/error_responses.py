@@ -84,9 +84,10 @@ def _metadata(version: int, request: Any, code: ErrorCode, message: str | None
          "topic_id": getattr(t, "topic_id", None) or _ZERO_UUID, "is_internal": False,
          "partitions": ()}
         for t in request.topics]
-    # No brokers, no cluster id, controller -1: MetadataResponseData's defaults.
+    # No brokers, no cluster id, controller -1: MetadataResponseData's defaults;
+    # v13 also carries the error at the top level.
     return {"throttle_time": 0, "brokers": (), "cluster_id": None, "controller_id": -1,
-            "topics": topics, "error_code": ErrorCode.NONE}
+            "topics": topics, "error_code": code}
 
 
 def _offset_commit(version: int, request: Any, code: ErrorCode, message: str | None
@@ -159,8 +160,8 @@ def _create_topics(version: int, request: Any, code: ErrorCode, message: str | N
     return {"throttle_time": 0, "topics": [
         {"name": t.name, "topic_id": _ZERO_UUID, "error_code": code,
          "error_message": api_message(code, message), "topic_config_error_code": 0,
-         "num_partitions": -1, "replication_factor": -1, "configs": None}
-        for t in request.topics]}
+         "num_partitions": -1, "replication_factor": -1, "configs": []}
+        for t in request.topics]}  # v5+: an empty list, not null
 
 
 def _delete_topics(version: int, request: Any, code: ErrorCode, message: str | None

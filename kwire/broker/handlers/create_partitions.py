@@ -2,7 +2,9 @@
 
 Internal topics keep their partition count (kwire is stricter than Kafka: the
 group coordinator maps groups to `__consumer_offsets` partitions by count), and
-no topic grows past what fits on disk (broker/topics.py).
+no topic grows past what fits on disk (broker/topics.py). A timeout of 0 or
+less fails the whole request with REQUEST_TIMED_OUT unless every name is given
+twice (create_topics.controller_deadline_expired).
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from collections import Counter
 from typing import Any
 
 from kwire.broker.context import RequestContext
-from kwire.broker.handlers.create_topics import manual_assignment_error
+from kwire.broker.handlers.create_topics import (
+    controller_deadline_expired,
+    manual_assignment_error,
+)
 from kwire.broker.registry import handler
 from kwire.broker.topics import (
     EXCESSIVE_BATCH_MESSAGE,
@@ -19,12 +24,15 @@ from kwire.broker.topics import (
     is_internal,
     partitions_too_many,
 )
-from kwire.errors import ErrorCode, StorageError
+from kwire.errors import ErrorCode, KwireError, StorageError
 
 
 @handler(37, "CreatePartitions", 0, 3)
 async def create_partitions(ctx: RequestContext, request: Any) -> dict[str, Any]:
     counts = Counter(t.name for t in request.topics)
+    if controller_deadline_expired(request.timeout) and 1 in counts.values():
+        # Unknown names too: ControllerApis leaves them to the controller's event.
+        raise KwireError(ErrorCode.REQUEST_TIMED_OUT, None)
     # A name given twice is answered once, first, and not grown (ControllerApis).
     results = [{"name": name, "error_code": ErrorCode.INVALID_REQUEST,
                 "error_message": "Duplicate topic name."}

@@ -3,7 +3,9 @@ with the error codes Kafka returns for each way a request can be wrong.
 
 Checks run in the order of Kafka's ControllerApis and
 ReplicationControlManager.createTopics: `__cluster_metadata`, the name, an
-existing topic, a colliding name, then the topic's shape. Internal topics
+existing topic, a colliding name, then the topic's shape. A timeout of 0 or
+less fails the whole request with REQUEST_TIMED_OUT before any of the
+controller's checks (`controller_deadline_expired`). Internal topics
 follow kwire's stricter rules (broker/topics.py); `__consumer_offsets` is
 created by the group coordinator itself, in its own shape.
 """
@@ -12,12 +14,14 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 from kwire.broker import topic_config
 from kwire.broker.context import RequestContext
 from kwire.broker.registry import handler
 from kwire.broker.topics import (
+    CLUSTER_METADATA_TOPIC_NAME,
     EXCESSIVE_BATCH_MESSAGE,
     GROUP_METADATA_TOPIC_NAME,
     MAX_RECORDS_PER_USER_OP,
@@ -30,12 +34,33 @@ from kwire.broker.topics import (
 )
 from kwire.cluster.api import TopicExists
 from kwire.coordinator.group.manager import OFFSETS_TOPIC_CONFIGS
-from kwire.errors import ErrorCode, StorageError
+from kwire.errors import ErrorCode, KwireError, StorageError
+
+
+def controller_deadline_expired(timeout: timedelta) -> bool:
+    """Whether Kafka's controller event for a CreateTopics, CreatePartitions or
+    DeleteTopics request times out before it runs.
+
+    ControllerApis turns the request's timeout into the event's deadline (now +
+    timeout); KafkaEventQueue checks deadlines before running the queue's head,
+    so a deadline of now or earlier always expires: the request fails as a whole
+    (its getErrorResponse, REQUEST_TIMED_OUT for every entry, no message) and
+    nothing is created, grown or deleted, validate_only or not. Only requests
+    that need no controller event at all (every entry refused by ControllerApis
+    itself: duplicates, `__cluster_metadata`) are answered normally. A positive
+    timeout, however short, is in practice met by a single node's idle
+    controller, and kwire completes such requests.
+    """
+    return timeout <= timedelta(0)
 
 
 @handler(19, "CreateTopics", 2, 7)
 async def create_topics(ctx: RequestContext, request: Any) -> dict[str, Any]:
     counts = Counter(t.name for t in request.topics)
+    if controller_deadline_expired(request.timeout) and any(
+        count == 1 and name != CLUSTER_METADATA_TOPIC_NAME for name, count in counts.items()
+    ):
+        raise KwireError(ErrorCode.REQUEST_TIMED_OUT, None)
     results = [await _create_one(ctx, t, bool(request.validate_only))
                for t in request.topics if counts[t.name] == 1]
     # A name given twice is answered once, after the others (ControllerApis.createTopics).

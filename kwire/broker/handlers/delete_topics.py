@@ -5,6 +5,9 @@ an id together, neither, a name or id given twice, an unknown name or id are
 each answered with Kafka's error and message, and nothing named twice is
 deleted. Kafka shuffles the answers (so their order reveals nothing); kwire
 keeps Kafka's pre-shuffle order: refusals first, then the deletions.
+A timeout of 0 or less fails the whole request with REQUEST_TIMED_OUT once a
+name or id is left to look up (create_topics.controller_deadline_expired); the
+refusals above are answered normally only when nothing is left.
 Internal topics are refused (Kafka would delete them, and with them every
 group's state); a deleted topic's committed offsets go with it
 (Broker.delete_topic).
@@ -17,6 +20,7 @@ from typing import Any
 
 from kwire.broker.context import RequestContext
 from kwire.broker.handlers._lookup import ZERO_UUID
+from kwire.broker.handlers.create_topics import controller_deadline_expired
 from kwire.broker.registry import handler
 from kwire.broker.topics import delete_refusal
 from kwire.cluster.api import TopicMetadata, TopicNotFound
@@ -66,6 +70,10 @@ async def delete_topics(ctx: RequestContext, request: Any) -> dict[str, Any]:
         else:
             responses.append(_result(name, topic_id, ErrorCode.INVALID_REQUEST,
                                      "You may not specify both topic name and topic id."))
+    if (names or ids) and controller_deadline_expired(request.timeout):
+        # Kafka's findTopicNames/findTopicIds controller events expire: every entry
+        # of the request, refused above or not, carries REQUEST_TIMED_OUT.
+        raise KwireError(ErrorCode.REQUEST_TIMED_OUT, None)
     responses += [_result(n, ZERO_UUID, ErrorCode.INVALID_REQUEST, "Duplicate topic name.")
                   for n in duplicate_names]
     responses += [_result(None, i, ErrorCode.INVALID_REQUEST, "Duplicate topic id.")

@@ -124,6 +124,11 @@ async def _requested(ctx: RequestContext, wanted: Any, allow_auto: bool) -> list
         known = [topic_entry(t) for i in _unique(ids)
                  if (t := snapshot.topic_by_id(i)) is not None]
         return unknown + known
+    if any(t.name is None for t in wanted):
+        # v12+ without any topic id: Kafka 4.4 fails on the null name internally,
+        # the whole request answered UNKNOWN_SERVER_ERROR in
+        # MetadataRequest.getErrorResponse's shape (the name as "", no brokers).
+        raise KwireError(ErrorCode.UNKNOWN_SERVER_ERROR, None)
     found: list[dict[str, Any]] = []
     invalid: list[dict[str, Any]] = []
     missing: list[str] = []
