@@ -97,10 +97,11 @@ class Partition:
             return ProduceOutcome(ErrorCode(decision.error_code),
                                   log_start_offset=self.log.offsets().log_start_offset)
         if isinstance(decision, Duplicate):
-            # Kafka answers a retried batch with the offset it got the first time.
+            # Kafka answers a retried batch with the offset it got the first time and,
+            # as log_append_time, the timestamp it stored for it (the append time on a
+            # LogAppendTime topic, the batch's max timestamp on a CreateTime one).
             return ProduceOutcome(
-                ErrorCode.NONE, decision.first_offset,
-                decision.timestamp if self.log_append_time else -1,
+                ErrorCode.NONE, decision.first_offset, decision.timestamp,
                 self.log.offsets().log_start_offset,
             )
         assert isinstance(decision, Append)

@@ -74,3 +74,32 @@ async def test_fetch_past_the_end_of_the_last_epoch_is_told_where_it_diverged(
         assert p.error_code == ErrorCode.NONE, version
         assert (p.diverging_epoch.epoch, p.diverging_epoch.end_offset) == (0, 3), version
         assert p.high_watermark == 3
+
+
+async def test_fetch_naming_a_broker_as_its_replica_is_not_leader_or_follower(
+        tmp_path: Path) -> None:
+    # Kafka 4.4.0: a follower's fetch (a broker id in replica_id up to v14, in
+    # replica_state from v15) for a partition it does not replicate; kwire has no
+    # followers. A consumer (-1) and the debug consumer (-2) read as before.
+    kb = InProcessBroker(tmp_path)
+    size = await _topic_with_batches(kb, "t", 2)
+    topic_id = kb.broker.snapshot().topics["t"].topic_id
+    for version in (12, 14, 15):
+        for replica_id, code in ((1, ErrorCode.NOT_LEADER_OR_FOLLOWER),
+                                 (2, ErrorCode.NOT_LEADER_OR_FOLLOWER),
+                                 (-1, ErrorCode.NONE), (-2, ErrorCode.NONE)):
+            body = _fetch_body("t", 1 << 20, version)
+            if version >= 13:
+                body["topics"][0]["topic_id"] = topic_id
+            if version >= 15:
+                body["replica_state"] = {"replica_id": replica_id, "replica_epoch": -1}
+            else:
+                body["replica_id"] = replica_id
+            p = _partition(await kb.call(1, version, body))
+            assert p.error_code == code, (version, replica_id)
+            if code:
+                assert (p.high_watermark, p.last_stable_offset, p.log_start_offset) == (
+                    -1, -1, -1)
+                assert len(p.records or b"") == 0 and p.aborted_transactions is None
+            else:
+                assert p.high_watermark == 2 and len(p.records) == 2 * size

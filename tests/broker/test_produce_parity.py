@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import struct
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -398,3 +399,53 @@ async def test_refusals_answered_as_replica_manager_does(kb: InProcessBroker) ->
         part = await _produce(kb, "e", batch, version=11)
         assert (part.error_code, part.log_start_offset, part.error_message,
                 _errors(part)) == (code, log_start_offset, None, []), code
+
+
+async def test_duplicate_batch_is_answered_with_the_stored_timestamp(
+        kb: InProcessBroker) -> None:
+    # Kafka 4.4.0: a retried idempotent batch gets the first offset and, as
+    # log_append_time, the timestamp its first append stored: the batch's max
+    # timestamp on a CreateTime topic, the append time on a LogAppendTime one.
+    await _create(kb, "ct")
+    await _create(kb, "lat", **{"message.timestamp.type": "LogAppendTime"})
+    now = kb.clock.wall_ms()
+    batch = build_batch([(b"k", b"v", ())] * 2, now - 5000, producer_id=42, producer_epoch=0,
+                        base_sequence=0, timestamps=[now - 5000, now - 3000])
+    def at(ms: int) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+
+    first = await _produce(kb, "ct", batch)
+    assert (first.error_code, first.base_offset, first.log_append_time) == (0, 0, None)  # -1
+    again = await _produce(kb, "ct", batch)
+    assert (again.error_code, again.base_offset, again.log_append_time) == (0, 0, at(now - 3000))
+    first = await _produce(kb, "lat", batch)
+    assert first.error_code == 0 and first.log_append_time == at(now)
+    kb.clock.advance(1000)
+    again = await _produce(kb, "lat", batch)
+    assert (again.error_code, again.base_offset, again.log_append_time) == (0, 0, at(now))
+
+
+async def test_produce_v13_naming_an_unknown_or_zero_topic_id(kb: InProcessBroker) -> None:
+    for topic_id in (uuid.UUID(int=0), uuid.uuid4()):
+        r = await kb.call(0, 13, {"transactional_id": None, "acks": -1, "timeout": 5000,
+                                  "topic_data": [{"topic_id": topic_id, "partition_data": [
+                                      {"index": 0, "records": build_batch(
+                                          [(b"k", b"v", ())], kb.clock.wall_ms())}]}]})
+        part = r.responses[0].partition_responses[0]
+        assert part.error_code == ErrorCode.UNKNOWN_TOPIC_ID, topic_id
+
+
+async def test_messages_kafka_gives_and_leaves_out(kb: InProcessBroker) -> None:
+    # Kafka 4.4.0: a magic byte above 2 is worded (ByteBufferLogInputStream's
+    # CorruptRecordException); a transactional batch without a transaction is not.
+    await _create(kb, "m")
+    now = kb.clock.wall_ms()
+    magic3 = bytearray(build_batch([(b"k", b"v", ())], now))
+    magic3[16] = 3
+    part = await _produce(kb, "m", bytes(magic3))
+    assert (part.error_code, part.error_message) == (
+        ErrorCode.CORRUPT_MESSAGE, "Invalid magic found in record: 3")
+    txn = build_batch([(b"k", b"v", ())], now, producer_id=1, producer_epoch=0,
+                      base_sequence=0, transactional=True)
+    part = await _produce(kb, "m", txn)
+    assert part.error_code != 0 and part.error_message is None

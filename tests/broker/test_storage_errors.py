@@ -98,3 +98,26 @@ async def test_delete_records_of_an_internal_topic_is_refused(kb: InProcessBroke
     r = await kb.call(21, 2, {"topics": [{"name": "__consumer_offsets", "partitions": [
         {"partition_index": 0, "offset": -1}]}], "timeout": 1000})
     assert r.topics[0].partitions[0].error_code == ErrorCode.INVALID_TOPIC_EXCEPTION
+
+
+async def test_delete_records_needs_the_delete_cleanup_policy(kb: InProcessBroker) -> None:
+    # Kafka 4.4.0 (Partition.deleteRecordsOnLeader): POLICY_VIOLATION, low watermark
+    # -1, unless cleanup.policy contains "delete".
+    for name, policy, code, low in (("c", "compact", ErrorCode.POLICY_VIOLATION, -1),
+                                    ("cd", "compact,delete", ErrorCode.NONE, 1),
+                                    ("d", "delete", ErrorCode.NONE, 1)):
+        r = await kb.call(19, 7, {"topics": [{
+            "name": name, "num_partitions": 1, "replication_factor": 1, "assignments": (),
+            "configs": [{"name": "cleanup.policy", "value": policy}]}],
+            "timeout": 5000, "validate_only": False})
+        assert r.topics[0].error_code == 0
+        for key in (b"a", b"b"):
+            r = await kb.call(0, 9, {"transactional_id": None, "acks": -1, "timeout": 5000,
+                                     "topic_data": [{"name": name, "partition_data": [
+                                         {"index": 0, "records": build_batch(
+                                             [(key, b"v", ())], kb.clock.wall_ms())}]}]})
+            assert r.responses[0].partition_responses[0].error_code == 0
+        r = await kb.call(21, 2, {"topics": [{"name": name, "partitions": [
+            {"partition_index": 0, "offset": 1}]}], "timeout": 1000})
+        p = r.topics[0].partitions[0]
+        assert (p.error_code, p.low_watermark) == (code, low), policy

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kwire.broker import topic_config
 from kwire.broker.context import RequestContext
 from kwire.broker.registry import handler
 from kwire.broker.topics import is_internal
@@ -16,8 +17,12 @@ HIGH_WATERMARK = -1
 @handler(21, "DeleteRecords", 0, 2)
 async def delete_records(ctx: RequestContext, request: Any) -> dict[str, Any]:
     topics = []
+    snapshot = ctx.broker.snapshot()
     for t in request.topics:
         partitions = []
+        topic = snapshot.topics.get(t.name)
+        deletes = topic is None or "delete" in topic_config.typed(
+            ctx.broker.config, topic.configs)["cleanup.policy"]
         for p in t.partitions:
             partition = ctx.broker.partition(t.name, p.partition_index)
             code, low = ErrorCode.NONE, -1
@@ -27,6 +32,10 @@ async def delete_records(ctx: RequestContext, request: Any) -> dict[str, Any]:
                 # ReplicaManager.deleteRecordsOnLocalLog: "Cannot delete records of
                 # internal topic" (the response has no message field to carry it).
                 code = ErrorCode.INVALID_TOPIC_EXCEPTION
+            elif not deletes:
+                # Partition.deleteRecordsOnLeader: "Records of partition ... can not be
+                # deleted due to the configured policy" unless cleanup.policy has delete.
+                code = ErrorCode.POLICY_VIOLATION
             else:
                 code, low = await _delete_below(partition.log, int(p.offset))
             partitions.append({"partition_index": p.partition_index, "low_watermark": low,

@@ -134,6 +134,13 @@ def _replica_id(request: Any) -> int:
     return int(getattr(request, "replica_id", -1))
 
 
+def _as_follower(request: Any) -> bool:
+    """A fetch naming a broker id (>= 0) as its replica, as a follower sends (in
+    replica_id up to v14, in replica_state from v15); -1 (a consumer) and -2 (the
+    debug consumer) read as consumers do."""
+    return _replica_id(request) >= 0
+
+
 def _fetch_data(request: Any, version: int, names: dict[uuid.UUID, str]
                 ) -> dict[TopicIdPartition, PartitionRequest]:
     """Kafka's FetchRequest.fetchData: partitions in request order, keyed by topic
@@ -225,12 +232,19 @@ async def _read_all(
     # Kafka's KafkaApis caps the client's max_bytes with the broker's fetch.max.bytes.
     budget = min(int(request.max_bytes), int(ctx.broker.config["fetch.max.bytes"]))
     read_committed = int(request.isolation_level) == 1
+    from_follower = _as_follower(request)
     total = 0
     has_error = False
     results: list[Result] = []
     for tip, req, partition in interesting:
         if partition is None:
             results.append((tip, _empty(tip.partition, ErrorCode.INCONSISTENT_TOPIC_ID)))
+            has_error = True
+            continue
+        if from_follower:
+            # kwire has no followers: Kafka's Partition.fetchRecords refuses a broker
+            # id that is not a replica of the partition, offsets -1, no records.
+            results.append((tip, _empty(tip.partition, ErrorCode.NOT_LEADER_OR_FOLLOWER)))
             has_error = True
             continue
         entry = _caught_up(partition, tip.partition, req, read_committed)

@@ -27,6 +27,9 @@ log = logging.getLogger("kwire.produce")
 # librdkafka turns compression off unless v0 is inside the advertised range.
 PRODUCE_ADVERTISED_MIN = 0
 
+# kwire/records/batch.py words a magic byte above 2 as Kafka does.
+_INVALID_MAGIC = "Invalid magic found in record: "
+
 
 @handler(0, "Produce", 3, 13, advertised_min=PRODUCE_ADVERTISED_MIN)
 async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
@@ -36,6 +39,10 @@ async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
         name = getattr(topic_data, "name", None)
         topic_id = getattr(topic_data, "topic_id", None)
         topic, topic_error = resolve_topic(ctx.broker.snapshot(), name, topic_id)
+        if topic is None and ctx.api_version >= 13:
+            # v13 names topics by id only: an id no topic has (the zero id too) is
+            # UNKNOWN_TOPIC_ID in Kafka's KafkaApis.handleProduceRequest.
+            topic_error = ErrorCode.UNKNOWN_TOPIC_ID
         partitions_out = []
         for pdata in topic_data.partition_data:
             if acks not in (-1, 0, 1):
@@ -89,7 +96,10 @@ def _refused(partition: Partition, topic: str, index: int, exc: InvalidBatch) ->
         return _error(index, ErrorCode(exc.error_code), exc.message, exc.record_errors,
                       partition.log.offsets().log_start_offset)
     lso = partition.log.offsets().log_start_offset if exc.with_log_start_offset else -1
-    return _error(index, ErrorCode(exc.error_code), log_start_offset=lso)
+    # The one refusal Kafka words: a magic byte above 2 fails ProduceRequest's batch
+    # iteration (ByteBufferLogInputStream) with its CorruptRecordException's message.
+    message = exc.message if exc.message.startswith(_INVALID_MAGIC) else None
+    return _error(index, ErrorCode(exc.error_code), message, log_start_offset=lso)
 
 
 async def _produce_partition(
@@ -106,8 +116,8 @@ async def _produce_partition(
     except InvalidBatch as exc:
         return _refused(partition, topic, index, exc)
     if header.is_transactional:
-        return _error(index, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-                      "transactions are not supported by kwire yet")
+        # Kafka answers a transactional batch outside a transaction with no message.
+        return _error(index, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     # Kafka drops a trailing partial batch (UnifiedLog.trimInvalidBytes): store the one batch.
     batch = bytearray(memoryview(data)[: header.size])
     now_ms = ctx.broker.now_ms()
