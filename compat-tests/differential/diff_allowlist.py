@@ -165,20 +165,6 @@ ACCEPTED: list[Allowed] = [
 # when its fix lands (the harness then reports it unused).
 PENDING: list[Allowed] = [
     # ---- Produce
-    Allowed("DISABLEDproduce/*", "*.partition_responses[*].error_message",
-            "Produce: Kafka 4.4 leaves the partition error_message null for CORRUPT_MESSAGE, "
-            "INVALID_RECORD without record_errors, MESSAGE_TOO_LARGE, "
-            "OUT_OF_ORDER/INVALID sequence and similar; kwire fills in a text.", kafka=None),
-    Allowed("DISABLEDproduce/v9/magic_v3_batch", "*.partition_responses[*].error_message",
-            "Produce with a magic-3 batch: same CORRUPT_MESSAGE, Kafka's message 'Invalid "
-            "magic found in record: 3', kwire null.", kwire=None),
-    Allowed("DISABLEDproduce/v13/zero_topic_id", "*.error_code",
-            "Produce v13 naming the zero topic id: Kafka UNKNOWN_TOPIC_ID (100), kwire "
-            "UNKNOWN_TOPIC_OR_PARTITION (3).", kwire=3, kafka=100),
-    Allowed("DISABLEDproduce/*/idempotent*", "*.partition_responses[*].log_append_time",
-            "Produce: a duplicate idempotent batch is acknowledged by Kafka with "
-            "log_append_time = the original batch's timestamp; kwire sends -1.",
-            kwire=None),
     Allowed("produce/v9/lying_max_timestamp", "step2.*.records[0].max_timestamp",
             "Produce: a batch whose header max_timestamp (base - 5000) is below its records' "
             "timestamps is stored by Kafka with max_timestamp recomputed from the records "
@@ -206,31 +192,6 @@ PENDING: list[Allowed] = [
       for sid in ("record_key_length_negative", "record_key_length_past_end",
                   "record_header_count_negative", "trailing_bytes_inside_batch",
                   "garbage_*_payload", "fewer_records_than_counted*")),
-    # ---- Fetch
-    *(Allowed("DISABLEDfetch/v12/as_replica_or_debug_consumer", f"{step}.response.*",
-              "Fetch v<15 with replica_id 2 or 1 (a broker id, as a follower would send): "
-              "Kafka answers the partition NOT_LEADER_OR_FOLLOWER (6) with offsets -1 and no "
-              "records; kwire serves it as a consumer fetch. (replica_id -2, the debug "
-              "consumer, and v15's replica_state compare equal.)")
-      for step in ("step4", "step6")),
-    # ---- Metadata
-    Allowed("metadata/v12/odd_topic_entries", "step1.response.*",
-            "Metadata v12 with a topic entry whose name and topic_id are both null: Kafka "
-            "fails the whole request in its getErrorResponse shape (no brokers, cluster_id "
-            "null, controller_id -1, the topic as name '' with UNKNOWN_SERVER_ERROR -1); "
-            "kwire answers normally with INVALID_TOPIC_EXCEPTION (17) for that entry. Low "
-            "priority: Kafka's answer is an internal error, but it is what clients see."),
-    # ---- Admin timeouts
-    Allowed("create_topics/v7/zero_timeouts", "*",
-            "CreateTopics, CreatePartitions and DeleteTopics with timeout 0: Kafka answers "
-            "REQUEST_TIMED_OUT (7) and does nothing (the controller event expires before it "
-            "runs; CreateTopics v5+ also num_partitions/replication_factor -1, no configs, "
-            "no topic id); kwire ignores the timeout and creates, grows and deletes."),
-    # ---- DeleteRecords
-    Allowed("DISABLEDdelete_records/v2/compacted_topic", "*.partitions[partition_index=0].*",
-            "DeleteRecords on a topic with cleanup.policy=compact (no 'delete'): Kafka "
-            "refuses with POLICY_VIOLATION (44) and low_watermark -1; kwire deletes "
-            "(NONE, low_watermark 1)."),
 ]
 
 
