@@ -51,7 +51,6 @@ class Partition:
         self.log = log_
         self.leader_epoch = leader_epoch
         self.producers = ProducerStateManager()
-        self.log_append_time = False
         self.max_message_bytes = 1048588
         # What LogValidator checks in produced batches, from the topic's configs.
         self.validation = Settings()
@@ -64,6 +63,11 @@ class Partition:
         # offline at open): idempotent appends retry the replay first.
         self.producer_state_loaded = False
         self._quiet_until = 0.0  # storage warnings are not repeated before this
+
+    @property
+    def log_append_time(self) -> bool:
+        """message.timestamp.type=LogAppendTime: one setting, kept in `validation`."""
+        return self.validation.log_append_time
 
     async def replay_producer_state(self, now_ms: int) -> None:
         """Rebuild idempotent-producer state by reading every stored batch header,
@@ -231,7 +235,6 @@ class PartitionManager:
         else:
             partition.log.reconfigure(config)
             partition.leader_epoch = leader_epoch
-        partition.log_append_time = log_append_time
         partition.max_message_bytes = max_message_bytes
         partition.validation = validation or Settings(log_append_time=log_append_time)
         return partition

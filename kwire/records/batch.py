@@ -89,6 +89,8 @@ class InvalidBatch(Exception):
 
     # Whether Kafka answers it with the partition's log start offset (see FailedAppend).
     with_log_start_offset = False
+    # Whether Kafka answers it with `message` as the error_message (see InvalidMagic).
+    with_message = False
 
     def __init__(self, error_code: ErrorCode, message: str) -> None:
         super().__init__(message)
@@ -102,6 +104,13 @@ class FailedAppend(InvalidBatch):
     answers it through processFailedRecord, with the partition's log start offset."""
 
     with_log_start_offset = True
+
+
+class InvalidMagic(InvalidBatch):
+    """A magic byte above 2: it fails ProduceRequest's batch iteration with a
+    CorruptRecordException whose message Kafka answers, the one refusal it words."""
+
+    with_message = True
 
 
 class BatchError(InvalidBatch):
@@ -238,7 +247,7 @@ def _next_batch_size(buf: Buffer, pos: int) -> int | None:
         return None
     magic = buf[pos + _MAGIC_AT]
     if magic > MAGIC_V2:  # a signed int8 < 0 reads as > 127 here
-        raise InvalidBatch(ErrorCode.CORRUPT_MESSAGE, f"Invalid magic found in record: {magic}")
+        raise InvalidMagic(ErrorCode.CORRUPT_MESSAGE, f"Invalid magic found in record: {magic}")
     size: int = length + LOG_OVERHEAD
     return size if remaining >= size else None
 

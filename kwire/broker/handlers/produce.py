@@ -27,9 +27,6 @@ log = logging.getLogger("kwire.produce")
 # librdkafka turns compression off unless v0 is inside the advertised range.
 PRODUCE_ADVERTISED_MIN = 0
 
-# kwire/records/batch.py words a magic byte above 2 as Kafka does.
-_INVALID_MAGIC = "Invalid magic found in record: "
-
 
 @handler(0, "Produce", 3, 13, advertised_min=PRODUCE_ADVERTISED_MIN)
 async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
@@ -96,9 +93,7 @@ def _refused(partition: Partition, topic: str, index: int, exc: InvalidBatch) ->
         return _error(index, ErrorCode(exc.error_code), exc.message, exc.record_errors,
                       partition.log.offsets().log_start_offset)
     lso = partition.log.offsets().log_start_offset if exc.with_log_start_offset else -1
-    # The one refusal Kafka words: a magic byte above 2 fails ProduceRequest's batch
-    # iteration (ByteBufferLogInputStream) with its CorruptRecordException's message.
-    message = exc.message if exc.message.startswith(_INVALID_MAGIC) else None
+    message = exc.message if exc.with_message else None
     return _error(index, ErrorCode(exc.error_code), message, log_start_offset=lso)
 
 
