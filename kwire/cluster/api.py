@@ -49,12 +49,17 @@ class ClusterMetadata:
     broker_configs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # GROUP config resources, by group id (a group need not exist to have configs).
     group_configs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # Topic names by topic id, built once per snapshot: Fetch v13+, Produce v13 and
+    # Metadata look topics up by id on every request.
+    topic_names_by_id: Mapping[uuid.UUID, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "topic_names_by_id",
+                           {t.topic_id: t.name for t in self.topics.values()})
 
     def topic_by_id(self, topic_id: uuid.UUID) -> TopicMetadata | None:
-        for topic in self.topics.values():
-            if topic.topic_id == topic_id:
-                return topic
-        return None
+        name = self.topic_names_by_id.get(topic_id)
+        return None if name is None else self.topics.get(name)
 
 
 class TopicExists(Exception):

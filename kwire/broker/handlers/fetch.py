@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kwire.broker import fetch_session as fs
@@ -52,9 +52,8 @@ Result = tuple[TopicIdPartition, dict[str, Any]]
 async def fetch(ctx: RequestContext, request: Any) -> dict[str, Any]:
     version = ctx.api_version
     snapshot = ctx.broker.snapshot()
-    names: dict[uuid.UUID, str] = (
-        {t.topic_id: t.name for t in snapshot.topics.values()}
-        if version >= fs.FIRST_TOPIC_ID_VERSION else {})
+    names: Mapping[uuid.UUID, str] = (
+        snapshot.topic_names_by_id if version >= fs.FIRST_TOPIC_ID_VERSION else {})
     fetch_data = _fetch_data(request, version, names)
     to_forget = _forgotten(request, version, names)
     context = ctx.broker.fetch_sessions.new_context(
@@ -141,7 +140,7 @@ def _as_follower(request: Any) -> bool:
     return _replica_id(request) >= 0
 
 
-def _fetch_data(request: Any, version: int, names: dict[uuid.UUID, str]
+def _fetch_data(request: Any, version: int, names: Mapping[uuid.UUID, str]
                 ) -> dict[TopicIdPartition, PartitionRequest]:
     """Kafka's FetchRequest.fetchData: partitions in request order, keyed by topic
     id (v13+, the name resolved from metadata or None) or by name."""
@@ -157,7 +156,7 @@ def _fetch_data(request: Any, version: int, names: dict[uuid.UUID, str]
     return data
 
 
-def _forgotten(request: Any, version: int, names: dict[uuid.UUID, str]
+def _forgotten(request: Any, version: int, names: Mapping[uuid.UUID, str]
                ) -> list[TopicIdPartition]:
     out: list[TopicIdPartition] = []
     for ftopic in getattr(request, "forgotten_topics_data", None) or ():
@@ -166,7 +165,7 @@ def _forgotten(request: Any, version: int, names: dict[uuid.UUID, str]
     return out
 
 
-def _topic_key(ftopic: Any, version: int, names: dict[uuid.UUID, str]
+def _topic_key(ftopic: Any, version: int, names: Mapping[uuid.UUID, str]
                ) -> tuple[uuid.UUID, str | None]:
     if version >= fs.FIRST_TOPIC_ID_VERSION:
         topic_id = ftopic.topic_id or fs.ZERO_UUID
