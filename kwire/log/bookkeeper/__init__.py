@@ -1,0 +1,1 @@
+"""BookKeeper cluster storage: the ledger client and the ledger-chain partition log."""
