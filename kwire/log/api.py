@@ -10,7 +10,7 @@ ledger log implement it; contract tests run against every implementation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NewType, Protocol
+from typing import NewType, Protocol, runtime_checkable
 
 TopicName = NewType("TopicName", str)
 
@@ -83,6 +83,13 @@ class CorruptRecords(Exception):
     def __init__(self, message: str, resume_offset: int) -> None:
         super().__init__(message)
         self.resume_offset = resume_offset
+
+
+class LogFenced(Exception):
+    """Another owner took this partition's log over (cluster storage: its ledger was
+    fenced, or its ledger list changed under a compare-and-set). The log acknowledges
+    nothing more; the broker answers NOT_LEADER_OR_FOLLOWER and gives the partition
+    up. Never a storage error: the data is fine, it is just no longer ours."""
 
 
 class PartitionLog(Protocol):
@@ -158,4 +165,21 @@ class LogStore(Protocol):
 
     async def close(self) -> None:
         """Flush everything and mark a clean shutdown."""
+        ...
+
+
+@runtime_checkable
+class ProducerSnapshots(Protocol):
+    """A log that keeps idempotent-producer state snapshots in its own storage (the
+    BookKeeper log, so that a new owner finds them); the broker then replays only
+    the batches after the snapshot's offset. Logs without it have their snapshots
+    kept by the broker at shutdown."""
+
+    async def write_producer_snapshot(self, offset: int, data: bytes) -> None:
+        """Store `data`, the producer state as of log end offset `offset`, replacing
+        the previous snapshot."""
+        ...
+
+    async def read_producer_snapshot(self) -> tuple[int, bytes] | None:
+        """The latest snapshot and the offset it was taken at, or None."""
         ...
