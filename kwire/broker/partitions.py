@@ -26,7 +26,14 @@ from kwire.broker.producer_state import (
 )
 from kwire.errors import ErrorCode, StorageError
 from kwire.fs import MAX_FILE_NAME_BYTES
-from kwire.log.api import LogConfig, LogStore, PartitionLog, TopicPartition
+from kwire.log.api import (
+    LogConfig,
+    LogFenced,
+    LogStore,
+    PartitionLog,
+    ProducerSnapshots,
+    TopicPartition,
+)
 from kwire.log.scan import stored_batches
 from kwire.records.batch import BatchHeader, set_log_append_time
 from kwire.records.validator import Settings
@@ -62,7 +69,12 @@ class Partition:
         # False while the log could not be read to rebuild producer state (it was
         # offline at open): idempotent appends retry the replay first.
         self.producer_state_loaded = False
+        # The log offset of the producer state last stored in (or read from) the log.
+        self.snapshot_offset = -1
         self._quiet_until = 0.0  # storage warnings are not repeated before this
+        # Another owner took the log over (LogFenced): this broker no longer leads
+        # the partition and answers NOT_LEADER_OR_FOLLOWER for it.
+        self.fenced = False
 
     @property
     def log_append_time(self) -> bool:
@@ -70,13 +82,57 @@ class Partition:
         return self.validation.log_append_time
 
     async def replay_producer_state(self, now_ms: int) -> None:
-        """Rebuild idempotent-producer state by reading every stored batch header,
-        keeping only producers not yet expired at `now_ms`."""
+        """Rebuild idempotent-producer state: from the log's own snapshot and the
+        batches after it when the log keeps snapshots (cluster storage), else by
+        reading every stored batch header; only producers not yet expired at
+        `now_ms` are kept."""
+        start = None
+        if isinstance(self.log, ProducerSnapshots):
+            start = await self._load_log_snapshot()
+        if start is None:
+            self.producers = ProducerStateManager()
+            start = self.log.offsets().log_start_offset
         self.producers.rebuild_from(
-            [header async for _batch, header in stored_batches(self.log) if header.has_producer_id]
-        )
+            [header async for _batch, header in stored_batches(self.log, start)
+             if header.has_producer_id])
         self.producers.remove_expired(now_ms, self.producer_id_expiration_ms)
         self.producer_state_loaded = True
+        self.snapshot_offset = start
+
+    async def _load_log_snapshot(self) -> int | None:
+        """The state of the log's snapshot, and the offset to replay from; None
+        when there is none usable (replay everything instead)."""
+        assert isinstance(self.log, ProducerSnapshots)
+        found = await self.log.read_producer_snapshot()
+        if found is None:
+            return None
+        offset, data = found
+        offsets = self.log.offsets()
+        if not offsets.log_start_offset <= offset <= offsets.log_end_offset:
+            return None
+        try:
+            self.producers = ProducerStateManager.from_snapshot(json.loads(data))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("%s: ignoring a damaged producer state snapshot: %s", self.tp, exc)
+            return None
+        return offset
+
+    async def write_log_snapshot(self, now_ms: int) -> bool:
+        """Store the producer state in the log (cluster storage), so a new owner
+        replays only the batches after it; Kafka snapshots at each segment roll.
+        The state and its offset are taken together under the idempotent lock:
+        no idempotent append is between its log write and its state update then."""
+        if not isinstance(self.log, ProducerSnapshots) or not self.producer_state_loaded:
+            return False
+        async with self._idempotent_lock:
+            self.producers.remove_expired(now_ms, self.producer_id_expiration_ms)
+            offset = self.log.offsets().high_watermark
+            if offset == self.snapshot_offset:
+                return False
+            data = json.dumps(self.producers.to_snapshot()).encode()
+        await self.log.write_producer_snapshot(offset, data)
+        self.snapshot_offset = offset
+        return True
 
     async def append(self, batch: bytearray, header: BatchHeader, now_ms: int) -> ProduceOutcome:
         try:
@@ -88,6 +144,16 @@ class Partition:
             return await self._append(batch, now_ms)
         except StorageError as exc:
             return ProduceOutcome(ErrorCode.KAFKA_STORAGE_ERROR, error_message=str(exc))
+        except LogFenced as exc:
+            self._lose(exc)
+            return ProduceOutcome(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+
+    def _lose(self, exc: LogFenced) -> None:
+        if not self.fenced:
+            log.warning("%s: another owner took the log over (%s); this broker no longer "
+                        "leads it", self.tp, exc)
+        self.fenced = True
+        self._wake()
 
     async def _append_idempotent(
         self, batch: bytearray, header: BatchHeader, now_ms: int
@@ -124,8 +190,13 @@ class Partition:
         if self.log_append_time:
             set_log_append_time(batch, 0, now_ms)
             append_time = now_ms
+        if self.fenced:
+            return ProduceOutcome(ErrorCode.NOT_LEADER_OR_FOLLOWER)
         try:
             result = await self.log.append(batch, self.leader_epoch)
+        except LogFenced as exc:
+            self._lose(exc)
+            return ProduceOutcome(ErrorCode.NOT_LEADER_OR_FOLLOWER)
         except StorageError as exc:
             # One line per partition every few seconds: a full disk fails every retry.
             now = time.monotonic()
@@ -244,6 +315,8 @@ class PartitionManager:
 
     def _load_snapshot(self, partition: Partition) -> bool:
         path = self._snapshot_path(partition.tp)
+        if isinstance(partition.log, ProducerSnapshots):
+            return False  # the log keeps its own (replay_producer_state reads it)
         if path is None or not path.exists():
             return False
         try:
@@ -267,7 +340,8 @@ class PartitionManager:
         for tp, partition in self._partitions.items():
             if partition.producer_state_loaded:
                 partition.producers.remove_expired(now, partition.producer_id_expiration_ms)
-            if not len(partition.producers) or not partition.producer_state_loaded:
+            if (not len(partition.producers) or not partition.producer_state_loaded
+                    or isinstance(partition.log, ProducerSnapshots)):
                 continue
             path = self._snapshot_dir / snapshot_file_name(tp)
             tmp = path.with_suffix(".tmp")
@@ -291,7 +365,24 @@ class PartitionManager:
             await partition.log.close()
         await self._store.delete(tp)
 
+    async def write_log_snapshots(self) -> int:
+        """Store each partition's producer state in its log, where the log keeps
+        snapshots (cluster storage) and the state moved since the last one;
+        returns how many were written. A failure only means a longer replay."""
+        written = 0
+        for partition in list(self._partitions.values()):
+            if partition.fenced:
+                continue
+            try:
+                written += await partition.write_log_snapshot(self._now_ms())
+            except LogFenced as exc:
+                partition._lose(exc)
+            except StorageError as exc:
+                log.warning("no producer state snapshot for %s: %s", partition.tp, exc)
+        return written
+
     async def close(self) -> None:
+        await self.write_log_snapshots()
         for partition in self._partitions.values():
             partition._wake()
         try:

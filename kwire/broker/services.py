@@ -26,6 +26,8 @@ log = logging.getLogger("kwire.broker")
 PRODUCER_ID_BLOCK = 1000
 # Producer state written at clean shutdown (see PartitionManager).
 PRODUCER_SNAPSHOT_DIR = "kwire-producer-snapshots"
+# How often producer state goes into logs that keep it themselves (cluster storage).
+PRODUCER_SNAPSHOT_INTERVAL_S = 30.0
 
 
 class ProducerIdManager:
@@ -70,6 +72,7 @@ class Broker:
             producer_id_expiration_ms=int(config["producer.id.expiration.ms"]),
             now_ms=clock.wall_ms)
         self._producer_expiry: asyncio.Task[None] | None = None
+        self._producer_snapshots: asyncio.Task[None] | None = None
         self.logs = logs
         self.clock = clock
         self.producer_ids = ProducerIdManager(metadata)
@@ -119,10 +122,12 @@ class Broker:
             await self._open_topic(topic)
         await self.groups.start()
         self._producer_expiry = asyncio.create_task(self._expire_producers())
+        self._producer_snapshots = asyncio.create_task(self._snapshot_producers())
 
     async def close(self) -> None:
-        if self._producer_expiry is not None:
-            self._producer_expiry.cancel()
+        for task in (self._producer_expiry, self._producer_snapshots):
+            if task is not None:
+                task.cancel()
         await self.groups.close()
         await self.partitions.close()
 
@@ -135,6 +140,17 @@ class Broker:
             removed, remaining = self.partitions.remove_expired_producers()
             if removed:
                 log.info("removed %d expired producer id(s); %d remain", removed, remaining)
+
+    async def _snapshot_producers(self) -> None:
+        """Producer state into the logs that keep it (cluster storage) every
+        PRODUCER_SNAPSHOT_INTERVAL_S, so a new owner after a crash replays at most
+        that much of each log."""
+        while True:
+            await asyncio.sleep(PRODUCER_SNAPSHOT_INTERVAL_S)
+            try:
+                await self.partitions.write_log_snapshots()
+            except Exception:
+                log.exception("writing producer state snapshots failed")
 
     async def _open_topic(self, topic: TopicMetadata) -> None:
         settings = topic_config.typed(self.config, topic.configs)
@@ -149,6 +165,17 @@ class Broker:
 
     def partition(self, topic: str, index: int) -> Partition | None:
         return self.partitions.get(TopicPartition(topic, index))
+
+    def partition_or_error(self, topic: str, index: int) -> Partition | ErrorCode:
+        """The partition if this broker may serve it, else the error to answer
+        (Kafka's ReplicaManager.getPartitionOrError): unknown, or given up to
+        another owner that fenced its log."""
+        partition = self.partition(topic, index)
+        if partition is None:
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        if partition.fenced:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        return partition
 
     async def create_topic(
         self, name: str, partitions: int, configs: Mapping[str, str], internal: bool = False

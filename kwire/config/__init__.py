@@ -206,6 +206,27 @@ _PROPERTIES = [
     ConfigKey("group.streams.max.standby.replicas", INT, "2", at_least(0)),
     ConfigKey("group.streams.assignors", LIST, "sticky", list_of()),
     ConfigKey("group.streams.rack.aware.assignment.tags", LIST, "", list_of()),
+    # Cluster storage (docs/cluster-storage.md): kwire's own keys beside Kafka's
+    # ZooKeeper-mode ones. log.storage picks the partition log: local segment
+    # files (the default), memory (nothing kept), or BookKeeper ledgers with
+    # their list and kwire's metadata in ZooKeeper.
+    ConfigKey("log.storage", STRING, "local", one_of("local", "memory", "bookkeeper")),
+    ConfigKey("zookeeper.connect", STRING, None),
+    ConfigKey("zookeeper.session.timeout.ms", INT, "18000", at_least(1)),
+    ConfigKey("bookkeeper.ensemble.size", INT, "3", at_least(1)),
+    ConfigKey("bookkeeper.write.quorum.size", INT, "2", at_least(1)),
+    ConfigKey("bookkeeper.ack.quorum.size", INT, "2", at_least(1)),
+    ConfigKey("bookkeeper.digest.type", STRING, "CRC32C",
+              one_of("CRC32C", "CRC32", "MAC", "DUMMY")),
+    ConfigKey("bookkeeper.password", STRING, ""),
+    # BookKeeper's metadata root: the path in bookies' metadataServiceUri, absolute
+    # (a zookeeper.connect chroot applies to kwire's own znodes only).
+    ConfigKey("bookkeeper.metadata.root", STRING, "/ledgers"),
+    # BookKeeper's addEntryTimeoutSec / readEntryTimeoutSec (5 s), in ms.
+    ConfigKey("bookkeeper.add.entry.timeout.ms", INT, "5000", at_least(1)),
+    ConfigKey("bookkeeper.read.entry.timeout.ms", INT, "5000", at_least(1)),
+    # Recent entries the partition owner keeps to serve tail reads without bookies.
+    ConfigKey("bookkeeper.entry.cache.bytes", LONG, str(64 * 1024 * 1024), at_least(0)),
 ]
 BROKER_PROPERTIES: Mapping[str, ConfigKey] = {p.name: p for p in _PROPERTIES}
 
@@ -213,6 +234,16 @@ BROKER_PROPERTIES: Mapping[str, ConfigKey] = {p.name: p for p in _PROPERTIES}
 # other, but DescribeConfigs lists one only when server.properties sets it
 # (ConfigHelper describes the originals and the non-internal values).
 INTERNAL: frozenset[str] = frozenset({"producer.id.expiration.check.interval.ms"})
+
+# kwire's own keys (and Kafka's ZooKeeper-mode ones, which Kafka 4 no longer
+# has): described, like internal ones, only when set, so that a broker on
+# default settings describes the same config names as Kafka 4.4.
+KWIRE_ONLY: frozenset[str] = frozenset(
+    name for name in BROKER_PROPERTIES
+    if name == "log.storage" or name.startswith(("zookeeper.", "bookkeeper.")))
+
+# Described with a null value (Kafka's PASSWORD type).
+SENSITIVE: frozenset[str] = frozenset({"bookkeeper.password"})
 
 # Kafka's connection.failed.authentication.delay.ms default; kwire has no
 # authentication, but Kafka's check of connections.max.idle.ms against it stands.
@@ -223,7 +254,7 @@ FAILED_AUTHENTICATION_DELAY_MS = 100
 _IGNORED = re.compile(
     r"^(controller\.|inter\.broker\.|listener\.security\.protocol\.map|num\.network\.threads"
     r"|num\.io\.threads|num\.recovery\.threads|socket\.(send|receive)\.buffer\.bytes"
-    r"|transaction\.state\.log\.|share\.|zookeeper\.|group\.coordinator\.|log\.cleaner\."
+    r"|transaction\.state\.log\.|share\.|group\.coordinator\.|log\.cleaner\."
     r"|offsets\.topic\.replication\.factor)"
 )
 
@@ -476,7 +507,25 @@ def _check(config: Config) -> None:
             f"connection.failed.authentication.delay.ms={FAILED_AUTHENTICATION_DELAY_MS} should "
             f"always be less than connections.max.idle.ms={idle} to prevent failed "
             "authentication responses from timing out")
+    _check_cluster_storage(values)
     queued = int(values["queued.max.request.bytes"])
     if 0 < queued < int(values["socket.request.max.bytes"]):
         raise ConfigError(
             "queued.max.request.bytes must be larger or equal to socket.request.max.bytes")
+
+
+def _check_cluster_storage(values: Mapping[str, Any]) -> None:
+    """BookKeeper's own rule for a ledger's quorums (E >= W >= A), and the one
+    service log.storage=bookkeeper cannot run without."""
+    if values["log.storage"] == "bookkeeper" and not values.get("zookeeper.connect"):
+        raise ConfigError("log.storage=bookkeeper needs zookeeper.connect (HOST:PORT[/chroot])")
+    ensemble = int(values["bookkeeper.ensemble.size"])
+    write = int(values["bookkeeper.write.quorum.size"])
+    ack = int(values["bookkeeper.ack.quorum.size"])
+    if not ensemble >= write >= ack:
+        raise ConfigError(
+            "bookkeeper.ensemble.size >= bookkeeper.write.quorum.size >= "
+            f"bookkeeper.ack.quorum.size is required (got {ensemble}/{write}/{ack})")
+    root = str(values["bookkeeper.metadata.root"])
+    if not root.startswith("/") or root.endswith("/"):
+        raise ConfigError(f"bookkeeper.metadata.root must be an absolute ZooKeeper path: {root}")

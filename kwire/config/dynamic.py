@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from kwire.config import (
     BROKER_PROPERTIES,
     INTERNAL,
+    KWIRE_ONLY,
+    SENSITIVE,
     Config,
     ConfigError,
     RequirementFailed,
@@ -212,8 +214,9 @@ def _entry(config: Config, name: str, value: str | None, per_broker: bool) -> Br
     syn = synonyms(config, name, per_broker)
     source = syn[0].source if syn else SOURCE_DEFAULT
     type_code = prop.type.code if prop is not None else 0
-    return BrokerEntry(name, value if prop is not None else None, source,
-                       described_read_only(name), prop is None, type_code, tuple(syn))
+    hidden = prop is None or name in SENSITIVE
+    return BrokerEntry(name, None if hidden else value, source,
+                       described_read_only(name), hidden, type_code, tuple(syn))
 
 
 def broker_entries(config: Config) -> list[BrokerEntry]:
@@ -221,7 +224,7 @@ def broker_entries(config: Config) -> list[BrokerEntry]:
     set dynamically), by name. An internal config only when set at start, as
     Kafka's ConfigHelper lists the originals and the non-internal values."""
     names = set(BROKER_PROPERTIES) | set(config.dynamic_default) | set(config.dynamic_broker)
-    names -= INTERNAL - config.explicit
+    names -= (INTERNAL | KWIRE_ONLY) - config.explicit
     return [_entry(config, n, render(config.values.get(n)), True) for n in sorted(names)]
 
 

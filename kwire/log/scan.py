@@ -20,9 +20,12 @@ SCAN_CHUNK = 8 * 1024 * 1024
 logger = logging.getLogger("kwire.log")
 
 
-async def stored_batches(log: PartitionLog) -> AsyncIterator[tuple[memoryview, BatchHeader]]:
-    """Every stored batch from the log start to the log end offset at call time."""
-    offset = log.offsets().log_start_offset
+async def stored_batches(
+    log: PartitionLog, start: int | None = None,
+) -> AsyncIterator[tuple[memoryview, BatchHeader]]:
+    """Every stored batch from `start` (default: the log start) to the log end
+    offset at call time."""
+    offset = log.offsets().log_start_offset if start is None else start
     end = log.offsets().log_end_offset
     while offset < end:
         try:

@@ -9,7 +9,7 @@ from kwire.broker.context import RequestContext
 from kwire.broker.registry import handler
 from kwire.broker.topics import is_internal
 from kwire.errors import ErrorCode, StorageError
-from kwire.log.api import PartitionLog
+from kwire.log.api import LogFenced, PartitionLog
 
 HIGH_WATERMARK = -1
 
@@ -24,10 +24,10 @@ async def delete_records(ctx: RequestContext, request: Any) -> dict[str, Any]:
         deletes = topic is None or "delete" in topic_config.typed(
             ctx.broker.config, topic.configs)["cleanup.policy"]
         for p in t.partitions:
-            partition = ctx.broker.partition(t.name, p.partition_index)
+            partition = ctx.broker.partition_or_error(t.name, p.partition_index)
             code, low = ErrorCode.NONE, -1
-            if partition is None:
-                code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            if isinstance(partition, ErrorCode):
+                code = partition
             elif is_internal(t.name):
                 # ReplicaManager.deleteRecordsOnLocalLog: "Cannot delete records of
                 # internal topic" (the response has no message field to carry it).
@@ -55,3 +55,5 @@ async def _delete_below(log: PartitionLog, offset: int) -> tuple[ErrorCode, int]
         return ErrorCode.NONE, await log.truncate_prefix(target)
     except StorageError:
         return ErrorCode.KAFKA_STORAGE_ERROR, -1
+    except LogFenced:
+        return ErrorCode.NOT_LEADER_OR_FOLLOWER, -1

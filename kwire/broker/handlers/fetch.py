@@ -267,6 +267,8 @@ def _caught_up(partition: Partition, index: int, req: PartitionRequest, read_com
     """The answer for a partition fetched at its log end with no leader-epoch
     question, without a log read (or a coroutine): a session covering a thousand
     idle partitions reads them all on every fetch. None when a read is needed."""
+    if partition.fenced:
+        return None
     if req.current_leader_epoch >= 0 and req.current_leader_epoch != partition.leader_epoch:
         return None
     if req.last_fetched_epoch > partition.leader_epoch:
@@ -321,6 +323,8 @@ async def _read_checked(
     read_committed: bool, lease: ResponseBudget | None
 ) -> dict[str, Any]:
     # A read's error carries no offsets (-1), as Kafka's LogReadResult for an error.
+    if partition.fenced:
+        return _empty(index, ErrorCode.NOT_LEADER_OR_FOLLOWER)
     current_epoch = req.current_leader_epoch
     if current_epoch >= 0 and current_epoch != partition.leader_epoch:
         code = (ErrorCode.FENCED_LEADER_EPOCH if current_epoch < partition.leader_epoch

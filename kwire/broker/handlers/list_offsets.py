@@ -65,9 +65,9 @@ async def _partition(ctx: RequestContext, topic: str, p: Any, read_committed: bo
                      ) -> dict[str, Any]:
     if not timestamp_supported(int(p.timestamp), ctx.api_version):
         return _answer(p.partition_index, ErrorCode.UNSUPPORTED_VERSION)
-    partition = ctx.broker.partition(topic, p.partition_index)
-    if partition is None:
-        return _answer(p.partition_index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    partition = ctx.broker.partition_or_error(topic, p.partition_index)
+    if isinstance(partition, ErrorCode):
+        return _answer(p.partition_index, partition)
     try:
         return await _lookup(partition, p, read_committed)
     except StorageError:

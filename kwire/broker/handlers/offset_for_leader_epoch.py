@@ -21,11 +21,11 @@ async def offset_for_leader_epoch(ctx: RequestContext, request: Any) -> dict[str
     for t in request.topics:
         partitions = []
         for p in t.partitions:
-            partition = ctx.broker.partition(t.topic, p.partition)
+            partition = ctx.broker.partition_or_error(t.topic, p.partition)
             answer = {"partition": p.partition, "error_code": ErrorCode.NONE,
                       "leader_epoch": -1, "end_offset": -1}
-            if partition is None:
-                answer["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            if isinstance(partition, ErrorCode):
+                answer["error_code"] = partition
             else:
                 current = int(getattr(p, "current_leader_epoch", -1))
                 epoch = partition.leader_epoch

@@ -9,7 +9,9 @@ when such a produce fails, the connection is closed instead.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from kwire.broker.context import RequestContext
@@ -32,6 +34,9 @@ PRODUCE_ADVERTISED_MIN = 0
 async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
     acks = int(request.acks)
     topics_out: list[dict[str, Any]] = []
+    # Appends run concurrently: on cluster storage each waits for a bookie ack
+    # quorum, so a request's latency is its slowest partition's, not their sum.
+    appends: list[tuple[list[Any], int, Coroutine[Any, Any, dict[str, Any]]]] = []
     for topic_data in request.topic_data:
         name = getattr(topic_data, "name", None)
         topic_id = getattr(topic_data, "topic_id", None)
@@ -40,7 +45,7 @@ async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
             # v13 names topics by id only: an id no topic has (the zero id too) is
             # UNKNOWN_TOPIC_ID in Kafka's KafkaApis.handleProduceRequest.
             topic_error = ErrorCode.UNKNOWN_TOPIC_ID
-        partitions_out = []
+        partitions_out: list[dict[str, Any]] = []
         for pdata in topic_data.partition_data:
             if acks not in (-1, 0, 1):
                 outcome = _error(pdata.index, ErrorCode.INVALID_REQUIRED_ACKS)
@@ -53,11 +58,14 @@ async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
                 # Only the broker writes its internal topics, whoever created them.
                 outcome = _error(pdata.index, ErrorCode.INVALID_TOPIC_EXCEPTION, refused)
             else:
-                outcome = await _produce_partition(ctx, topic.name, pdata.index, pdata.records)
+                appends.append((partitions_out, len(partitions_out),
+                                _produce_partition(ctx, topic.name, pdata.index, pdata.records)))
+                outcome = {}  # filled in below
             partitions_out.append(outcome)
         topics_out.append(
             {"name": name, "topic_id": topic_id, "partition_responses": partitions_out}
         )
+    await _run_appends(appends)
     if acks == 0:
         # No response to carry an error: Kafka closes the connection instead, so
         # the producer notices and refreshes its metadata (KafkaApis.handleProduceRequest).
@@ -68,6 +76,21 @@ async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
                 "closing the connection as Kafka does")
         return None
     return {"responses": topics_out, "throttle_time": 0}
+
+
+async def _run_appends(
+    appends: list[tuple[list[Any], int, Coroutine[Any, Any, dict[str, Any]]]],
+) -> None:
+    """Await every partition's append and put each answer in its slot. Tasks start
+    in request order and each takes its offsets before its first wait, so the
+    order of appends to one log is the request's order."""
+    if len(appends) == 1:  # the common case needs no task
+        slots, i, append = appends[0]
+        slots[i] = await append
+        return
+    results = await asyncio.gather(*(append for _, _, append in appends))
+    for (slots, i, _), result in zip(appends, results, strict=True):
+        slots[i] = result
 
 
 def _error(
@@ -100,9 +123,9 @@ def _refused(partition: Partition, topic: str, index: int, exc: InvalidBatch) ->
 async def _produce_partition(
     ctx: RequestContext, topic: str, index: int, records: bytes | None
 ) -> dict[str, Any]:
-    partition = ctx.broker.partition(topic, index)
-    if partition is None:
-        return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    partition = ctx.broker.partition_or_error(topic, index)
+    if isinstance(partition, ErrorCode):
+        return _error(index, partition)
     data = records or b""
     try:
         header = validate_produce_batch(
