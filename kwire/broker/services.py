@@ -28,6 +28,7 @@ PRODUCER_ID_BLOCK = 1000
 PRODUCER_SNAPSHOT_DIR = "kwire-producer-snapshots"
 # How often producer state goes into logs that keep it themselves (cluster storage).
 PRODUCER_SNAPSHOT_INTERVAL_S = 30.0
+OPEN_CONCURRENCY = 16
 
 
 class ProducerIdManager:
@@ -73,6 +74,8 @@ class Broker:
             now_ms=clock.wall_ms)
         self._producer_expiry: asyncio.Task[None] | None = None
         self._producer_snapshots: asyncio.Task[None] | None = None
+        # Partition opens in flight at once (see _open_topic).
+        self._opening = asyncio.Semaphore(OPEN_CONCURRENCY)
         self.logs = logs
         self.clock = clock
         self.producer_ids = ProducerIdManager(metadata)
@@ -155,13 +158,19 @@ class Broker:
     async def _open_topic(self, topic: TopicMetadata) -> None:
         settings = topic_config.typed(self.config, topic.configs)
         log_config = topic_config.log_config(self.config, topic.configs)
-        for index, state in enumerate(topic.partitions):
-            await self.partitions.open(
-                TopicPartition(topic.name, index), state.leader_epoch, log_config,
-                settings["message.timestamp.type"] == "LogAppendTime",
-                settings["max.message.bytes"],
-                topic_config.validation_settings(self.config, topic.configs),
-            )
+        validation = topic_config.validation_settings(self.config, topic.configs)
+
+        async def open_one(index: int, leader_epoch: int) -> None:
+            async with self._opening:
+                await self.partitions.open(
+                    TopicPartition(topic.name, index), leader_epoch, log_config,
+                    settings["message.timestamp.type"] == "LogAppendTime",
+                    settings["max.message.bytes"], validation)
+
+        # Concurrently: on cluster storage each open is a takeover (ZooKeeper
+        # reads, a ledger recovery), and __consumer_offsets alone has 50.
+        await asyncio.gather(*(open_one(index, state.leader_epoch)
+                               for index, state in enumerate(topic.partitions)))
 
     def partition(self, topic: str, index: int) -> Partition | None:
         return self.partitions.get(TopicPartition(topic, index))
