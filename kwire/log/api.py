@@ -183,3 +183,15 @@ class ProducerSnapshots(Protocol):
     async def read_producer_snapshot(self) -> tuple[int, bytes] | None:
         """The latest snapshot and the offset it was taken at, or None."""
         ...
+
+
+@runtime_checkable
+class ReadAhead(Protocol):
+    """A log whose reads may wait on the network (the BookKeeper log): a fetch
+    across many partitions first tells each log what it will read, so their
+    bookie reads run together instead of one partition after another."""
+
+    def prefetch(self, offset: int, max_bytes: int) -> None:
+        """Start loading about `max_bytes` from `offset` into memory; returns at
+        once, never raises (the read that follows meets any error)."""
+        ...

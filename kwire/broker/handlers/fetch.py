@@ -34,7 +34,7 @@ from kwire.broker.fetch_session import PartitionRequest, TopicIdPartition
 from kwire.broker.partitions import Partition
 from kwire.broker.registry import handler
 from kwire.errors import ErrorCode, StorageError
-from kwire.log.api import CorruptRecords, OffsetOutOfRange
+from kwire.log.api import CorruptRecords, OffsetOutOfRange, ReadAhead
 from kwire.records.batch import iter_batches
 
 log = logging.getLogger("kwire.fetch")
@@ -235,6 +235,8 @@ async def _read_all(
     total = 0
     has_error = False
     results: list[Result] = []
+    if len(interesting) > 1 and not from_follower:
+        _prefetch(interesting, budget, read_committed)
     for tip, req, partition in interesting:
         if partition is None:
             results.append((tip, _empty(tip.partition, ErrorCode.INCONSISTENT_TOPIC_ID)))
@@ -260,6 +262,24 @@ async def _read_all(
         budget = max(0, budget - size)
         results.append((tip, entry))
     return results, total, has_error
+
+
+def _prefetch(
+    interesting: list[tuple[TopicIdPartition, PartitionRequest, Partition | None]],
+    budget: int, read_committed: bool,
+) -> None:
+    """Start the reads of every partition this fetch will read, where the log reads
+    over the network (ReadAhead), so that they overlap; the loop that follows
+    then fills the response in order from memory, within the same budgets. All
+    logs of a broker are of one kind, so one isinstance check decides."""
+    logs = (partition.log for _tip, _req, partition in interesting if partition is not None)
+    if not isinstance(next(logs, None), ReadAhead):
+        return
+    for _tip, req, partition in interesting:
+        if partition is not None and _caught_up(partition, 0, req, read_committed) is None:
+            log_ = partition.log
+            assert isinstance(log_, ReadAhead)
+            log_.prefetch(req.fetch_offset, min(req.max_bytes, budget))
 
 
 def _caught_up(partition: Partition, index: int, req: PartitionRequest, read_committed: bool
