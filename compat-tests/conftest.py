@@ -122,3 +122,46 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
             if p.log_path.exists():
                 report.sections.append(
                     (f"kwire log #{i} ({p.log_path}), last 200 lines", p.log_tail(200)))
+
+
+# -- BookKeeper: a real ZooKeeper + bookies for cluster-storage tests ----------------
+
+from bk_java import BkJava  # noqa: E402
+from bookkeeper_env import BookKeeperEnv, BookKeeperEnvError, find_java  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def bookkeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BookKeeperEnv]:
+    """ZooKeeper + 4 bookies (E3/W2/A2 fault tests need a spare), shared by the session.
+
+    Skips only when there is no Java; any other start-up problem is a failure.
+    Tests share the ledgers root (bookies register under one /ledgers), so keep
+    your own znodes under `bookkeeper.new_chroot()`; a test that kills or freezes a
+    bookie must call `bookkeeper.heal()` in a finally, for the tests after it.
+    Logs: <pytest tmp>/bookkeeper0/{zk,bookie-I}/*.log.
+    """
+    try:
+        find_java()
+    except BookKeeperEnvError as e:
+        pytest.skip(f"BookKeeper tests need Java: {e}")
+    try:  # jars are fetched here (a no-op when cached), then every JVM started
+        env = BookKeeperEnv(bookies=4, base_dir=tmp_path_factory.mktemp("bookkeeper")).start()
+    except BookKeeperEnvError as e:
+        pytest.fail(f"could not start ZooKeeper + bookies: {e}", pytrace=False)
+    try:
+        yield env
+    finally:
+        env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def bk_java() -> BkJava:
+    """The Java BookKeeper client as a program (compat-tests/java/BkInterop.java)."""
+    try:
+        find_java()
+    except BookKeeperEnvError as e:
+        pytest.skip(f"BookKeeper interop tests need Java: {e}")
+    try:
+        return BkJava.locate()
+    except BookKeeperEnvError as e:
+        pytest.fail(f"Java BookKeeper client unavailable: {e}", pytrace=False)

@@ -12,6 +12,8 @@ VENV="${KWIRE_VENV:-.venv}"
 
 need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+# javac: compat-tests/java/BkInterop.java (the Java BookKeeper client as a program)
+command -v javac >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 if ((${#need_apt[@]})); then
     echo "installing ${need_apt[*]} with apt-get" >&2
@@ -26,6 +28,8 @@ fi
 
 # Kafka's jars (command-line tools) from Maven Central, cached under ~/.cache/kwire.
 export KWIRE_KAFKA_LIBS="$(scripts/fetch-kafka.sh)"
+# BookKeeper's jars (bookies, the Java ledger client, the ZooKeeper server), same cache.
+export KWIRE_BOOKKEEPER_LIBS="$(scripts/fetch-bookkeeper.sh)"
 
 echo "== ruff, mypy and the import contracts"
 "$VENV/bin/ruff" check kwire
