@@ -172,11 +172,15 @@ async def group_configs(env: StoreEnv) -> None:
     await store.set_group_configs("g1", {"consumer.session.timeout.ms": "45000"})
     await store.set_group_configs("g2", {"consumer.heartbeat.interval.ms": "5000"})
     await store.set_group_configs("g2", {})
-    assert {k: dict(v) for k, v in store.snapshot().group_configs.items()} == {
-        "g1": {"consumer.session.timeout.ms": "45000"}}
+    # A group id may hold any character, "/" and "." included.
+    await store.set_group_configs("team/a b*..", {"consumer.session.timeout.ms": "50000"})
+    await store.set_group_configs("..", {"consumer.session.timeout.ms": "60000"})
+    expected = {"g1": {"consumer.session.timeout.ms": "45000"},
+                "team/a b*..": {"consumer.session.timeout.ms": "50000"},
+                "..": {"consumer.session.timeout.ms": "60000"}}
+    assert {k: dict(v) for k, v in store.snapshot().group_configs.items()} == expected
     restarted = (await env.open()).snapshot()
-    assert {k: dict(v) for k, v in restarted.group_configs.items()} == {
-        "g1": {"consumer.session.timeout.ms": "45000"}}
+    assert {k: dict(v) for k, v in restarted.group_configs.items()} == expected
 
 
 async def producer_ids(env: StoreEnv) -> None:

@@ -263,6 +263,18 @@ async def test_concurrent_creates_of_one_topic_on_two_brokers() -> None:
     assert (await env.open_zk()).snapshot().topics["orders"].topic_id == winner.topic_id
 
 
+async def test_producer_ids_run_out_as_int64_does() -> None:
+    env = FakeZkEnv()
+    store = await env.open_zk()
+    await store.allocate_producer_ids(1)
+    path = f"{CHROOT}/latest_producer_id_block"
+    await env.zk.set(path, b'{"version":1,"broker":1,"block_start":"0",'
+                           b'"block_end":"9223372036854775000"}')
+    with pytest.raises(StorageError):
+        await store.allocate_producer_ids(1000)
+    assert await store.allocate_producer_ids(807) == 9223372036854775001
+
+
 async def test_snapshot_before_load_is_an_error() -> None:
     store = ZooKeeperMetadataStore(FakeZooKeeper(), CHROOT, BROKER)
     with pytest.raises(RuntimeError):

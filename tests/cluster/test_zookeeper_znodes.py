@@ -20,6 +20,8 @@ from kwire.cluster.zookeeper.znodes import (
     TopicAssignment,
     TopicPartitionStateZNode,
     TopicZNode,
+    desanitize,
+    sanitize,
     uuid_from_kafka,
     uuid_to_kafka,
 )
@@ -83,6 +85,7 @@ def test_partition_state() -> None:
 def test_configs() -> None:
     assert ConfigEntityZNode.path("topics", "orders") == "/config/topics/orders"
     assert ConfigEntityZNode.path("groups", "g") == "/config/groups/g"
+    assert ConfigEntityZNode.group_path("team/a b*") == "/config/groups/team%2Fa%20b%2A"
     assert ConfigEntityZNode.broker_path("") == "/config/brokers/<default>"
     assert ConfigEntityZNode.broker_path("1") == "/config/brokers/1"
     assert ConfigEntityZNode.broker_name("<default>") == ""
@@ -112,3 +115,13 @@ def test_delete_topics_marker_and_persistent_paths() -> None:
     assert set(PERSISTENT_PATHS) == {
         "/brokers/topics", "/config/topics", "/config/brokers", "/config/groups",
         "/admin/delete_topics", "/latest_producer_id_block"}
+
+
+@pytest.mark.parametrize(("name", "znode"), [
+    ("g", "g"), ("a.b-c_d", "a.b-c_d"), ("a/b", "a%2Fb"), ("x y", "x%20y"), ("a*b", "a%2Ab"),
+    ("a+b", "a%2Bb"), ("ü", "%C3%BC"), (".", "%2E"), ("..", "%2E%2E"),
+])
+def test_sanitized_entity_names(name: str, znode: str) -> None:
+    """Kafka's Sanitizer (URL encoding; "*" and space spelled out)."""
+    assert sanitize(name) == znode
+    assert desanitize(znode) == name

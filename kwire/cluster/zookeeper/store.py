@@ -18,7 +18,14 @@ Theory of operation
   znode. Changes are serialised by one lock, as Kafka's controller serialised
   its events; brokers racing each other meet only in ZooKeeper: a topic znode
   that already exists is TopicExists, and producer-id blocks are taken by
-  compare-and-set.
+  compare-and-set. Kafka's ZooKeeper mode had one race left, and so does this
+  store: two brokers creating the same new topic at the same instant may leave
+  the loser's configs on the winner's topic (the config znode is written before
+  the topic znode decides the winner). With one broker leading everything it
+  cannot happen; a controller that alone creates topics closes it.
+* Internal topics are decided by name (Kafka's Topic.isInternal:
+  __consumer_offsets, __transaction_state, __share_group_state); the topic
+  znode has no field for it, and `create_topic(internal=...)` is not stored.
 * Creating a topic writes its config znode, then the topic znode (from then on
   the topic exists), then one state znode per partition — Kafka's order. A
   crash after the config leaves an orphan config the next create of that name
@@ -41,10 +48,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
-from collections.abc import Iterator, Mapping
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Protocol, TypeVar
 
 from kwire.cluster.api import (
     BrokerInfo,
@@ -71,12 +79,18 @@ from kwire.cluster.zookeeper.znodes import (
     TopicPartitionsZNode,
     TopicsZNode,
     TopicZNode,
+    desanitize,
     uuid_to_kafka,
 )
 from kwire.errors import StorageError
 from kwire.zookeeper import BadVersion, NodeExists, NoNode, ZooKeeperError
 
 log = logging.getLogger("kwire.cluster.zookeeper")
+
+T = TypeVar("T")
+
+# Producer ids are int64 (Kafka: "Exhausted all producerIds").
+MAX_PRODUCER_ID = 2**63 - 1
 
 TOPICS = ConfigEntityTypeZNode.TOPICS
 BROKERS = ConfigEntityTypeZNode.BROKERS
@@ -162,15 +176,15 @@ class ZooKeeperMetadataStore:
                 cluster_id = await self._cluster_id()
                 for deleted in await self._zk.children(self._path(DeleteTopicsZNode.path())):
                     await self._finish_deletion(deleted)
-                topics: dict[str, TopicMetadata] = {}
-                for name in await self._zk.children(self._path(TopicsZNode.path())):
-                    topic = await self._load_topic(name)
-                    if topic is not None:
-                        topics[name] = topic
+                names = await self._zk.children(self._path(TopicsZNode.path()))
+                loaded = await _all([functools.partial(self._load_topic, n) for n in names])
+                topics = {t.name: t for t in loaded if t is not None}
                 broker_configs = {
                     ConfigEntityZNode.broker_name(child): configs
                     for child, configs in (await self._load_configs(BROKERS)).items()}
-                group_configs = await self._load_configs(GROUPS)
+                group_configs = {
+                    desanitize(child): configs
+                    for child, configs in (await self._load_configs(GROUPS)).items()}
             self._snapshot = ClusterMetadata(
                 cluster_id=cluster_id, controller_id=self._broker.node_id,
                 brokers=(self._broker,), topics=topics,
@@ -216,7 +230,8 @@ class ZooKeeperMetadataStore:
             with_id = TopicAssignment(assignment.partitions, uuid.uuid4())
             with contextlib.suppress(BadVersion):
                 await self._zk.set(path, TopicZNode.encode(with_id), found[1])
-        states = [await self._partition_state(name, n) for n in range(len(assignment.partitions))]
+        states = await _all([functools.partial(self._partition_state, name, n)
+                             for n in range(len(assignment.partitions))])
         configs = await self._get_or_none(self._path(ConfigEntityZNode.path(TOPICS, name)))
         return self._topic(name, assignment.topic_id,
                            [s.leader_epoch for s in states],
@@ -225,10 +240,16 @@ class ZooKeeperMetadataStore:
     async def _partition_state(self, topic: str, partition: int) -> LeaderAndIsr:
         """The partition's state znode, created (leader epoch 0) where a create
         did not get that far."""
-        path = self._path(TopicPartitionStateZNode.path(topic, partition))
-        found = await self._get_or_none(path)
+        found = await self._get_or_none(
+            self._path(TopicPartitionStateZNode.path(topic, partition)))
         if found is not None:
             return TopicPartitionStateZNode.decode(found[0])
+        return await self._new_partition_state(topic, partition)
+
+    async def _new_partition_state(self, topic: str, partition: int) -> LeaderAndIsr:
+        """Bring a new partition online: this broker leads it from leader epoch 0
+        (Kafka's NewPartition -> OnlinePartition). A state someone wrote first wins."""
+        path = self._path(TopicPartitionStateZNode.path(topic, partition))
         state = LeaderAndIsr(leader=self._broker.node_id, leader_epoch=0,
                              isr=(self._broker.node_id,))
         try:
@@ -239,10 +260,14 @@ class ZooKeeperMetadataStore:
 
     async def _load_configs(self, entity_type: str) -> dict[str, dict[str, str]]:
         """Non-empty configs of every entity of the type (an empty set is no entry)."""
+        names = await self._zk.children(self._path(ConfigEntityTypeZNode.path(entity_type)))
+        found = await _all([
+            functools.partial(self._get_or_none,
+                              self._path(ConfigEntityZNode.path(entity_type, name)))
+            for name in names])
         out: dict[str, dict[str, str]] = {}
-        for name in await self._zk.children(self._path(ConfigEntityTypeZNode.path(entity_type))):
-            found = await self._get_or_none(self._path(ConfigEntityZNode.path(entity_type, name)))
-            if found is not None and (configs := ConfigEntityZNode.decode(found[0])):
+        for name, data in zip(names, found, strict=True):
+            if data is not None and (configs := ConfigEntityZNode.decode(data[0])):
                 out[name] = configs
         return out
 
@@ -286,8 +311,9 @@ class ZooKeeperMetadataStore:
                 # created keeps its configs.
                 if await self._zk.exists(topic_path) is not None:
                     raise TopicExists(name)
+                # Usually new; an orphan of a create that crashed is overwritten.
                 await self._set_or_create(self._path(ConfigEntityZNode.path(TOPICS, name)),
-                                          ConfigEntityZNode.encode(configs))
+                                          ConfigEntityZNode.encode(configs), create_first=True)
                 topic_id = uuid.uuid4()
                 node = self._broker.node_id
                 try:
@@ -295,8 +321,9 @@ class ZooKeeperMetadataStore:
                         TopicAssignment(((node,),) * partitions, topic_id)))
                 except NodeExists:
                     raise TopicExists(name) from None
-                epochs = [(await self._partition_state(name, n)).leader_epoch
-                          for n in range(partitions)]
+                states = await _all([functools.partial(self._new_partition_state, name, n)
+                                     for n in range(partitions)])
+                epochs = [state.leader_epoch for state in states]
             topic = self._topic(name, topic_id, epochs, configs)
             self._with_topic(topic)
             return topic
@@ -347,8 +374,9 @@ class ZooKeeperMetadataStore:
                     except BadVersion:
                         continue
                 epochs = [p.leader_epoch for p in topic.partitions]
-                epochs += [(await self._partition_state(name, n)).leader_epoch
-                           for n in range(len(epochs), total)]
+                states = await _all([functools.partial(self._new_partition_state, name, n)
+                                     for n in range(len(epochs), total)])
+                epochs += [state.leader_epoch for state in states]
             updated = self._topic(name, topic.topic_id, epochs, topic.configs)
             self._with_topic(updated)
             return updated
@@ -375,7 +403,7 @@ class ZooKeeperMetadataStore:
 
     async def set_group_configs(self, group: str, configs: Mapping[str, str]) -> None:
         async with self._lock:
-            path = self._path(ConfigEntityZNode.path(GROUPS, group))
+            path = self._path(ConfigEntityZNode.group_path(group))
             with _storage_errors(f"alter the configs of group {group}"):
                 if configs:
                     await self._set_or_create(path, ConfigEntityZNode.encode(configs))
@@ -397,6 +425,9 @@ class ZooKeeperMetadataStore:
                 found = await self._get_or_none(path)
                 previous = None if found is None else ProducerIdBlockZNode.decode(found[0])
                 first = 0 if previous is None else previous.block_end + 1
+                if first + count - 1 > MAX_PRODUCER_ID:
+                    raise StorageError("producer ids are exhausted (/latest_producer_id_block "
+                                       f"ends at {first - 1})")
                 data = ProducerIdBlockZNode.encode(
                     ProducerIdBlock(self._broker.node_id, first, first + count - 1))
                 try:
@@ -416,13 +447,17 @@ class ZooKeeperMetadataStore:
         except NoNode:
             return None
 
-    async def _set_or_create(self, path: str, data: bytes) -> None:
+    async def _set_or_create(self, path: str, data: bytes, create_first: bool = False) -> None:
+        """Write `data` to `path`, whether or not the znode exists (Kafka's
+        setOrCreate); `create_first` saves a round trip where it usually does not."""
         while True:
-            try:
-                await self._zk.set(path, data)
-                return
-            except NoNode:
-                pass
+            if not create_first:
+                try:
+                    await self._zk.set(path, data)
+                    return
+                except NoNode:
+                    pass
+            create_first = False
             try:
                 await self._zk.create(path, data)
                 return
@@ -444,6 +479,28 @@ class ZooKeeperMetadataStore:
 
 
 DEFAULT = "the cluster default"
+
+# ZooKeeper calls a load keeps in flight at once per level (topics; the partitions
+# of one topic): one round trip per znode, pipelined on the session, instead of
+# thousands one after another.
+LOAD_CONCURRENCY = 64
+
+
+async def _all(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+    """Run `calls` concurrently (at most LOAD_CONCURRENCY at a time); their
+    results in order. The first failure cancels the rest and is raised as itself."""
+    limit = asyncio.Semaphore(LOAD_CONCURRENCY)
+
+    async def one(call: Callable[[], Awaitable[T]]) -> T:
+        async with limit:
+            return await call()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(call)) for call in calls]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 def _with_entry(entries: Mapping[str, Mapping[str, str]], key: str,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.parse
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,6 +66,19 @@ def uuid_from_kafka(text: str) -> uuid.UUID:
         return uuid.UUID(bytes=raw)
     except ValueError as exc:
         raise InvalidZNode(f"not a Kafka Uuid: {text!r}") from exc
+
+
+def sanitize(name: str) -> str:
+    """Kafka's Sanitizer.sanitize, for entity names that may hold any character (a
+    group id may contain "/"): URL-encoded, "*" as %2A, space as %20. A name that
+    is just "." or ".." (a path component ZooKeeper refuses) is encoded too."""
+    encoded = urllib.parse.quote_plus(name, safe="-_.*").replace("*", "%2A").replace("+", "%20")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
+
+
+def desanitize(name: str) -> str:
+    """Kafka's Sanitizer.desanitize (URLDecoder.decode)."""
+    return urllib.parse.unquote_plus(name)
 
 
 class ClusterIdZNode:
@@ -210,6 +224,12 @@ class ConfigEntityZNode:
     @staticmethod
     def path(entity_type: str, name: str) -> str:
         return f"{ConfigEntityTypeZNode.path(entity_type)}/{name}"
+
+    @staticmethod
+    def group_path(group: str) -> str:
+        """A group id may hold any character: its znode name is sanitized, as
+        Kafka's were for user and client-id entities."""
+        return ConfigEntityZNode.path(ConfigEntityTypeZNode.GROUPS, sanitize(group))
 
     @staticmethod
     def broker_path(broker: str) -> str:
