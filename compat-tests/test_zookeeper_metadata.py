@@ -4,9 +4,8 @@ with an empty data dir, over the same tree), each in its own chroot, through
 kwire's asyncio ZooKeeper session; and the znodes read back with plain kazoo
 as the JSON Kafka's ZooKeeper mode wrote.
 
-The ZooKeeper is the session `bookkeeper` fixture's when conftest offers one
-(compat-tests/bookkeeper_env.py); otherwise this module starts a ZooKeeper of
-its own from the same jars (no bookies). No Java: skipped.
+The ZooKeeper is the session `bookkeeper` fixture's (compat-tests/conftest.py,
+bookkeeper_env.py); without Java it skips.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bookkeeper_env import BookKeeperEnv
 from kazoo.client import KazooClient
 
 from kwire.cluster.api import BrokerInfo, MetadataStore
@@ -36,28 +36,9 @@ from cluster.metadata_scenarios import (  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def zookeeper_server(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """Something with `zk_connect` ("127.0.0.1:PORT") for a running ZooKeeper."""
-    try:
-        yield request.getfixturevalue("bookkeeper")
-        return
-    except pytest.FixtureLookupError:
-        pass
-    from bookkeeper_env import BookKeeperEnv, BookKeeperEnvError
-    try:
-        env = BookKeeperEnv(bookies=0).start()
-    except BookKeeperEnvError as exc:
-        pytest.skip(f"no ZooKeeper to test against: {exc}")
-    try:
-        yield env
-    finally:
-        env.shutdown()
-
-
-@pytest.fixture(scope="module")
-def kazoo(zookeeper_server: Any) -> Iterator[KazooClient]:
-    """A plain kazoo client: what an operator's tool sees."""
-    client = KazooClient(hosts=zookeeper_server.zk_connect, timeout=10.0)
+def kazoo(bookkeeper: BookKeeperEnv) -> Iterator[KazooClient]:
+    """A plain kazoo client of our own: what an operator's tool sees."""
+    client = KazooClient(hosts=bookkeeper.zk_connect, timeout=10.0)
     client.start(timeout=15)
     try:
         yield client
@@ -95,9 +76,9 @@ class RealZkEnv:
 
 
 @pytest.fixture
-async def real_env(zookeeper_server: Any) -> AsyncIterator[RealZkEnv]:
-    chroot = f"/kwire-test/metadata-{uuid.uuid4().hex[:12]}"
-    env = RealZkEnv(f"{zookeeper_server.zk_connect}{chroot}")
+async def real_env(bookkeeper: BookKeeperEnv) -> AsyncIterator[RealZkEnv]:
+    """A chroot of this test's own, as `zookeeper.connect` would name it."""
+    env = RealZkEnv(bookkeeper.zk_connect_with_chroot(bookkeeper.new_chroot()))
     await env.start()
     try:
         yield env
