@@ -71,6 +71,11 @@ class DigestMismatch(LedgerError):
     """An entry came back with a digest that does not match its bytes."""
 
 
+class LedgerUnauthorized(LedgerError):
+    """The password does not match the ledger's (its metadata, or a bookie answered
+    EUA to a fencing read)."""
+
+
 class LedgerHandle(Protocol):
     """A ledger open for reading (by its writer, or after open)."""
 
