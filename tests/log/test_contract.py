@@ -1,8 +1,14 @@
 """The PartitionLog / LogStore contract, run against every implementation.
 
 Each test states a behaviour documented in kwire/log/api.py. Retention tests
-use segment.bytes=1 so the local log keeps one batch per segment, which is the
-granularity the in-memory log deletes at.
+use segment.bytes=1 so the local log keeps one batch per segment (and the
+ledger log one batch per ledger), which is the granularity the in-memory log
+deletes at.
+
+Implementations: "memory", "local" (a data dir), and "ledgers": the BookKeeper
+ledger-chain log over an in-memory ledger client and ZooKeeper, where
+`restart` is a takeover by a new store. compat-tests/test_ledger_log_real.py
+runs these same tests on real ZooKeeper and bookies by overriding `env`.
 """
 
 from __future__ import annotations
@@ -23,11 +29,15 @@ from kwire.log.api import (
     TimestampOffset,
     TopicPartition,
 )
+from kwire.log.bookkeeper.api import LedgerConfig
+from kwire.log.bookkeeper.store import BookKeeperLogStore
 from kwire.log.local import LocalLogStore
 from kwire.log.local._batches import BatchHeader
 from kwire.log.memory import MemoryLogStore
 
 from ._support import async_test, headers, make_batch
+from .bookkeeper.fake_zk import FakeZooKeeper
+from .bookkeeper.memory_ledgers import MemoryLedgerClient
 
 TP = TopicPartition("orders", 0)
 CONFIG = LogConfig()
@@ -40,11 +50,16 @@ class Env:
         self.kind = kind
         self.clock = ManualClock()
         self.data_dir = tmp_path / "data"
+        self.zk = FakeZooKeeper()
+        self.ledgers = MemoryLedgerClient()
         self.store: LogStore = self._new_store()
 
     def _new_store(self) -> LogStore:
         if self.kind == "memory":
             return MemoryLogStore(self.clock.wall_ms)
+        if self.kind == "ledgers":
+            return BookKeeperLogStore(self.zk, self.ledgers, "/kwire/partitions",
+                                      LedgerConfig(), self.clock.wall_ms)
         return LocalLogStore(self.data_dir, self.clock.wall_ms)
 
     async def open(self, config: LogConfig = CONFIG, tp: TopicPartition = TP) -> PartitionLog:
@@ -57,7 +72,7 @@ class Env:
             self.store = self._new_store()
 
 
-@pytest.fixture(params=["memory", "local"])
+@pytest.fixture(params=["memory", "local", "ledgers"])
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Env:
     return Env(request.param, tmp_path)
 
