@@ -200,9 +200,9 @@ class LedgerWriter:
         if self._error is not None or pending.entry_id <= self._lac \
                 or self._ensemble[index] != bookie:
             return  # settled already, or an answer from a bookie since replaced
-        exc = fut.exception()
-        if exc is not None:
-            self._bookie_failed(index, bookie, str(exc))
+        if fut.cancelled() or fut.exception() is not None:
+            self._bookie_failed(index, bookie,
+                                "cancelled" if fut.cancelled() else str(fut.exception()))
             return
         rc = fut.result().rc
         if rc == EOK:
