@@ -174,7 +174,7 @@ class BookieClient:
             transport, protocol = await asyncio.wait_for(
                 loop.create_connection(lambda: _Protocol(self), host, port),
                 self._connect_timeout)
-        except (OSError, TimeoutError, ValueError) as exc:
+        except Exception as exc:  # refused, timed out, unresolvable (ZooKeeper down too)
             self._connecting = None
             self.mark_failed()
             self._fail_all(BookieUnavailable(f"cannot connect to bookie {self.bookie_id}: "

@@ -27,6 +27,7 @@ from kwire.log.bookkeeper.metadata import (
 )
 from kwire.log.bookkeeper.wire import READENTRY, read_request
 from kwire.log.bookkeeper.writer import LedgerWriter
+from kwire.zookeeper import ConnectionLost
 
 from .fake_bookie import FakeCluster
 
@@ -227,3 +228,18 @@ async def test_entries_above_the_frame_limit_are_refused() -> None:
         with pytest.raises(ValueError):
             writer.add(b"x" * (5 * 1024 * 1024))
         assert await writer.add(b"fine") == 0
+
+
+async def test_a_failed_address_lookup_fails_calls_and_is_retried() -> None:
+    async with FakeCluster(1) as cluster:
+        bookie = cluster.bookies[0]
+        conn = cluster.client().ctx.bookies.get(bookie.bookie_id)
+
+        def zk_down(op: str, path: str) -> None:
+            raise ConnectionLost(path)
+        cluster.zk.before = zk_down
+        with pytest.raises(BookieUnavailable):
+            await conn.request((READENTRY, 5, 0), (read_request(5, 0),), 2.0)
+        cluster.zk.before = None
+        response = await conn.request((READENTRY, 5, 0), (read_request(5, 0),), 2.0)
+        assert response.entry_id == 0
