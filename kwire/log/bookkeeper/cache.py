@@ -33,6 +33,9 @@ class EntryCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, key: tuple[int, int]) -> bool:
+        return key in self._entries
+
     @property
     def size(self) -> int:
         return self._bytes

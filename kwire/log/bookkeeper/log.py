@@ -78,6 +78,7 @@ from kwire.log.api import (
     LogOffsets,
     PartitionLog,
     ProducerSnapshots,
+    ReadAhead,
     TopicPartition,
 )
 from kwire.log.bookkeeper.api import (
@@ -142,6 +143,7 @@ class LedgerLog(LogReads, LogUpkeep):
         self._closed = False
         self._unlisted: set[int] = set()  # created; whether the list names them is unknown
         self._background: set[asyncio.Task[None]] = set()
+        self._prefetching: dict[int, asyncio.Task[None]] = {}
 
     # -- PartitionLog ----------------------------------------------------------
 
@@ -206,7 +208,7 @@ class LedgerLog(LogReads, LogUpkeep):
             log.warning("%s: closing its ledger failed: %s", self._tp, exc)
         self._closed = True
         self._fail_queue(RuntimeError(f"log {self._tp} is closed"))
-        for task in list(self._background):
+        for task in [*self._background, *self._prefetching.values()]:
             task.cancel()
         self._on_close(self)
 
@@ -620,6 +622,6 @@ def _with_closed(closing: LedgerInfo, doc: LedgerList) -> LedgerList:
 
 if TYPE_CHECKING:
 
-    def _conforms(log: LedgerLog) -> tuple[PartitionLog, ProducerSnapshots]:
+    def _conforms(log: LedgerLog) -> tuple[PartitionLog, ProducerSnapshots, ReadAhead]:
         """Never called: mypy fails here when LedgerLog drifts from the seams."""
-        return log, log
+        return log, log, log

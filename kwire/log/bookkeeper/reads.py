@@ -7,10 +7,16 @@ the last entry acknowledged. Entries come from the store's cache when they are
 there (tail reads), else from the bookies a range at a time, sized from the
 ledger's average entry size and max_bytes, with as much again read ahead into
 the cache for the consumer's next fetch.
+
+Fetch tells the log what it will read first (`prefetch`, the ReadAhead seam), so
+that the bookie reads of many partitions overlap; the read that follows waits
+for its ledger's prefetch and finds the entries in the cache.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import deque
 from dataclasses import replace
@@ -54,11 +60,13 @@ class LogReads:
     _doc: LedgerList
     _chain: list[Ledger]
     _cache: EntryCache
+    _closed: bool
     _ledgers: LedgerClient
     _ledger_config: LedgerConfig
     _config: LogConfig
     _hw: int
     _next_offset: int
+    _prefetching: dict[int, asyncio.Task[None]]  # by ledger id
 
     def _check_open(self) -> None:
         raise NotImplementedError
@@ -80,8 +88,12 @@ class LogReads:
         records = b""
         if offset < self._hw:
             led = self._ledger_for(offset)
+            prefetch = self._prefetching.get(led.ledger_id)
+            if prefetch is not None:
+                await asyncio.wait({prefetch})  # its entries are in the cache then
             try:
-                records = await self._read_ledger(led, offset, max(max_bytes, 0), min_one_batch)
+                chunks = await self._read_ledger(led, offset, max(max_bytes, 0), min_one_batch)
+                records = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             except LedgerError as exc:
                 if offset < self._doc.log_start_offset:  # retention took it meanwhile
                     raise OffsetOutOfRange(f"{self._tp}: offset {offset} was deleted") from exc
@@ -89,6 +101,30 @@ class LogReads:
                                    f"failed: {exc}") from exc
         hw = self._hw
         return ReadResult(records, hw, hw, self._doc.log_start_offset)
+
+    def prefetch(self, offset: int, max_bytes: int) -> None:
+        """ReadAhead: start reading what `read(offset, max_bytes)` will need from the
+        bookies, unless it is in the cache already (tail reads); never raises."""
+        if self._closed or not self._doc.log_start_offset <= offset < self._hw:
+            return
+        led = self._ledger_for(offset)
+        last, end = led.visible()
+        if led.ledger_id in self._prefetching or not led.info.first_offset <= offset < end:
+            return
+        index = led.index
+        if index is not None and len(index) > last:
+            if (led.ledger_id, index.entry_for_offset(offset, last + 1)) in self._cache:
+                return
+        elif offset == led.info.first_offset and (led.ledger_id, 0) in self._cache:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._prefetch(led, offset, max(max_bytes, 0)))
+        self._prefetching[led.ledger_id] = task
+        task.add_done_callback(lambda _: self._prefetching.pop(led.ledger_id, None))
+
+    async def _prefetch(self, led: Ledger, offset: int, max_bytes: int) -> None:
+        with contextlib.suppress(Exception):  # the read that follows meets the error
+            await self._read_ledger(led, offset, max_bytes, True)
 
     async def offset_for_timestamp(self, timestamp: int) -> TimestampOffset | None:
         self._check_open()
@@ -113,10 +149,11 @@ class LogReads:
     # -- internals ---------------------------------------------------------------
 
     async def _read_ledger(self, led: Ledger, offset: int, max_bytes: int,
-                           min_one_batch: bool) -> bytes:
+                           min_one_batch: bool) -> list[bytes]:
+        """The entries to return, from the one holding `offset` (whole batches)."""
         last, end = led.visible()
         if offset >= end:
-            return b""
+            return []
         first = await self._entry_for_offset(led, offset, last, end)
         chunks: list[bytes] = []
         total = 0
@@ -137,7 +174,7 @@ class LogReads:
             entry += 1
             if total >= max_bytes:
                 break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return chunks
 
     async def _fetch(self, led: Ledger, first: int, last: int, want_bytes: int) -> list[bytes]:
         """Entries from `first` on from the bookies: enough for `want_bytes`, and as

@@ -17,6 +17,7 @@ from kwire.log.api import (
     LogFenced,
     LogOffsets,
     ProducerSnapshots,
+    ReadAhead,
     TimestampOffset,
     TopicPartition,
 )
@@ -598,3 +599,24 @@ async def test_a_ledger_whose_adds_all_failed_leaves_the_list() -> None:
     assert cluster.ledgers.deleted == cluster.ledgers.created
     assert (await log.append(make_batch(1), 0)).base_offset == 0
     assert await read_all(log) == [(0, 0)]
+
+
+@async_test
+async def test_prefetch_loads_what_the_next_read_needs() -> None:
+    cluster = Cluster()
+    log = await cluster.open()
+    for _ in range(20):
+        await log.append(make_batch(1), 0)
+    log.prefetch(5, 1 << 20)  # the tail is in the cache: nothing to start
+    assert not log._prefetching
+    await log.close()
+    new = await cluster.open(store=cluster.store())
+    assert isinstance(new, ReadAhead)
+    new.prefetch(5, 1 << 20)
+    new.prefetch(5, 1 << 20)  # one at a time per ledger
+    assert len(new._prefetching) == 1
+    reads = cluster.ledgers.reads
+    records = (await new.read(5, 1 << 20, True)).records
+    assert [h.base_offset for h in headers(records)] == list(range(5, 20))
+    assert cluster.ledgers.reads - reads <= 2  # the prefetch's probe and range, no more
+    new.prefetch(100, 1 << 20)  # out of range: ignored, never raises
