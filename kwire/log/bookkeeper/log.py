@@ -307,25 +307,29 @@ class LedgerLog(LogReads, LogUpkeep):
 
     async def _run_switch(self) -> None:
         """Close the ledger being written (if any), then create a ledger for queued
-        appends; one switch at a time, and nothing else changes the writer."""
+        appends, as often as they need (a roll is due again within the queue); one
+        switch at a time, and nothing else changes the writer."""
         try:
-            closing: LedgerInfo | None = None
-            writer = self._writer
-            if writer is not None:
-                self._writer = None  # appends queue from here on
-                closing = await self._retire(writer)
-            start = self._list_end(closing)
-            if self._queue and self._queue[0].base != start:
-                # Their offsets followed adds that failed: they fail too, untaken.
-                self._fail_queue(StorageError(f"{self._tp}: an earlier write failed"))
-            if not self._queue:
-                self._next_offset = start
-            self._failing = False
-            if closing is not None and not self._queue:
-                await self._record_closed(closing)
-                closing = None
-            if self._queue:
-                await self._open_next(closing)
+            first = True
+            while first or self._queue:
+                first = False
+                closing: LedgerInfo | None = None
+                writer = self._writer
+                if writer is not None:
+                    self._writer = None  # appends queue from here on
+                    closing = await self._retire(writer)
+                start = self._list_end(closing)
+                if self._queue and self._queue[0].base != start:
+                    # Their offsets followed adds that failed: they fail too, untaken.
+                    self._fail_queue(StorageError(f"{self._tp}: an earlier write failed"))
+                if not self._queue:
+                    self._next_offset = start
+                self._failing = False
+                if closing is not None and not self._queue:
+                    await self._record_closed(closing)
+                    closing = None
+                if self._queue:
+                    await self._open_next(closing)
         except LogFenced:
             pass  # _fence failed the queue
         except Exception as exc:
@@ -375,8 +379,9 @@ class LedgerLog(LogReads, LogUpkeep):
 
     async def _open_next(self, closing: LedgerInfo | None) -> None:
         """Create the next ledger, record it (with `closing`) in one CAS, then add
-        the queued appends to it in order (those queued during the awaits too:
-        nothing runs between the flush and the end of the switch)."""
+        the queued appends to it in order (those queued during the awaits too), up
+        to where a roll is due again (the switch goes round once more for the rest).
+        Nothing runs between the last flush and the end of the switch."""
         first = self._queue[0]
         try:
             handle = await self._ledgers.create(self._ledger_config, {
@@ -411,9 +416,9 @@ class LedgerLog(LogReads, LogUpkeep):
         writer = Writer(handle, ledger, first.epoch)
         ledger.live = writer
         self._writer = writer
-        queue, self._queue = self._queue, deque()
-        for op in queue:
-            self._add(writer, op)
+        queue = self._queue
+        while queue and not self._roll_due(writer, queue[0]):
+            self._add(writer, queue.popleft())
 
     # -- state changes -----------------------------------------------------------
 

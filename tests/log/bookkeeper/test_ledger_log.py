@@ -553,6 +553,9 @@ async def test_concurrent_appends_keep_order_with_adds_in_flight() -> None:
         records += chunk
         offset = headers(chunk)[-1].next_offset
     assert [h.base_offset for h in headers(records)] == list(range(30))
+    # The queue was split where rolls were due: at most 4 batches a ledger.
+    assert all(i.last_entry_id < 4 for i in cluster.doc().ledgers)
+    assert len(cluster.doc().ledgers) >= 8
 
 
 @async_test
