@@ -623,3 +623,19 @@ async def test_prefetch_loads_what_the_next_read_needs() -> None:
     assert [h.base_offset for h in headers(records)] == list(range(5, 20))
     assert cluster.ledgers.reads - reads <= 2  # the prefetch's probe and range, no more
     new.prefetch(100, 1 << 20)  # out of range: ignored, never raises
+
+
+def test_no_mixin_stub_is_left_unimplemented() -> None:
+    """LedgerLog is assembled from mixins that declare what they call on each
+    other with NotImplementedError stubs: the class order must let real ones win."""
+    import inspect
+
+    from kwire.log.bookkeeper.listing import LogList
+    from kwire.log.bookkeeper.reads import LogReads
+    from kwire.log.bookkeeper.upkeep import LogUpkeep
+
+    for mixin in (LogList, LogReads, LogUpkeep):
+        for name, member in vars(mixin).items():
+            if callable(member) and "raise NotImplementedError" in inspect.getsource(member):
+                resolved = getattr(LedgerLog, name)
+                assert "raise NotImplementedError" not in inspect.getsource(resolved), name
