@@ -28,6 +28,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run compat-tests against this external broker instead of starting kwire",
     )
     parser.addoption(
+        "--log-storage", default="local", choices=("local", "bookkeeper"),
+        help="the storage of the kwire brokers compat-tests start: the local log "
+             "(default), or BookKeeper ledgers on the session's real ZooKeeper and "
+             "bookies (each broker under its own ZooKeeper chroot)",
+    )
+    parser.addoption(
         "--process-broker", default="kwire", choices=("kwire", "kafka"),
         help="the broker process compat-tests start and control themselves (when no "
              "--bootstrap): kwire (default), or a real KRaft Kafka from the Maven jars, "
@@ -52,7 +58,18 @@ def _new_process(request: pytest.FixtureRequest, root: Path, name: str,
     if request.config.getoption("--process-broker") == "kafka":
         tools = request.getfixturevalue("kafka_tools")
         return KafkaRefProcess(root / f"{name}-data", root / f"{name}.log", tools, settings)
-    return KwireProcess(root / f"{name}-data", root / f"{name}.log", settings)
+    return KwireProcess(root / f"{name}-data", root / f"{name}.log",
+                        {**_storage_settings(request), **(settings or {})})
+
+
+def _storage_settings(request: pytest.FixtureRequest) -> dict[str, str]:
+    """--log-storage=bookkeeper: the settings that put a kwire on the session's
+    bookies, under a ZooKeeper chroot of its own (kept across its restarts)."""
+    if request.config.getoption("--log-storage") != "bookkeeper":
+        return {}
+    env = request.getfixturevalue("bookkeeper")
+    return {"log.storage": "bookkeeper",
+            "zookeeper.connect": env.zk_connect_with_chroot(env.new_chroot())}
 
 
 @pytest.fixture(scope="session")

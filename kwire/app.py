@@ -14,17 +14,26 @@ import os
 import resource
 import signal
 import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from kwire.broker.dispatcher import Dispatcher
 from kwire.broker.services import Broker
 from kwire.clock import SystemClock
-from kwire.cluster.api import BrokerInfo
+from kwire.cluster.api import BrokerInfo, MetadataStore
 from kwire.cluster.local import LocalMetadataStore
+from kwire.cluster.zookeeper.store import ZooKeeperMetadataStore
 from kwire.config import LONG_MAX, Config, Listener
 from kwire.config.dynamic import format_configs
+from kwire.log.api import LogStore
+from kwire.log.bookkeeper.api import DigestType, LedgerConfig
+from kwire.log.bookkeeper.client import BookKeeperClient
+from kwire.log.bookkeeper.store import BookKeeperLogStore
 from kwire.log.local.store import LocalLogStore
+from kwire.log.memory import MemoryLogStore
 from kwire.net.memory_pool import ResponseLease
 from kwire.net.server import Server
+from kwire.zookeeper import ZooKeeper, split_chroot
 
 log = logging.getLogger("kwire")
 
@@ -57,14 +66,14 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     if not config.values.get("advertised.listeners"):
         advertised = Listener("PLAINTEXT", advertised.host, port)
     node = BrokerInfo(config.node_id, advertised.host, advertised.port)
-    logs = LocalLogStore(data_dir, clock.wall_ms)
-    metadata = LocalMetadataStore(data_dir, node, format_configs(config))
+    storage = await open_storage(config, node, clock)
+    logs, metadata = storage.logs, storage.metadata
     broker = Broker(config, node, metadata, logs, clock)
     dispatcher = Dispatcher(broker)
     await broker.open_partitions()
     housekeeping = asyncio.create_task(_housekeeping(broker))
     print(f"kwire ready: listening on {bound} (advertised as {advertised}), "
-          f"node.id={node.node_id}, data dir {data_dir}", flush=True)
+          f"node.id={node.node_id}, {storage.description}", flush=True)
     try:
         await stop.wait()
     finally:
@@ -74,7 +83,83 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await housekeeping
         await broker.close()
+        await storage.close()
         log.info("shut down cleanly")
+
+
+@dataclass
+class Storage:
+    """The two seams' backends and how to release what they hold."""
+
+    logs: LogStore
+    metadata: MetadataStore
+    description: str  # for the ready line
+    close: Callable[[], Awaitable[None]]
+
+
+async def open_storage(config: Config, node: BrokerInfo, clock: SystemClock) -> Storage:
+    """log.storage picks the backends: `local` segment files and metadata in the
+    data dir (the default), `memory` logs (metadata still in the data dir), or
+    `bookkeeper`: ledgers on bookies, with the ledger lists and all metadata in
+    ZooKeeper, so that nothing in the data dir is needed by a replacement broker."""
+    kind = str(config["log.storage"])
+    data_dir = config.data_dir
+
+    async def nothing() -> None:
+        return None
+
+    if kind != "bookkeeper":
+        logs: LogStore = (MemoryLogStore(clock.wall_ms) if kind == "memory"
+                          else LocalLogStore(data_dir, clock.wall_ms))
+        return Storage(logs, LocalMetadataStore(data_dir, node, format_configs(config)),
+                       f"{kind} log in {data_dir}", nothing)
+
+    hosts, chroot = split_chroot(str(config["zookeeper.connect"]))
+    zk = ZooKeeper(hosts, int(config["zookeeper.session.timeout.ms"]))
+    await zk.start()
+    zk.add_state_listener(_log_session_state)
+    ledgers = BookKeeperClient(
+        zk, str(config["bookkeeper.metadata.root"]),
+        add_timeout_ms=int(config["bookkeeper.add.entry.timeout.ms"]),
+        read_timeout_ms=int(config["bookkeeper.read.entry.timeout.ms"]))
+    ledger_config = LedgerConfig(
+        ensemble_size=int(config["bookkeeper.ensemble.size"]),
+        write_quorum=int(config["bookkeeper.write.quorum.size"]),
+        ack_quorum=int(config["bookkeeper.ack.quorum.size"]),
+        digest_type=_DIGESTS[str(config["bookkeeper.digest.type"])],
+        password=str(config["bookkeeper.password"]).encode())
+    try:
+        metadata = await ZooKeeperMetadataStore.open(zk, chroot, node, format_configs(config))
+    except Exception:
+        await ledgers.close()
+        await zk.stop()
+        raise
+    logs = BookKeeperLogStore(zk, ledgers, f"{chroot}{LOGS_ZNODE}", ledger_config,
+                              clock.wall_ms,
+                              cache_bytes=int(config["bookkeeper.entry.cache.bytes"]))
+
+    async def close() -> None:
+        await ledgers.close()
+        await zk.stop()
+
+    return Storage(logs, metadata,
+                   f"BookKeeper ledgers via ZooKeeper {config['zookeeper.connect']} "
+                   f"(E{ledger_config.ensemble_size}/W{ledger_config.write_quorum}/"
+                   f"A{ledger_config.ack_quorum})", close)
+
+
+def _log_session_state(state: str) -> None:
+    if state == "CONNECTED":
+        log.info("ZooKeeper session connected")
+    else:  # SUSPENDED: calls wait for the connection; LOST: the session expired
+        log.warning("ZooKeeper session %s", state)
+
+
+# bookkeeper.digest.type names, as BookKeeper's client configuration spells them.
+_DIGESTS = {"CRC32C": DigestType.CRC32C, "CRC32": DigestType.CRC32, "MAC": DigestType.HMAC,
+            "DUMMY": DigestType.DUMMY}
+# Where the partitions' ledger lists live, under the zookeeper.connect chroot.
+LOGS_ZNODE = "/kwire/logs"
 
 
 async def _housekeeping(broker: Broker) -> None:
