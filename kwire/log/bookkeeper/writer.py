@@ -121,7 +121,6 @@ class LedgerWriter:
         self._pending: collections.deque[_PendingAdd] = collections.deque()
         self._error: LedgerError | None = None
         self._failed: dict[int, str] = {}  # ensemble index -> the bookie that failed there
-        self._replaced: set[str] = set()  # bookies that failed: never chosen again here
         self._changes = 0
         self._change_task: asyncio.Task[None] | None = None
         self._closing = False
@@ -267,9 +266,10 @@ class LedgerWriter:
                     raise BookieError(f"ledger {self._ledger_id}: more than "
                                       f"{self._ctx.max_ensemble_changes} ensemble changes")
                 failed = dict(self._failed)
-                self._replaced.update(failed.values())
-                chosen = await self._ctx.placement.choose(
-                    len(failed), set(self._ensemble) | self._replaced)
+                # As BookKeeper's client: anyone outside the current ensemble may
+                # replace (a bookie that failed earlier and came back too);
+                # placement skips the ones still known to be down.
+                chosen = await self._ctx.placement.choose(len(failed), set(self._ensemble))
                 ensemble = list(self._ensemble)
                 for index, bookie in zip(failed, chosen, strict=True):
                     ensemble[index] = bookie

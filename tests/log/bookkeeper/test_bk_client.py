@@ -110,6 +110,23 @@ async def test_placement_skips_readonly_and_down_bookies() -> None:
             await client.create(LedgerConfig(2, 3, 2))
 
 
+async def test_a_restarted_bookie_marked_down_is_used_again_when_needed() -> None:
+    async with FakeCluster(3) as cluster:
+        client = cluster.client()
+        bounced = cluster.bookies[0]
+        await bounced.die()
+        with pytest.raises(BookieUnavailable):  # the client marks it down
+            await client.ctx.bookies.get(bounced.bookie_id).request(
+                (READENTRY, 1, 0), (read_request(1, 0),), 1.0)
+        assert client.ctx.bookies.is_down(bounced.bookie_id)
+        await bounced.restart()
+        # Three are needed: the down one is asked, answers, and is placed again.
+        writer = await client.create(E3W2A2)
+        assert bounced.bookie_id in writer.metadata.last_segment.ensemble  # type: ignore[attr-defined]
+        assert not client.ctx.bookies.is_down(bounced.bookie_id)
+        await writer.close()
+
+
 async def test_bookie_ids_resolve_through_registrations() -> None:
     async with FakeCluster(3, named=True) as cluster:
         writer = await cluster.client().create(E3W2A2)
