@@ -182,6 +182,7 @@ async def _housekeeping(broker: Broker) -> None:
             if flush_every is not None:
                 await broker.logs.flush_due(broker.now_ms())
             await broker.logs.maintain(broker.now_ms())
+            await broker.partitions.open_unopened()
             if loop.time() >= next_retention:
                 deleted = await broker.logs.enforce_retention(broker.now_ms())
                 if deleted:

@@ -24,6 +24,7 @@ from kwire.broker.producer_state import (
     ProducerStateManager,
     Reject,
 )
+from kwire.broker.unopened_log import UnopenedLog
 from kwire.errors import ErrorCode, StorageError
 from kwire.fs import MAX_FILE_NAME_BYTES
 from kwire.log.api import (
@@ -293,7 +294,13 @@ class PartitionManager:
     ) -> Partition:
         partition = self._partitions.get(tp)
         if partition is None:
-            partition = Partition(tp, await self._store.open(tp, config), leader_epoch)
+            try:
+                opened: PartitionLog = await self._store.open(tp, config)
+            except (StorageError, LogFenced) as exc:
+                opened = UnopenedLog(tp, config, exc)
+            partition = Partition(tp, opened, leader_epoch)
+            if isinstance(opened, UnopenedLog):
+                self._not_opened(partition, opened.reason)
             partition.producer_id_expiration_ms = self.producer_id_expiration_ms
             try:
                 if self._load_snapshot(partition):
@@ -309,6 +316,35 @@ class PartitionManager:
         partition.max_message_bytes = max_message_bytes
         partition.validation = validation or Settings(log_append_time=log_append_time)
         return partition
+
+    @staticmethod
+    def _not_opened(partition: Partition, reason: StorageError | LogFenced) -> None:
+        if isinstance(reason, LogFenced):
+            partition._lose(reason)
+        else:
+            log.error("%s could not be opened, retrying: %s", partition.tp, reason)
+
+    async def open_unopened(self) -> None:
+        """Try again to open the logs that could not be opened (each on its own
+        backoff); the broker's housekeeping calls this every second."""
+        now = time.monotonic()
+        for partition in list(self._partitions.values()):
+            stand_in = partition.log
+            if not isinstance(stand_in, UnopenedLog) or partition.fenced or now < stand_in.retry_at:
+                continue
+            try:
+                partition.log = await self._store.open(partition.tp, stand_in.config)
+            except (StorageError, LogFenced) as exc:
+                stand_in.failed_again(exc)
+                self._not_opened(partition, exc)
+                continue
+            log.info("%s is open again", partition.tp)
+            partition.producer_state_loaded = False
+            try:
+                await partition.replay_producer_state(self._now_ms())
+            except StorageError as exc:
+                log.error("producer state of %s not loaded yet: %s", partition.tp, exc)
+            partition._wake()
 
     def _snapshot_path(self, tp: TopicPartition) -> Path | None:
         return None if self._snapshot_dir is None else self._snapshot_dir / snapshot_file_name(tp)
