@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import (
@@ -86,6 +86,25 @@ def _map(exc: BaseException) -> BaseException:
     if isinstance(exc, KazooException):
         return ZooKeeperError(f"{type(exc).__name__}: {exc}")
     return exc
+
+
+class Znodes(Protocol):
+    """The ZooKeeper calls the ledger client, the ledger-chain log and the metadata
+    store make: `ZooKeeper` below, or an in-memory tree in unit tests. Errors are
+    this module's NoNode, NodeExists, BadVersion, ConnectionLost..."""
+
+    async def get(self, path: str) -> tuple[bytes, int]: ...
+
+    async def set(self, path: str, data: bytes, version: int = -1) -> int: ...
+
+    async def create(self, path: str, data: bytes = b"", *, ephemeral: bool = False,
+                     sequence: bool = False, makepath: bool = False) -> str: ...
+
+    async def delete(self, path: str, version: int = -1) -> None: ...
+
+    async def children(self, path: str) -> list[str]: ...
+
+    async def exists(self, path: str) -> int | None: ...
 
 
 def split_chroot(connect: str) -> tuple[str, str]:

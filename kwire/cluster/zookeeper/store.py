@@ -52,7 +52,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from kwire.cluster.api import (
     BrokerInfo,
@@ -83,7 +83,7 @@ from kwire.cluster.zookeeper.znodes import (
     uuid_to_kafka,
 )
 from kwire.errors import StorageError
-from kwire.zookeeper import BadVersion, NodeExists, NoNode, ZooKeeperError
+from kwire.zookeeper import BadVersion, NodeExists, NoNode, Znodes, ZooKeeperError
 
 log = logging.getLogger("kwire.cluster.zookeeper")
 
@@ -95,24 +95,6 @@ MAX_PRODUCER_ID = 2**63 - 1
 TOPICS = ConfigEntityTypeZNode.TOPICS
 BROKERS = ConfigEntityTypeZNode.BROKERS
 GROUPS = ConfigEntityTypeZNode.GROUPS
-
-
-class Znodes(Protocol):
-    """The ZooKeeper calls the store makes: kwire.zookeeper.ZooKeeper, or an
-    in-memory tree in unit tests. Errors are kwire.zookeeper's."""
-
-    async def get(self, path: str) -> tuple[bytes, int]: ...
-
-    async def set(self, path: str, data: bytes, version: int = -1) -> int: ...
-
-    async def create(self, path: str, data: bytes = b"", *, ephemeral: bool = False,
-                     sequence: bool = False, makepath: bool = False) -> str: ...
-
-    async def delete(self, path: str, version: int = -1) -> None: ...
-
-    async def children(self, path: str) -> list[str]: ...
-
-    async def exists(self, path: str) -> int | None: ...
 
 
 def normalize_chroot(chroot: str) -> str:

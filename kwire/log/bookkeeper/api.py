@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from kwire.zookeeper import Znodes as Znodes  # the ZooKeeper calls ledgers need
+
 
 class DigestType(enum.IntEnum):
     """LedgerMetadataFormat.DigestType numbers."""
@@ -134,25 +136,6 @@ class LedgerClient(Protocol):
         ...
 
     async def close(self) -> None: ...
-
-
-class Znodes(Protocol):
-    """The ZooKeeper calls the ledger client and the ledger-chain log make
-    (kwire.zookeeper.ZooKeeper; an in-memory one in unit tests). Errors are
-    kwire.zookeeper's NoNode, NodeExists, BadVersion, ConnectionLost..."""
-
-    async def get(self, path: str) -> tuple[bytes, int]: ...
-
-    async def set(self, path: str, data: bytes, version: int = -1) -> int: ...
-
-    async def create(self, path: str, data: bytes = b"", *, ephemeral: bool = False,
-                     sequence: bool = False, makepath: bool = False) -> str: ...
-
-    async def delete(self, path: str, version: int = -1) -> None: ...
-
-    async def children(self, path: str) -> list[str]: ...
-
-    async def exists(self, path: str) -> int | None: ...
 
 
 def completed(value: int) -> asyncio.Future[int]:
