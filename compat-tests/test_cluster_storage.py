@@ -219,11 +219,21 @@ def test_fresh_broker_with_empty_data_dir_takes_over(
         load.stop()
     check_exactly_once(second.bootstrap, load)
     consumer = Consumer({"bootstrap.servers": second.bootstrap, "group.id": group,
-                         "enable.auto.commit": False})
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
         got = consumer.committed([CkTopicPartition(topic_name, p) for p in range(PARTITIONS)],
                                  timeout=30)
         assert {tp.partition: tp.offset for tp in got} == committed
+        # The group member starts each partition where the group had committed.
+        consumer.subscribe([topic_name])
+        first: dict[int, int] = {}
+        deadline = time.monotonic() + 60
+        while len(first) < PARTITIONS:
+            assert time.monotonic() < deadline, f"group consumed only {first}"
+            msg = consumer.poll(1.0)
+            if msg is not None and not msg.error():
+                first.setdefault(msg.partition(), msg.offset())
+        assert first == committed
     finally:
         consumer.close()
 
