@@ -371,7 +371,6 @@ class PartitionManager:
     def _write_snapshots(self) -> None:
         if self._snapshot_dir is None:
             return
-        self._snapshot_dir.mkdir(parents=True, exist_ok=True)
         now = self._now_ms()
         for tp, partition in self._partitions.items():
             if partition.producer_state_loaded:
@@ -382,6 +381,8 @@ class PartitionManager:
             path = self._snapshot_dir / snapshot_file_name(tp)
             tmp = path.with_suffix(".tmp")
             try:
+                # Made only when needed: a broker on cluster storage writes no files.
+                self._snapshot_dir.mkdir(parents=True, exist_ok=True)
                 tmp.write_text(json.dumps({
                     "log_end_offset": partition.log.offsets().log_end_offset,
                     "state": partition.producers.to_snapshot(),
