@@ -1,7 +1,8 @@
 """Where kwire spends its CPU under the 1 KiB acks=all produce load (py-spy).
 
-  python -m benchmarks.profile_kwire [--load java|rdkafka|java-consume] [--records N] [--top 10]
-                                     [--save stacks.txt]
+  python -m benchmarks.profile_kwire [--load java|rdkafka|java-consume|rdkafka-consume]
+                                     [--records N] [--partitions P] [--top 10] [--save stacks.txt]
+                                     [--bookkeeper [--no-journal-sync]]
 
 Starts `kwire serve` on a temp dir, starts `py-spy record` on it (raw collapsed
 stacks, 200 Hz, idle samples excluded), runs the load (Kafka's
@@ -12,6 +13,12 @@ leaf frame of each on-CPU sample), plus the share of samples whose stack
 contains each of a few broker layers. Needs `pip install py-spy` and ptrace
 permission (root, or kernel.yama.ptrace_scope=0). --save keeps the collapsed
 stacks (input for flamegraph.pl or speedscope.app).
+
+--bookkeeper: kwire with log.storage=bookkeeper on a fresh ZooKeeper + 3 bookies
+(benchmarks/bookkeeper.py's setup, journal sync on unless --no-journal-sync); the
+CPU seconds each bookie and ZooKeeper used during the load are printed too.
+rdkafka-consume: the librdkafka assign() consumer reading N records written before
+py-spy attached.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import brokers, scenarios
+from benchmarks import bookkeeper, brokers, scenarios
 from benchmarks.javatools import JavaTools
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
@@ -69,8 +76,14 @@ def _name(frame: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.profile_kwire")
-    ap.add_argument("--load", choices=["java", "rdkafka", "java-consume"], default="java")
+    ap.add_argument("--load", choices=["java", "rdkafka", "java-consume", "rdkafka-consume"],
+                    default="java")
     ap.add_argument("--records", type=int, default=400_000)
+    ap.add_argument("--partitions", type=int, default=1)
+    ap.add_argument("--bookkeeper", action="store_true",
+                    help="kwire on BookKeeper (fresh ZooKeeper + 3 bookies)")
+    ap.add_argument("--no-journal-sync", action="store_true",
+                    help="with --bookkeeper: bookies with journalSyncData=false")
     ap.add_argument("--top", type=int, default=10)
     ap.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     ap.add_argument("--save", type=Path, default=None, help="keep the collapsed stacks here")
@@ -80,14 +93,28 @@ def main(argv: list[str] | None = None) -> int:
         print("py-spy not found: pip install py-spy", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="kwire-profile-"))
-    broker = brokers.KwireBroker(work / "kwire")
+    setup: bookkeeper.KwireOnBookKeeper | None = None
+    broker: brokers.KwireBroker
+    if a.bookkeeper:
+        setup = bookkeeper.KwireOnBookKeeper(work, journal_sync=not a.no_journal_sync)
+    else:
+        broker = brokers.KwireBroker(work / "kwire")
     raw = work / "profile.txt"
     try:
-        broker.start()
+        if setup is not None:
+            setup.start()
+            assert setup.broker is not None
+            broker = setup.broker
+        else:
+            broker.start()
         ctx = scenarios.Context(broker, None, scenarios.FULL)
-        scenarios.create_topic(ctx, "profile-1k", 1)
-        java = JavaTools(brokers.locate_kafka_libs(), work) if a.load != "rdkafka" else None
-        if a.load == "java-consume":
+        if setup is not None:
+            bookkeeper.create_topic(broker.bootstrap, "profile-1k", a.partitions)
+        else:
+            scenarios.create_topic(ctx, "profile-1k", a.partitions)
+        java = (JavaTools(brokers.locate_kafka_libs(), work)
+                if a.load in ("java", "java-consume") else None)
+        if a.load in ("java-consume", "rdkafka-consume"):
             scenarios._loadgen(ctx, "produce", "--topic", "profile-1k", "--count",
                                str(a.records), "--size", "1024")
         spy = subprocess.Popen([pyspy, "record", "--pid", str(broker.pid), "--rate", str(a.rate),
@@ -95,8 +122,12 @@ def main(argv: list[str] | None = None) -> int:
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         brokers.register(spy)
         time.sleep(1.0)  # py-spy attached
+        others = bookkeeper.ProcessCpu(setup.pids()) if setup is not None else None
         cpu0, t0 = broker.cpu_s(), time.monotonic()
-        if java is not None and a.load == "java-consume":
+        if a.load == "rdkafka-consume":
+            r = scenarios._loadgen(ctx, "consume", "--topic", "profile-1k", "--count",
+                                   str(a.records), "--partitions", str(a.partitions))
+        elif java is not None and a.load == "java-consume":
             r = java.consumer_perf(broker.bootstrap, "profile-1k", a.records, "profile-g")
             r["mib_per_s"] = r["fetch_mib_per_s"]
         elif java is not None:
@@ -105,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             r = scenarios._loadgen(ctx, "produce", "--topic", "profile-1k", "--count",
                                    str(a.records), "--size", "1024")
         wall, cpu = time.monotonic() - t0, broker.cpu_s() - cpu0
+        used = others.delta() if others is not None else None
         spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
         _, err = spy.communicate(timeout=60)
         if not raw.exists():
@@ -115,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load: {a.load}, {a.records:,} x 1 KiB -> {r['mib_per_s']:.1f} MiB/s; "
               f"kwire CPU {cpu:.1f} s over {wall:.1f} s = {cpu / wall:.2f} cores; "
               f"{total} on-CPU samples")
+        if used is not None:
+            print("cores per process during the load: " + ", ".join(
+                f"{k} {v:.2f}" for k, v in used["process_cores"].items())
+                + f"; load generator {used['client_cores']:.2f}")
         print(f"\ntop {a.top} functions by self time (share of on-CPU samples):")
         for name, n in self_c.most_common(a.top):
             print(f"  {100 * n / total:5.1f}%  {name}")
@@ -126,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
             a.save.write_text(text)
         return 0
     finally:
-        broker.stop()
+        if setup is not None:
+            setup.stop()
+        else:
+            broker.stop()
         brokers.stop_all()
         shutil.rmtree(work, ignore_errors=True)
 

@@ -83,19 +83,26 @@ def _target_text(m: Metric) -> str:
     return f"≥ {m.target:g}×" if m.better == "higher" else f"≤ {m.target:g}×"
 
 
-def write(results: dict[str, Any], out: Path) -> None:
+def write(results: dict[str, Any] | None, out: Path,
+          bk: dict[str, Any] | None = None) -> None:
+    """The page from the single-node set's results and/or the BookKeeper set's."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if results is None:
+        out.write_text(bookkeeper_page(bk) if bk is not None else "# kwire benchmarks\n\n"
+                       "No results.\n")
+        return
     chart = out.with_name(out.stem + "-chart.png")
     chart_ok = False
     with contextlib.suppress(ImportError):  # no matplotlib: the page still gets written
         chart_ok = write_chart(results, chart)
-    out.write_text(markdown(results, chart.name if chart_ok else None))
+    out.write_text(markdown(results, chart.name if chart_ok else None, bk))
 
 
 # -- markdown -------------------------------------------------------------------------------
 
-def markdown(results: dict[str, Any], chart_name: str | None) -> str:
+def markdown(results: dict[str, Any], chart_name: str | None,
+             bk: dict[str, Any] | None = None) -> str:
     meta = results["meta"]
     P = meta["params"]
     brokers = ordered(meta["brokers"])
@@ -160,6 +167,9 @@ def markdown(results: dict[str, Any], chart_name: str | None) -> str:
         L += [f"![Throughput, latency, start-up and memory of kwire and Kafka]({chart_name})", ""]
 
     L += consumer_note(results)
+
+    if bk is not None:
+        L += bookkeeper_section(bk)
 
     if both and not meta.get("smoke") and ANALYSIS.exists():
         L += ["## What limits kwire", "", ANALYSIS.read_text().strip(), ""]
@@ -254,11 +264,14 @@ def markdown(results: dict[str, Any], chart_name: str | None) -> str:
     L += ["## Reproduce", "", "```bash", "pip install -e '.[test,bench]'   # psutil, matplotlib, "
           "confluent-kafka", "python -m benchmarks.run                # full: kwire and Kafka, "
           "3 repetitions, writes this page", "python -m benchmarks.run --smoke        # kwire "
-          "only, < 1 min, what CI runs", "```", "",
+          "only, < 1 min, what CI runs", "python -m benchmarks.run --only bookkeeper   # only the "
+          "BookKeeper set (~10 min), merged into this page", "```", "",
           "Needs Java 17 and Maven for the first download of Kafka's jars "
-          "(`scripts/fetch-kafka.sh`). Raw results: `benchmarks/results/latest.json`; "
-          "`python -m benchmarks.run --report-only benchmarks/results/latest.json` rebuilds "
-          "this page and its chart.", ""]
+          "(`scripts/fetch-kafka.sh`) and of BookKeeper's (`scripts/fetch-bookkeeper.sh`). "
+          "Raw results: `benchmarks/results/latest.json` (single-node set) and "
+          "`benchmarks/results/bookkeeper.json` (BookKeeper set); "
+          "`python -m benchmarks.run --report-only benchmarks/results/latest.json "
+          "benchmarks/results/bookkeeper.json` rebuilds this page and its chart.", ""]
     return "\n".join(L)
 
 
@@ -481,3 +494,230 @@ def ratio_panel(ax: Any, results: dict[str, Any]) -> None:
 
 def metric(key: str) -> Metric:
     return METRIC_BY_KEY[key]
+
+
+# -- the BookKeeper set -------------------------------------------------------------------
+
+def _bk_values(bk: dict[str, Any], setup: str, key: str) -> list[float]:
+    out = []
+    for r in bk["runs"]:
+        v = r["metrics"].get(key)
+        if r["setup"] == setup and v is not None and not math.isnan(v):
+            out.append(float(v))
+    return out
+
+
+def _bk_ratio(bk: dict[str, Any], setup: str, key: str) -> float | None:
+    from benchmarks.bookkeeper import KAFKA
+
+    k, f = median(_bk_values(bk, setup, key)), median(_bk_values(bk, KAFKA, key))
+    if k is None or f is None or f == 0:
+        return None
+    return k / f
+
+
+def _bk_runs_field(bk: dict[str, Any], setup: str, fld: str) -> dict[str, list[float]]:
+    """Per process name, the values of r[fld][name] over the setup's runs."""
+    out: dict[str, list[float]] = {}
+    for r in bk["runs"]:
+        if r["setup"] != setup:
+            continue
+        for name, v in r.get(fld, {}).items():
+            out.setdefault(name, []).append(float(v))
+    return out
+
+
+def _proc_order(name: str) -> tuple[int, str]:
+    return ({"kwire": 0, "zookeeper": 1}.get(name, 2), name)
+
+
+def _cpu_cell(bk: dict[str, Any], setup: str, scen: str) -> str:
+    per: dict[str, list[float]] = {}
+    client: list[float] = []
+    for r in bk["runs"]:
+        d = r["details"].get(scen)
+        if r["setup"] != setup or not isinstance(d, dict):
+            continue
+        for name, v in d.get("process_cores", {}).items():
+            per.setdefault(name, []).append(float(v))
+        if "client_cores" in d:
+            client.append(float(d["client_cores"]))
+    if not per:
+        return "—"
+    parts = [f"{n} {fmt(median(per[n]))}" for n in sorted(per, key=_proc_order)]
+    if client:
+        parts.append(f"clients {fmt(median(client))}")
+    return ", ".join(parts)
+
+
+def bookkeeper_section(bk: dict[str, Any], level: str = "##") -> list[str]:
+    from benchmarks.bookkeeper import KAFKA, LABEL, METRICS, TARGET_SETUP
+
+    meta = bk["meta"]
+    P = meta["params"]
+    setups = [s for s in meta["setups"] if any(r["setup"] == s for r in bk["runs"])]
+    kwire_rows = [s for s in setups if s != KAFKA]
+    have_kafka = KAFKA in setups
+    h = level
+    L = [f"{h} kwire on BookKeeper beside a 3-broker Kafka cluster", ""]
+    if meta.get("smoke"):
+        L += ["*Smoke run: tiny sizes, not a measurement.*", ""]
+    L += [f"Generated by `{meta['command']}` on {meta['started']} ({meta['reps']} repetition(s) "
+          f"per setup, {meta['duration_s'] / 60:.1f} min in all). Each repetition starts every "
+          "process of a setup afresh (a new ZooKeeper and 3 new bookies, or 3 new Kafka nodes, "
+          "on empty temp dirs); the setups take turns, the order alternating between "
+          "repetitions. Figures are the **median over repetitions, with min–max in brackets**; "
+          "ratios are kwire's median over Kafka's. Every process of both setups and every load "
+          f"generator share one {meta['machine']['cores']}-core machine.", ""]
+    L += ["- **" + LABEL["kwire-bk-sync"] + "**: one kwire broker, "
+          "`log.storage=bookkeeper`, each partition a chain of BookKeeper ledgers "
+          "(ensemble 3, write quorum 2, ack quorum 2) on 3 bookies, metadata in one "
+          "ZooKeeper; bookies fsync their journal before acknowledging (`journalSyncData=true`, "
+          "BookKeeper's default).",
+          "- **" + LABEL["kwire-bk-nosync"] + "**: the same with `journalSyncData=false` "
+          "(bookies acknowledge once the entry is in the journal's page cache).",
+          "- **" + LABEL[KAFKA] + "**: Apache Kafka " + str(meta["versions"].get("kafka", "")) +
+          ", 3 KRaft nodes (combined broker+controller), `default.replication.factor=3`, "
+          "`min.insync.replicas=2`; Kafka never fsyncs by default (its durability is the "
+          "replication), which is why the targets are set against the journal-sync-off row.",
+          f"- Every load is acks=all. Throughput topics: {P['partitions']} partitions each, "
+          "created with the broker's default replication factor (Kafka 3; kwire's replication "
+          "is BookKeeper's). End-to-end latency: a 1-partition topic.", ""]
+
+    if have_kafka and TARGET_SETUP in setups:
+        L += [f"{h}# Targets ({LABEL[TARGET_SETUP]} vs {LABEL[KAFKA]})", "",
+              "| target | kwire/Kafka | met? |" + (" journal sync on: kwire/Kafka (no target) |"
+                                                   if "kwire-bk-sync" in setups else ""),
+              "|---|---|---|" + ("---|" if "kwire-bk-sync" in setups else "")]
+        for m in METRICS:
+            if m.target is None:
+                continue
+            r = _bk_ratio(bk, TARGET_SETUP, m.key)
+            met = target_met(m, r)  # type: ignore[arg-type]
+            verdict = "—" if met is None else ("**yes**" if met else "**no**")
+            row = f"| {m.text(P)} ({m.source}): {_target_text(m)} | {fmt(r)} | {verdict} |"  # type: ignore[arg-type]
+            if "kwire-bk-sync" in setups:
+                row += f" {fmt(_bk_ratio(bk, 'kwire-bk-sync', m.key))} |"
+            L.append(row)
+        L.append("")
+
+    L += [f"{h}# Results", ""]
+    head = "| figure | measured with | unit | " + " | ".join(LABEL[s] for s in setups) + " |"
+    ratio_cols = [s for s in kwire_rows if have_kafka]
+    head += "".join(f" {'sync on' if s == 'kwire-bk-sync' else 'sync off'}: kwire/Kafka |"
+                    for s in ratio_cols)
+    L += [head, "|" + "---|" * (3 + len(setups) + len(ratio_cols))]
+    for m in METRICS:
+        cols = [cell(_bk_values(bk, s, m.key)) for s in setups]
+        if all(c == "—" for c in cols):
+            continue
+        row = f"| {m.text(P)} | {m.source} | {m.unit} | " + " | ".join(cols) + " |"
+        row += "".join(f" {fmt(_bk_ratio(bk, s, m.key))} |" for s in ratio_cols)
+        L.append(row)
+    L.append("")
+
+    L += [f"{h}# Resident memory of every process (MiB): idle after start-up / peak under "
+          "the loads", "", "| process | " + " | ".join(LABEL[s] for s in setups) + " |",
+          "|---|" + "---|" * len(setups)]
+    names = sorted({n for r in bk["runs"] for n in r.get("rss_peak", {})}, key=_proc_order)
+    for n in names:
+        cells = []
+        for s in setups:
+            idle = _bk_runs_field(bk, s, "rss_idle").get(n, [])
+            peak = _bk_runs_field(bk, s, "rss_peak").get(n, [])
+            cells.append("—" if not peak else f"{fmt(median(idle))} / {fmt(median(peak))}")
+        L.append(f"| {n} | " + " | ".join(cells) + " |")
+    L.append("| **all processes** | " + " | ".join(
+        f"{fmt(median(_bk_values(bk, s, 'rss_idle_total_mib')))} / "
+        f"{fmt(median(_bk_values(bk, s, 'rss_peak_total_mib')))}" for s in setups) + " |")
+    L += ["", "RSS is each process's resident set (psutil), sampled every 0.25 s while the "
+          "loads run; the total is the sum of the per-process peaks. The JVMs' RSS follows "
+          "their heap settings (Kafka `-Xms1g -Xmx1g` per node; bookies `-Xmx128m`, ZooKeeper "
+          "`-Xmx64m`), not the data volume.", ""]
+
+    L += [f"{h}# CPU per process under each load (cores, median over repetitions)", "",
+          "| load | " + " | ".join(LABEL[s] for s in setups) + " |", "|---|" + "---|" * len(setups)]
+    for scen, label in (("rd_produce", "produce, librdkafka"),
+                        ("pp_produce", "produce, ProducerPerformance"),
+                        ("rd_consume", "consume, librdkafka"),
+                        ("cp_consume", "consume, ConsumerPerformance"),
+                        ("bk-e2e", f"fixed rate {P['e2e_rate']:,} rec/s (e2e)")):
+        L.append(f"| {label} | " + " | ".join(_cpu_cell(bk, s, scen) for s in setups) + " |")
+    L += ["", "\"clients\" is the load generators (and this driver); the rest of the 2 cores "
+          "went to other processes on the machine (per-run table).", ""]
+
+    L += [f"{h}# Method", "",
+          f"- **Produce**: librdkafka (`benchmarks/loadgen_rdkafka.py produce`, client defaults "
+          f"except acks=all) and ProducerPerformance (`--throughput -1 --command-property "
+          f"acks=all`) each write {P['records']:,} × {P['size']:,} B records into a topic of "
+          f"their own ({P['partitions']} partitions).",
+          f"- **Consume**: a librdkafka consumer `assign()`s all {P['partitions']} partitions of "
+          f"the librdkafka topic at offset 0 and reads all of it ({P['consume_passes']} pass(es), "
+          "a new consumer each; `fetch.queue.backoff.ms=1`, as in the single-node set); then "
+          "ConsumerPerformance reads the same topic with a consumer group (figure "
+          "`fetch.MB.sec`). kwire reads what is not in its entry cache (64 MiB) from the bookies.",
+          f"- **End-to-end latency**: {P['e2e_rate']:,} records/s of {P['size']:,} B (acks=all, "
+          f"linger.ms=0) for {P['e2e_seconds']:g} s into a 1-partition topic, a consumer process "
+          "computing receive time − send time; records of the first "
+          f"{P['e2e_warmup_s']:g} s are dropped"
+          + (f"; an unrecorded {P['e2e_warm_pass_s']:g} s pass on another topic runs first "
+             "(the JVMs' JIT)" if P.get("e2e_warm_pass_s") else "") + ". "
+          "produce→ack p99 is the producer's own view of the same run.",
+          "- **Start-up**: from spawning the broker process(es) to the first acks=all produce "
+          "acknowledged (auto-created topic). For kwire the ZooKeeper and bookies are already "
+          "running (their start is in the per-run table); for Kafka it includes electing the "
+          "KRaft quorum and registering all three brokers (replication factor 3 needs them).",
+          ""]
+    L += [f"{h}# Settings", ""]
+    for s in setups:
+        L.append(f"- **{LABEL[s]}**: {meta['settings'].get(s, '')}")
+    L.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
+    L.append("")
+
+    runs = bk["runs"]
+    L += [f"{h}# Per-run values", "", "| figure | " + " | ".join(
+        f"{LABEL[r['setup']].replace('kwire on BookKeeper, journal ', 'kwire-BK ')} #{r['rep']}"
+        for r in runs) + " |", "|---|" + "---|" * len(runs)]
+    for m in METRICS:
+        vals = [r["metrics"].get(m.key) for r in runs]
+        if all(v is None for v in vals):
+            continue
+        L.append(f"| {m.text(P)}, {m.source} ({m.unit}) | " + " | ".join(fmt(v) for v in vals)
+                 + " |")
+    for label, key in (("ZooKeeper + bookies start (s)", "bookkeeper_env_start_s"),
+                       ("Kafka storage format before start (s)", "storage_format_s"),
+                       ("waited for a quiet machine before the run (s)", "quiet_wait_s")):
+        vals = [r["details"].get(key) for r in runs]
+        if any(v is not None for v in vals):
+            L.append(f"| {label} | " + " | ".join(fmt(v) for v in vals) + " |")
+    bg = [max((d["background_cores"] for d in r["details"].values()
+               if isinstance(d, dict) and "background_cores" in d), default=None) for r in runs]
+    if any(v is not None for v in bg):
+        L.append("| other processes' CPU, cores: worst scenario of the run | "
+                 + " | ".join(fmt(v) for v in bg) + " |")
+    L.append("")
+    errs = [(r["setup"], r["rep"], k, v) for r in runs for k, v in r["errors"].items()]
+    skips = sorted({(r["setup"], k, v) for r in runs for k, v in r["skipped"].items()})
+    if errs or skips or meta.get("notes"):
+        L += [f"{h}# Failures, skips and notes (BookKeeper set)", ""]
+        for s, rep, k, v in errs:
+            L.append(f"- FAILED {LABEL.get(s, s)} rep {rep} {k}: `{v.splitlines()[0][:300]}`")
+        for s, k, v in skips:
+            L.append(f"- skipped on {LABEL.get(s, s)}: {k}: {v}")
+        for n in meta.get("notes", []):
+            L.append(f"- {n}")
+        L.append("")
+    return L
+
+
+def bookkeeper_page(bk: dict[str, Any]) -> str:
+    """A page holding only the BookKeeper set (no single-node results to merge with)."""
+    L = ["# kwire benchmarks: the BookKeeper set", ""]
+    L += bookkeeper_section(bk)
+    mach = bk["meta"]["machine"]
+    L += ["## Machine and versions", "", "| | |", "|---|---|",
+          f"| CPU | {mach.get('cpu')} ({mach.get('cores')} cores) |",
+          f"| memory | {mach.get('memory_gib')} GiB |"]
+    L += [f"| {k} | {v} |" for k, v in bk["meta"]["versions"].items()]
+    L.append("")
+    return "\n".join(L)

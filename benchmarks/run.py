@@ -1,19 +1,36 @@
 """The benchmark command.
 
   python -m benchmarks.run [--smoke] [--reps N] [--brokers kwire,kafka] [--out docs/benchmarks.md]
-                           [--json PATH] [--report-only PATH.json]
+                           [--json PATH] [--only single,bookkeeper] [--bk-setups a,b]
+                           [--report-only PATH.json [PATH.json]]
+
+Two scenario sets:
+
+- `single`: kwire (local segment files) beside a single-node Kafka, every
+  scenario of benchmarks/scenarios.py; raw results in benchmarks/results/latest.json.
+- `bookkeeper`: kwire on 3 BookKeeper bookies (journal sync on and off) beside a
+  3-broker Kafka cluster with replication factor 3 (benchmarks/bookkeeper.py);
+  raw results in benchmarks/results/bookkeeper.json.
+
+A plain run does both. `--only bookkeeper` (or `--only single`) runs one set and
+rebuilds the page with the other set's saved results JSON (if there is one), so
+one set can be re-measured without re-running the other.
 
 Full run (default): downloads Kafka's jars if needed (scripts/fetch-kafka.sh),
 then for each repetition starts each broker in turn on a fresh temp data dir
 (order alternates between repetitions), runs every scenario of
 benchmarks/scenarios.py against it, stops it, and finally writes the markdown
 page, its chart (`<out stem>-chart.png` next to it) and the raw results JSON.
+The BookKeeper set does the same with its three setups.
 
 --smoke: kwire only, small sizes (a few seconds per scenario), 1 repetition,
 output to a temp dir unless --out is given; Kafka's Java tools are used if java
 and the jars are available, else those scenarios are skipped (not failed).
+The BookKeeper set is skipped in --smoke unless asked for (`--smoke --only
+bookkeeper`: a tiny version of it, all three setups).
 Exit status 1 if any scenario failed in any run (a skip is not a failure).
---report-only: rebuild the page and chart from a saved results JSON.
+--report-only: rebuild the page and chart from saved results JSON (either set's
+file, or both; a set whose file is not given is read from its default path).
 """
 
 from __future__ import annotations
@@ -33,12 +50,25 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import brokers, report, scenarios
+from benchmarks import bookkeeper, brokers, report, scenarios
 from benchmarks.javatools import JavaTools
 
 REPO_ROOT = brokers.REPO_ROOT
 DEFAULT_OUT = REPO_ROOT / "docs" / "benchmarks.md"
 DEFAULT_JSON = REPO_ROOT / "benchmarks" / "results" / "latest.json"
+DEFAULT_BK_JSON = REPO_ROOT / "benchmarks" / "results" / "bookkeeper.json"
+SETS = ("single", bookkeeper.SET_NAME)
+
+
+def load_results(path: Path | None) -> dict[str, Any] | None:
+    if path is None or not path.exists():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def is_bookkeeper(results: dict[str, Any]) -> bool:
+    return results.get("meta", {}).get("set") == bookkeeper.SET_NAME
 
 
 def log(msg: str) -> None:
@@ -134,70 +164,112 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="kwire only, seconds per scenario")
     ap.add_argument("--reps", type=int, default=None, help="repetitions (default 3; smoke 1)")
-    ap.add_argument("--brokers", default=None, help="comma list of kwire,kafka")
+    ap.add_argument("--brokers", default=None, help="comma list of kwire,kafka (single set)")
+    ap.add_argument("--only", default=None, metavar="SETS",
+                    help="comma list of scenario sets to run: single,bookkeeper "
+                    "(default both; --smoke: single)")
+    ap.add_argument("--bk-setups", default=None, metavar="LIST",
+                    help="comma list of the BookKeeper set's setups (default all: "
+                    + ",".join(bookkeeper.SETUPS) + ")")
     ap.add_argument("--out", type=Path, default=None, help="markdown page to write")
-    ap.add_argument("--json", type=Path, default=None, help="raw results JSON to write")
+    ap.add_argument("--json", type=Path, default=None,
+                    help="raw results JSON to write (single set)")
+    ap.add_argument("--bk-json", type=Path, default=None,
+                    help="raw results JSON of the BookKeeper set to write")
     ap.add_argument("--quiet-wait", type=float, default=45.0, metavar="S",
                     help="before each run wait up to S s for other processes to go quiet "
                     "(< 0.25 cores); 0 = don't (smoke never waits)")
-    ap.add_argument("--report-only", type=Path, default=None, metavar="JSON",
+    ap.add_argument("--report-only", type=Path, nargs="+", default=None, metavar="JSON",
                     help="only rebuild the page and chart from saved results")
     a = ap.parse_args(argv)
 
     if a.report_only:
-        results = json.loads(a.report_only.read_text())
+        loaded = [json.loads(p.read_text()) for p in a.report_only]
+        single = next((r for r in loaded if not is_bookkeeper(r)), None)
+        bk = next((r for r in loaded if is_bookkeeper(r)), None)
+        single = single or load_results(DEFAULT_JSON)
+        bk = bk or load_results(DEFAULT_BK_JSON)
         out = a.out or DEFAULT_OUT
-        report.write(results, out)
+        report.write(single, out, bk)
         log(f"wrote {out}")
         return 0
+
+    sets = (a.only or ("single" if a.smoke else ",".join(SETS))).split(",")
+    bad_sets = [s for s in sets if s not in SETS]
+    if bad_sets:
+        ap.error(f"unknown scenario set(s) {bad_sets}; known: {list(SETS)}")
+    bk_setups = (a.bk_setups or ",".join(bookkeeper.SETUPS)).split(",")
+    bad_setups = [s for s in bk_setups if s not in bookkeeper.SETUPS]
+    if bad_setups:
+        ap.error(f"unknown BookKeeper setup(s) {bad_setups}; known: {bookkeeper.SETUPS}")
 
     tmp_out: Path | None = None
     if a.smoke:
         names = (a.brokers or "kwire").split(",")
         reps = a.reps or 1
         params = scenarios.SMOKE
+        bk_params = bookkeeper.SMOKE
         if a.out is None:
             tmp_out = Path(tempfile.mkdtemp(prefix="kwire-bench-smoke-out-"))
         out = a.out or (tmp_out / "benchmarks-smoke.md")  # type: ignore[operator]
         json_path = a.json or out.with_suffix(".json")
+        bk_json_path = a.bk_json or out.with_name(out.stem + "-bookkeeper.json")
     else:
         names = (a.brokers or "kwire,kafka").split(",")
         reps = a.reps or 3
         params = scenarios.FULL
+        bk_params = bookkeeper.FULL
         brokers.KwireBroker.python = brokers.user_install_python()
         out = a.out or DEFAULT_OUT
         json_path = a.json or DEFAULT_JSON
+        bk_json_path = a.bk_json or DEFAULT_BK_JSON
     bad = [n for n in names if n not in ("kwire", "kafka")]
     if bad:
         ap.error(f"unknown broker(s) {bad}")
+    need_kafka = ("single" in sets and "kafka" in names) or (
+        bookkeeper.SET_NAME in sets and bookkeeper.KAFKA in bk_setups)
 
     started = time.time()
     t0 = time.monotonic()
     workroot = Path(tempfile.mkdtemp(prefix="kwire-bench-"))
     notes: list[str] = []
+    bk_notes: list[str] = []
+    if a.smoke and bookkeeper.SET_NAME not in sets:
+        notes.append("the BookKeeper scenario set was skipped (--smoke runs it only when asked: "
+                     "`python -m benchmarks.run --smoke --only bookkeeper`)")
+        log(f"bookkeeper set: skipped ({notes[-1]})")
 
     def on_signal(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, on_signal)
     runs: list[dict[str, Any]] = []
+    bk_runs: list[dict[str, Any]] = []
     libs: Path | None = None
+    bk_t0 = bk_started = 0.0
+    quiet = 0.0 if a.smoke else a.quiet_wait
     try:
         try:
             libs = brokers.locate_kafka_libs()
         except Exception as e:  # noqa: BLE001
-            if "kafka" in names:
+            if need_kafka:
                 log(f"cannot get Kafka: {e}")
                 return 2
             notes.append(f"Kafka's Java tools unavailable, their scenarios skipped: {e}")
+            bk_notes.append(notes[-1])
             log(notes[-1])
         java = JavaTools(libs, workroot) if libs is not None else None
-        log(f"benchmarks: brokers {names}, {reps} repetition(s), work dir {workroot}")
-        for rep in range(1, reps + 1):
-            order = names if rep % 2 else list(reversed(names))
-            for name in order:
-                runs.append(run_one(name, rep, workroot, libs, java, params,
-                                    0.0 if a.smoke else a.quiet_wait))
+        if "single" in sets:
+            log(f"benchmarks: brokers {names}, {reps} repetition(s), work dir {workroot}")
+            for rep in range(1, reps + 1):
+                order = names if rep % 2 else list(reversed(names))
+                for name in order:
+                    runs.append(run_one(name, rep, workroot, libs, java, params, quiet))
+        if bookkeeper.SET_NAME in sets:
+            bk_started, bk_t0 = time.time(), time.monotonic()
+            log(f"bookkeeper set: setups {bk_setups}, {reps} repetition(s), work dir {workroot}")
+            bk_runs = bookkeeper.run_set(bk_setups, reps, workroot, libs, java, bk_params, quiet,
+                                         log)
     except KeyboardInterrupt:
         log("interrupted: stopping everything started here")
         brokers.stop_all()
@@ -207,23 +279,60 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workroot, ignore_errors=True)
 
     cmd = "python -m benchmarks.run" + ("".join(f" {x}" for x in (argv or sys.argv[1:])))
-    results = {
-        "meta": {"command": cmd, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z",
-                                                          time.localtime(started)),
-                 "duration_s": round(time.monotonic() - t0, 1), "smoke": a.smoke, "reps": reps,
-                 "brokers": names, "params": dataclasses.asdict(params),
-                 "quiet_wait_s": 0.0 if a.smoke else a.quiet_wait,
-                 "machine": machine_info(), "versions": versions(libs),
-                 "settings": {"kwire": brokers.KwireBroker.describe_settings(),
-                              "kafka": brokers.KafkaBroker.describe_settings()},
-                 "notes": notes},
-        "runs": runs,
-    }
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(results, indent=1, default=str))
-    report.write(results, out)
+    results: dict[str, Any] | None = None
+    bk_results: dict[str, Any] | None = None
+    if "single" in sets:
+        results = {
+            "meta": {"command": cmd, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z",
+                                                              time.localtime(started)),
+                     "duration_s": round((bk_t0 or time.monotonic()) - t0, 1),
+                     "smoke": a.smoke, "reps": reps,
+                     "brokers": names, "params": dataclasses.asdict(params),
+                     "quiet_wait_s": quiet,
+                     "machine": machine_info(), "versions": versions(libs),
+                     "settings": {"kwire": brokers.KwireBroker.describe_settings(),
+                                  "kafka": brokers.KafkaBroker.describe_settings()},
+                     "notes": notes},
+            "runs": runs,
+        }
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=1, default=str))
+    elif not a.smoke:
+        results = load_results(DEFAULT_JSON)
+    if bookkeeper.SET_NAME in sets:
+        v = versions(libs)
+        bkv = bookkeeper.bookkeeper_version()
+        if bkv:
+            v["bookkeeper"] = bkv
+        with contextlib.suppress(Exception):
+            head = subprocess.run(["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%h %s"],
+                                  capture_output=True, text=True, timeout=10).stdout.strip()
+            dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain",
+                                    "kwire"], capture_output=True, text=True,
+                                   timeout=10).stdout.strip()
+            v["kwire commit"] = head[:70] + (" (+ uncommitted changes under kwire/)"
+                                             if dirty else "")
+        bk_results = {
+            "meta": {"set": bookkeeper.SET_NAME, "command": cmd,
+                     "started": time.strftime("%Y-%m-%d %H:%M:%S %Z",
+                                              time.localtime(bk_started)),
+                     "duration_s": round(time.monotonic() - bk_t0, 1), "smoke": a.smoke,
+                     "reps": reps, "setups": bk_setups,
+                     "params": dataclasses.asdict(bk_params), "quiet_wait_s": quiet,
+                     "machine": machine_info(), "versions": v,
+                     "settings": bookkeeper.describe_settings(), "notes": bk_notes},
+            "runs": bk_runs,
+        }
+        bk_json_path.parent.mkdir(parents=True, exist_ok=True)
+        bk_json_path.write_text(json.dumps(bk_results, indent=1, default=str))
+    elif not a.smoke:
+        bk_results = load_results(DEFAULT_BK_JSON)
+    report.write(results, out, bk_results)
     failed = [(r["broker"], r["rep"], k) for r in runs for k in r["errors"]]
-    log(f"wrote {out} and {json_path} in {results['meta']['duration_s']:.0f} s")
+    failed += [(r["setup"], r["rep"], k) for r in bk_runs for k in r["errors"]]
+    written = [str(p) for p, ran in ((json_path, "single" in sets),
+                                     (bk_json_path, bookkeeper.SET_NAME in sets)) if ran]
+    log(f"wrote {out} and {', '.join(written)} in {time.monotonic() - t0:.0f} s")
     if failed:
         log(f"FAILED: {failed}")
         return 1
