@@ -180,7 +180,10 @@ class KwireOnBookKeeper:
     def start(self) -> float:
         bke = bookkeeper_env_module()
         t0 = time.monotonic()
-        self.env = bke.BookKeeperEnv(bookies=3, journal_sync=self.journal_sync)
+        # Bookies as BookKeeper ships them (1 GiB heaps, G1, default threads), as
+        # Kafka's brokers run with its own start-script settings.
+        self.env = bke.BookKeeperEnv(bookies=3, journal_sync=self.journal_sync,
+                                     shipped_jvm=True)
         self.env.start()
         self.env_start_s = time.monotonic() - t0
         chroot = self.env.new_chroot("/kwire-bench")

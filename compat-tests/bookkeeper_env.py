@@ -72,6 +72,11 @@ SMALL_JVM = ["-Xms16m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k
 ZK_HEAP = "64m"
 # The memtable (skipListSizeLimit below) and netty's buffers live in these.
 BOOKIE_HEAP = "128m"
+# A bookie as BookKeeper ships it (bin/common.sh: 1 GiB heap, 2 GiB direct memory,
+# G1; bk_server.conf's memtable and thread defaults), for benchmarks, where the
+# small test settings above would handicap BookKeeper against Kafka's own JVMs.
+SHIPPED_BOOKIE_JVM = ["-Xms1g", "-Xmx1g", "-XX:MaxDirectMemorySize=2g", "-XX:+UseG1GC",
+                      "-Djava.awt.headless=true"]
 
 LOG4J2_PROPERTIES = """\
 # written by bookkeeper_env.py: INFO to stdout, which the harness sends to a file
@@ -377,8 +382,10 @@ class Bookie(JvmProcess):
 
     def __init__(self, index: int, run_dir: Path, libs: Path, java: str, zk_connect: str,
                  ledgers_root: str, port: int, journal_sync: bool = True, zk_timeout_ms: int = 2000,
-                 extra_conf: dict[str, str] | None = None, detached: bool = False) -> None:
+                 extra_conf: dict[str, str] | None = None, detached: bool = False,
+                 shipped_jvm: bool = False) -> None:
         self.name = f"bookie-{index}"
+        self.shipped_jvm = shipped_jvm
         super().__init__(run_dir, libs, java, detached)
         self.index = index
         self.port = port
@@ -419,13 +426,16 @@ class Bookie(JvmProcess):
             "diskUsageThreshold": "0.99",
             "diskUsageWarnThreshold": "0.98",
             "journalSyncData": "true" if self.journal_sync else "false",
-            # memtable flushed at 16 MiB (default 64 MiB would not fit the small heap)
-            "skipListSizeLimit": str(16 * 1024 * 1024),
-            # fewer threads: 2 cores, test traffic
-            "numReadWorkerThreads": "2",
-            "numHighPriorityWorkerThreads": "1",
-            "serverNumIOThreads": "2",
         }
+        if not self.shipped_jvm:
+            conf.update({
+                # memtable flushed at 16 MiB (default 64 MiB would not fit the small heap)
+                "skipListSizeLimit": str(16 * 1024 * 1024),
+                # fewer threads: 2 cores, test traffic
+                "numReadWorkerThreads": "2",
+                "numHighPriorityWorkerThreads": "1",
+                "serverNumIOThreads": "2",
+            })
         conf.update(self.extra_conf)
         return conf
 
@@ -434,8 +444,9 @@ class Bookie(JvmProcess):
         self.conf_path.write_text("".join(f"{k}={v}\n" for k, v in self.config().items()))
 
     def jvm_args(self) -> list[str]:
-        return [f"-Xmx{BOOKIE_HEAP}", f"-XX:MaxDirectMemorySize={BOOKIE_HEAP}", *SMALL_JVM,
-                *JAVA_OPENS,
+        sizes = SHIPPED_BOOKIE_JVM if self.shipped_jvm else [
+            f"-Xmx{BOOKIE_HEAP}", f"-XX:MaxDirectMemorySize={BOOKIE_HEAP}", *SMALL_JVM]
+        return [*sizes, *JAVA_OPENS,
                 # a killed bookie leaves its unpacked libnative-io.so behind in the temp dir
                 f"-Djava.io.tmpdir={self.run_dir / 'tmp'}",
                 f"-Dlog4j2.configurationFile={self.run_dir.parent / 'log4j2.properties'}",
@@ -464,7 +475,9 @@ class BookKeeperEnv:
                  journal_sync: bool = True, tick_time: int = 500, zk_timeout_ms: int = 2000,
                  ready_timeout: float = READY_TIMEOUT, libs: Path | None = None,
                  java: str | None = None, bookie_conf: dict[str, str] | None = None,
-                 detached: bool = False) -> None:
+                 detached: bool = False, shipped_jvm: bool = False) -> None:
+        """`shipped_jvm`: bookies with BookKeeper's own JVM sizes and thread/memtable
+        defaults (SHIPPED_BOOKIE_JVM), for benchmarks; tests use small ones."""
         if not ledgers_root.startswith("/") or ledgers_root.endswith("/"):
             raise ValueError(f"ledgers_root must look like /a/b, not {ledgers_root!r}")
         self.java = java or find_java()
@@ -479,6 +492,7 @@ class BookKeeperEnv:
         self.ready_timeout = ready_timeout
         self.bookie_conf = dict(bookie_conf or {})
         self.detached = detached
+        self.shipped_jvm = shipped_jvm
         self.zookeeper = ZooKeeperServer(self.base_dir / "zk", self.libs, self.java, zk_port,
                                          tick_time, detached)
         self.bookies: list[Bookie] = []
@@ -657,7 +671,8 @@ class BookKeeperEnv:
         index = len(self.bookies)
         b = Bookie(index, self.base_dir / f"bookie-{index}", self.libs, self.java,
                    self.zk_connect, self.ledgers_root, port, self.journal_sync,
-                   self.zk_timeout_ms, self.bookie_conf, self.detached)
+                   self.zk_timeout_ms, self.bookie_conf, self.detached,
+                   shipped_jvm=self.shipped_jvm)
         self.bookies.append(b)
         return b
 
