@@ -42,6 +42,9 @@ from kwire.records.validator import Settings
 log = logging.getLogger("kwire.partitions")
 
 _STORAGE_WARNING_EVERY_SECONDS = 10
+# Records a log must move past its last producer-state snapshot before the next
+# (logs that keep snapshots themselves: cluster storage).
+SNAPSHOT_MIN_OFFSETS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,14 +125,18 @@ class Partition:
         """Store the producer state in the log (cluster storage), so a new owner
         replays only the batches after it; Kafka snapshots at each segment roll.
         The state and its offset are taken together under the idempotent lock:
-        no idempotent append is between its log write and its state update then."""
+        no idempotent append is between its log write and its state update then.
+        A snapshot costs a ledger and a few ZooKeeper writes, so one is taken
+        only once the log has moved SNAPSHOT_MIN_OFFSETS past the last: a new
+        owner replays at most that many records' batch headers."""
         if not isinstance(self.log, ProducerSnapshots) or not self.producer_state_loaded:
             return False
         async with self._idempotent_lock:
-            self.producers.remove_expired(now_ms, self.producer_id_expiration_ms)
             offset = self.log.offsets().high_watermark
-            if offset == self.snapshot_offset:
+            replay_from = max(self.snapshot_offset, self.log.offsets().log_start_offset)
+            if offset - replay_from < SNAPSHOT_MIN_OFFSETS:
                 return False
+            self.producers.remove_expired(now_ms, self.producer_id_expiration_ms)
             data = json.dumps(self.producers.to_snapshot()).encode()
         await self.log.write_producer_snapshot(offset, data)
         self.snapshot_offset = offset
