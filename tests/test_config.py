@@ -311,3 +311,35 @@ def test_docs_tables_are_true_to_the_code() -> None:
         assert synonym == (f"`{prop.synonym}`" if prop.synonym else "(fixed)"), name
         value = prop.default(config)
         assert default == (f"`{topic_config.render(value)}`" if value is not None else "unset")
+
+
+def test_cluster_storage_keys_are_described_only_when_set() -> None:
+    from kwire.config.dynamic import broker_entries
+
+    default = {e.name for e in broker_entries(load_config())}
+    assert not {"log.storage", "zookeeper.connect", "bookkeeper.ensemble.size"} & default
+    config = load_config(overrides={"log.storage": "bookkeeper",
+                                    "zookeeper.connect": "127.0.0.1:2181/kwire",
+                                    "bookkeeper.password": "secret"})
+    entries = {e.name: e for e in broker_entries(config)}
+    assert entries["log.storage"].value == "bookkeeper"
+    assert entries["zookeeper.connect"].value == "127.0.0.1:2181/kwire"
+    password = entries["bookkeeper.password"]
+    assert password.value is None and password.sensitive
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"log.storage": "bookkeeper"}, "needs zookeeper.connect"),
+    ({"bookkeeper.write.quorum.size": "3", "bookkeeper.ensemble.size": "2"}, "got 2/3/2"),
+    ({"bookkeeper.ack.quorum.size": "3"}, "got 3/2/3"),
+    ({"bookkeeper.metadata.root": "ledgers"}, "absolute ZooKeeper path"),
+    ({"log.storage": "s3"}, "log.storage"),
+])
+def test_cluster_storage_settings_are_checked(overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=overrides)
+
+
+def test_equal_quorums_are_allowed() -> None:
+    config = load_config(overrides={"bookkeeper.ensemble.size": "2"})  # E >= W >= A: 2/2/2
+    assert config["bookkeeper.ensemble.size"] == 2
