@@ -93,7 +93,7 @@ class DigestManager:
         """The whole stored entry, in one piece."""
         return self.entry_prefix(entry_id, last_add_confirmed, length, payload) + payload
 
-    def verify(self, body: bytes, entry_id: int | None) -> Entry:
+    def verify(self, body: bytes | memoryview, entry_id: int | None) -> Entry:
         """Check a stored entry a bookie returned: its digest, its ledger id and (unless
         `entry_id` is None, the read of the bookie's last entry) its entry id."""
         start = HEADER_LENGTH + self.digest_length

@@ -99,13 +99,14 @@ def read_request(ledger_id: int, entry_id: int, flags: int = FLAG_NONE,
 @dataclass(frozen=True, slots=True)
 class Response:
     """A decoded v2 response. `body` is the stored entry (§1.3) of a successful
-    READ, empty otherwise."""
+    READ, empty otherwise: a view into the frame, not a copy (the reader copies
+    the payload out once, when it has checked the digest)."""
 
     op: int
     rc: int
     ledger_id: int
     entry_id: int
-    body: bytes = b""
+    body: bytes | memoryview = b""
 
     @property
     def key(self) -> tuple[int, int, int]:
@@ -118,7 +119,7 @@ def decode_response(frame: bytes) -> Response:
         raise ValueError(f"short bookie response ({len(frame)} bytes)")
     header, rc, ledger_id, entry_id = _RESPONSE.unpack_from(frame, 0)
     _, op, _ = split_header(header)
-    body = frame[_RESPONSE.size:] if len(frame) > _RESPONSE.size else b""
+    body = memoryview(frame)[_RESPONSE.size:] if len(frame) > _RESPONSE.size else b""
     return Response(op, rc, ledger_id, entry_id, body)
 
 
@@ -171,19 +172,29 @@ class FrameDecoder:
         self._max = max_frame
 
     def feed(self, data: bytes) -> list[bytes]:
+        """The whole frames `data` completes, each copied once; the rest is kept.
+        (Reads of large entries arrive in many pieces: the common case, no
+        partial frame waiting, cuts frames straight out of `data`.)"""
         buf = self._buffer
-        buf += data
+        if buf:
+            buf += data
+            source: bytes | bytearray = buf
+        else:
+            source = data
         frames: list[bytes] = []
         pos = 0
-        end = len(buf)
-        while end - pos >= 4:
-            (size,) = _U32.unpack_from(buf, pos)
-            if size > self._max:
-                raise ValueError(f"frame of {size} bytes exceeds {self._max}")
-            if end - pos - 4 < size:
-                break
-            frames.append(bytes(buf[pos + 4:pos + 4 + size]))
-            pos += 4 + size
-        if pos:
+        end = len(source)
+        with memoryview(source) as view:
+            while end - pos >= 4:
+                (size,) = _U32.unpack_from(view, pos)
+                if size > self._max:
+                    raise ValueError(f"frame of {size} bytes exceeds {self._max}")
+                if end - pos - 4 < size:
+                    break
+                frames.append(view[pos + 4:pos + 4 + size].tobytes())
+                pos += 4 + size
+        if source is buf:
             del buf[:pos]
+        elif pos < end:
+            buf += memoryview(data)[pos:]
         return frames
