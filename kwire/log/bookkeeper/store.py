@@ -28,9 +28,9 @@ from kwire.errors import StorageError
 from kwire.log.api import LogConfig, LogFenced, LogStore, TopicPartition
 from kwire.log.bookkeeper.api import LedgerClient, LedgerConfig, LedgerError, Znodes
 from kwire.log.bookkeeper.cache import EntryCache
-from kwire.log.bookkeeper.ledger_list import ListFormatError, Owner, decode, encode
+from kwire.log.bookkeeper.ledger_list import LedgerList, ListFormatError, Owner, decode, encode
 from kwire.log.bookkeeper.log import LedgerLog
-from kwire.log.bookkeeper.takeover import close_tail, read_list
+from kwire.log.bookkeeper.takeover import ClosedTail, close_tail, read_list
 from kwire.zookeeper import BadVersion, NoNode, NotEmpty, ZooKeeperError
 
 log = logging.getLogger("kwire.log.bookkeeper")
@@ -72,11 +72,14 @@ class BookKeeperLogStore:
         path = self.path(tp)
         owner = Owner(uuid.uuid4().hex, socket.gethostname(), os.getpid(), self._wall_ms())
         try:
-            doc, version = await read_list(self._zk, path)
-            tail = await close_tail(doc, self._ledgers, self._ledger_config.password)
-            doc = replace(tail.doc, owner=owner)
-            # Always written, so the previous owner's next list update fails.
-            version = await self._zk.set(path, encode(doc), version)
+            doc, version, created = await read_list(self._zk, path, LedgerList(owner=owner))
+            if created:  # a new partition: no previous owner to fence
+                tail = ClosedTail(doc, None, frozenset())
+            else:
+                tail = await close_tail(doc, self._ledgers, self._ledger_config.password)
+                doc = replace(tail.doc, owner=owner)
+                # Always written, so the previous owner's next list update fails.
+                version = await self._zk.set(path, encode(doc), version)
         except BadVersion as exc:
             raise LogFenced(f"{tp}: another broker took the partition over while this "
                             "one opened it") from exc

@@ -44,15 +44,17 @@ class ClosedTail:
     doomed: frozenset[int]  # ledgers to delete once `doc` is stored
 
 
-async def read_list(zk: Znodes, path: str) -> tuple[LedgerList, int]:
-    """The list and its znode version, creating an empty one if there is none."""
+async def read_list(zk: Znodes, path: str, new: LedgerList) -> tuple[LedgerList, int, bool]:
+    """The list, its znode version, and whether this call created it (as `new`,
+    which then needs no takeover: no one owned it before)."""
     while True:
         try:
             data, version = await zk.get(path)
-            return decode(data), version
+            return decode(data), version, False
         except NoNode:
             with contextlib.suppress(NodeExists):  # another owner created it first
-                await zk.create(path, encode(LedgerList()), makepath=True)
+                await zk.create(path, encode(new), makepath=True)
+                return new, 0, True
 
 
 async def close_tail(doc: LedgerList, ledgers: LedgerClient, password: bytes,
