@@ -232,11 +232,11 @@ class KwireOnBookKeeper:
                 "kwire-bench/<fresh chroot>` (ledgers E3/W2/A2, CRC32C digests, 64 MiB entry "
                 "cache: kwire's defaults), from the runtime-only venv; 3 bookies + 1 ZooKeeper "
                 "from `compat-tests/bookkeeper_env.py` (BookKeeper's `bookkeeper-server` "
-                "Main, one JVM each: bookies `-Xmx128m -XX:MaxDirectMemorySize=128m "
-                "-XX:+UseSerialGC -XX:TieredStopAtLevel=1`, SortedLedgerStorage with a 16 MiB "
-                "memtable, journal and ledgers on the same disk, "
+                "Main, one JVM each: bookies as BookKeeper ships them, `-Xms1g -Xmx1g "
+                "-XX:MaxDirectMemorySize=2g -XX:+UseG1GC`, SortedLedgerStorage with its "
+                "default memtable and threads, journal and ledgers on the same disk, "
                 f"`journalSyncData={'true' if journal_sync else 'false'}`; ZooKeeper "
-                "`-Xmx64m`, same JVM flags)")
+                "`-Xmx64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1`)")
 
 
 class KafkaThree:

@@ -632,8 +632,8 @@ def bookkeeper_section(bk: dict[str, Any], level: str = "##") -> list[str]:
         f"{fmt(median(_bk_values(bk, s, 'rss_peak_total_mib')))}" for s in setups) + " |")
     L += ["", "RSS is each process's resident set (psutil), sampled every 0.25 s while the "
           "loads run; the total is the sum of the per-process peaks. The JVMs' RSS follows "
-          "their heap settings (Kafka `-Xms1g -Xmx1g` per node; bookies `-Xmx128m`, ZooKeeper "
-          "`-Xmx64m`), not the data volume.", ""]
+          "their heap settings (Kafka `-Xms1g -Xmx1g` per node; bookies `-Xms1g -Xmx1g`, "
+          "ZooKeeper `-Xmx64m`), not the data volume.", ""]
 
     L += [f"{h}# CPU per process under each load (cores, median over repetitions)", "",
           "| load | " + " | ".join(LABEL[s] for s in setups) + " |", "|---|" + "---|" * len(setups)]
