@@ -10,11 +10,15 @@ acknowledged with, in the order it was produced, and nothing else is there.
 
 from __future__ import annotations
 
+import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -260,6 +264,20 @@ def raw_produce_error(port: int, topic: str) -> int:
     # correlation id, topic count, name, partition count, index, error code
     pos = 4 + 4 + 2 + len(topic.encode()) + 4 + 4
     return int(struct.unpack_from(">h", resp, pos)[0])
+
+
+def test_unreachable_zookeeper_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "kwire", "serve", "--port", "0", "--data-dir", str(tmp_path),
+         "--set", "log.storage=bookkeeper", "--set", f"zookeeper.connect=127.0.0.1:{port}/k",
+         "--set", "zookeeper.connection.timeout.ms=1500"],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "kwire: cannot start: cannot connect to ZooKeeper" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_second_broker_takeover_fences_the_first(

@@ -25,6 +25,7 @@ from kwire.cluster.local import LocalMetadataStore
 from kwire.cluster.zookeeper.store import ZooKeeperMetadataStore
 from kwire.config import LONG_MAX, Config, Listener
 from kwire.config.dynamic import format_configs
+from kwire.errors import StorageError
 from kwire.log.api import LogStore
 from kwire.log.bookkeeper.api import DigestType, LedgerConfig
 from kwire.log.bookkeeper.client import BookKeeperClient
@@ -33,7 +34,7 @@ from kwire.log.local.store import LocalLogStore
 from kwire.log.memory import MemoryLogStore
 from kwire.net.memory_pool import ResponseLease
 from kwire.net.server import Server
-from kwire.zookeeper import ZooKeeper, split_chroot
+from kwire.zookeeper import ZooKeeper, ZooKeeperError, split_chroot
 
 log = logging.getLogger("kwire")
 
@@ -115,8 +116,10 @@ async def open_storage(config: Config, node: BrokerInfo, clock: SystemClock) -> 
                        f"{kind} log in {data_dir}", nothing)
 
     hosts, chroot = split_chroot(str(config["zookeeper.connect"]))
-    zk = ZooKeeper(hosts, int(config["zookeeper.session.timeout.ms"]))
-    await zk.start()
+    session_ms = int(config["zookeeper.session.timeout.ms"])
+    zk = ZooKeeper(hosts, session_ms)
+    connect_ms = config["zookeeper.connection.timeout.ms"]
+    await zk.start(int(connect_ms if connect_ms is not None else session_ms) / 1000)
     zk.add_state_listener(_log_session_state)
     ledgers = BookKeeperClient(
         zk, str(config["bookkeeper.metadata.root"]),
@@ -247,7 +250,9 @@ def run(config: Config) -> int:
 
     try:
         uvloop.run(main())
-    except OSError as exc:
+    except (OSError, ZooKeeperError, StorageError) as exc:
+        # A port in use, a data dir it cannot write, a ZooKeeper it cannot reach
+        # or read (cluster storage): one line, exit 1, no traceback.
         print(f"kwire: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -213,6 +213,8 @@ _PROPERTIES = [
     ConfigKey("log.storage", STRING, "local", one_of("local", "memory", "bookkeeper")),
     ConfigKey("zookeeper.connect", STRING, None),
     ConfigKey("zookeeper.session.timeout.ms", INT, "18000", at_least(1)),
+    # How long start-up waits for ZooKeeper (unset: the session timeout), as in Kafka.
+    ConfigKey("zookeeper.connection.timeout.ms", INT, None, at_least(1)),
     ConfigKey("bookkeeper.ensemble.size", INT, "3", at_least(1)),
     ConfigKey("bookkeeper.write.quorum.size", INT, "2", at_least(1)),
     ConfigKey("bookkeeper.ack.quorum.size", INT, "2", at_least(1)),
