@@ -34,7 +34,7 @@ from kwire.broker.fetch_session import PartitionRequest, TopicIdPartition
 from kwire.broker.partitions import Partition
 from kwire.broker.registry import handler
 from kwire.errors import ErrorCode, StorageError
-from kwire.log.api import CorruptRecords, OffsetOutOfRange, ReadAhead
+from kwire.log.api import CorruptRecords, LogOffsets, OffsetOutOfRange, ReadAhead
 from kwire.records.batch import iter_batches
 
 log = logging.getLogger("kwire.fetch")
@@ -236,7 +236,7 @@ async def _read_all(
     has_error = False
     results: list[Result] = []
     if len(interesting) > 1 and not from_follower:
-        _prefetch(interesting, budget, read_committed)
+        _prefetch(interesting, budget)
     for tip, req, partition in interesting:
         if partition is None:
             results.append((tip, _empty(tip.partition, ErrorCode.INCONSISTENT_TOPIC_ID)))
@@ -266,7 +266,7 @@ async def _read_all(
 
 def _prefetch(
     interesting: list[tuple[TopicIdPartition, PartitionRequest, Partition | None]],
-    budget: int, read_committed: bool,
+    budget: int,
 ) -> None:
     """Start the reads of every partition this fetch will read, where the log reads
     over the network (ReadAhead), so that they overlap; the loop that follows
@@ -276,17 +276,15 @@ def _prefetch(
     if not isinstance(next(logs, None), ReadAhead):
         return
     for _tip, req, partition in interesting:
-        if partition is not None and _caught_up(partition, 0, req, read_committed) is None:
+        if partition is not None and _caught_up_offsets(partition, req) is None:
             log_ = partition.log
             assert isinstance(log_, ReadAhead)
             log_.prefetch(req.fetch_offset, min(req.max_bytes, budget))
 
 
-def _caught_up(partition: Partition, index: int, req: PartitionRequest, read_committed: bool
-               ) -> dict[str, Any] | None:
-    """The answer for a partition fetched at its log end with no leader-epoch
-    question, without a log read (or a coroutine): a session covering a thousand
-    idle partitions reads them all on every fetch. None when a read is needed."""
+def _caught_up_offsets(partition: Partition, req: PartitionRequest) -> LogOffsets | None:
+    """The log's offsets when the partition is fetched at its log end with no
+    leader-epoch question, so no read is needed; None when one is."""
     if partition.fenced:
         return None
     if req.current_leader_epoch >= 0 and req.current_leader_epoch != partition.leader_epoch:
@@ -298,6 +296,17 @@ def _caught_up(partition: Partition, index: int, req: PartitionRequest, read_com
     except StorageError:
         return None  # the read path answers the partition's error
     if not req.fetch_offset == offsets.log_end_offset == offsets.high_watermark:
+        return None
+    return offsets
+
+
+def _caught_up(partition: Partition, index: int, req: PartitionRequest, read_committed: bool
+               ) -> dict[str, Any] | None:
+    """The answer for a partition fetched at its log end with no leader-epoch
+    question, without a log read (or a coroutine): a session covering a thousand
+    idle partitions reads them all on every fetch. None when a read is needed."""
+    offsets = _caught_up_offsets(partition, req)
+    if offsets is None:
         return None
     entry = _empty(index, ErrorCode.NONE, offsets.high_watermark, offsets.last_stable_offset,
                    offsets.log_start_offset)
