@@ -409,6 +409,26 @@ class PartitionManager:
             await partition.log.close()
         await self._store.delete(tp)
 
+    async def close_partition(self, tp: TopicPartition) -> None:
+        """Stop leading `tp`: its waiters wake (and find it gone), its producer state
+        goes into the log where the log keeps it, and the log is closed; the data
+        stays for the next leader. A storage failure here is only logged: the next
+        leader fences and recovers the log either way."""
+        partition = self._partitions.pop(tp, None)
+        if partition is None:
+            return
+        partition.fenced = True  # appends racing this close answer NOT_LEADER_OR_FOLLOWER
+        partition._wake()
+        try:
+            if not isinstance(partition.log, UnopenedLog):
+                await partition.write_log_snapshot(self._now_ms())
+        except (StorageError, LogFenced) as exc:
+            log.info("no producer state snapshot for %s while giving it up: %s", tp, exc)
+        try:
+            await partition.log.close()
+        except (StorageError, LogFenced) as exc:
+            log.info("closing %s while giving it up: %s", tp, exc)
+
     async def write_log_snapshots(self) -> int:
         """Store each partition's producer state in its log, where the log keeps
         snapshots (cluster storage) and the state moved since the last one;

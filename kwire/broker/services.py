@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from kwire.broker import topic_config
 from kwire.broker.fetch_session import FetchSessionCache
 from kwire.broker.partitions import Partition, PartitionManager
+from kwire.broker.replicas import LeadershipChange, PartitionSettings, ReplicaManager
 from kwire.clock import Clock
 from kwire.cluster.api import BrokerInfo, ClusterMetadata, MetadataStore, TopicMetadata
 from kwire.config import Config
@@ -28,7 +29,6 @@ PRODUCER_ID_BLOCK = 1000
 PRODUCER_SNAPSHOT_DIR = "kwire-producer-snapshots"
 # How often producer state goes into logs that keep it themselves (cluster storage).
 PRODUCER_SNAPSHOT_INTERVAL_S = 30.0
-OPEN_CONCURRENCY = 16
 
 
 class ProducerIdManager:
@@ -74,15 +74,18 @@ class Broker:
             now_ms=clock.wall_ms)
         self._producer_expiry: asyncio.Task[None] | None = None
         self._producer_snapshots: asyncio.Task[None] | None = None
-        # Partition opens in flight at once (see _open_topic).
-        self._opening = asyncio.Semaphore(OPEN_CONCURRENCY)
+        # The one owner of what this broker leads; every partition-scoped handler
+        # asks it (get_partition_or_error).
+        self.replicas = ReplicaManager(node.node_id, self.partitions, self.snapshot,
+                                       self._partition_settings)
+        self.replicas.add_listener(self._on_leadership_change)
         self.logs = logs
         self.clock = clock
         self.producer_ids = ProducerIdManager(metadata)
         # Incremental fetch sessions (KIP-227); 0 slots: every fetch is sessionless.
         self.fetch_sessions = FetchSessionCache(
             int(config["max.incremental.fetch.session.cache.slots"]))
-        self.groups = GroupManager(self, GroupCoordinator(
+        self.groups = GroupManager(self, lambda: GroupCoordinator(
             group_initial_rebalance_delay_ms=int(config["group.initial.rebalance.delay.ms"]),
             group_min_session_timeout_ms=int(config["group.min.session.timeout.ms"]),
             group_max_session_timeout_ms=int(config["group.max.session.timeout.ms"]),
@@ -107,23 +110,27 @@ class Broker:
         await self.create_topic(name, partitions, configs, internal=True)
 
     def internal_log(self, name: str, index: int) -> PartitionLog | None:
-        partition = self.partition(name, index)
-        return None if partition is None else partition.log
+        partition = self.replicas.get_partition_or_error(name, index)
+        return None if isinstance(partition, ErrorCode) else partition.log
+
+    def leader_node(self, topic: str, index: int) -> BrokerInfo | None:
+        """The live broker leading the partition, or None."""
+        leader = self.replicas.leader_of(topic, index)
+        return next((b for b in self.snapshot().brokers if b.node_id == leader), None)
 
     async def append_internal(self, name: str, index: int, batch: bytearray,
                               now_ms: int) -> ErrorCode:
-        partition = self.partition(name, index)
-        if partition is None:
+        partition = self.replicas.get_partition_or_error(name, index)
+        if isinstance(partition, ErrorCode):
             return ErrorCode.NOT_LEADER_OR_FOLLOWER
         outcome = await partition.append(batch, parse_header(batch), now_ms)
         return outcome.error_code
 
     async def open_partitions(self) -> None:
-        """Open the log of every partition in the metadata, then rebuild group
-        state from __consumer_offsets (at start)."""
-        for topic in self.snapshot().topics.values():
-            await self._open_topic(topic)
-        await self.groups.start()
+        """Open the log of every partition this broker leads (at start); the group
+        coordinator loads the `__consumer_offsets` shards among them as they open."""
+        await self.replicas.apply()
+        await self.groups.wait_loaded()
         self._producer_expiry = asyncio.create_task(self._expire_producers())
         self._producer_snapshots = asyncio.create_task(self._snapshot_producers())
 
@@ -155,42 +162,34 @@ class Broker:
             except Exception:
                 log.exception("writing producer state snapshots failed")
 
-    async def _open_topic(self, topic: TopicMetadata) -> None:
+    def _partition_settings(self, topic: TopicMetadata) -> PartitionSettings:
         settings = topic_config.typed(self.config, topic.configs)
-        log_config = topic_config.log_config(self.config, topic.configs)
-        validation = topic_config.validation_settings(self.config, topic.configs)
+        return PartitionSettings(
+            log_config=topic_config.log_config(self.config, topic.configs),
+            log_append_time=settings["message.timestamp.type"] == "LogAppendTime",
+            max_message_bytes=settings["max.message.bytes"],
+            validation=topic_config.validation_settings(self.config, topic.configs))
 
-        async def open_one(index: int, leader_epoch: int) -> None:
-            async with self._opening:
-                await self.partitions.open(
-                    TopicPartition(topic.name, index), leader_epoch, log_config,
-                    settings["message.timestamp.type"] == "LogAppendTime",
-                    settings["max.message.bytes"], validation)
-
-        # Concurrently: on cluster storage each open is a takeover (ZooKeeper
-        # reads, a ledger recovery), and __consumer_offsets alone has 50.
-        await asyncio.gather(*(open_one(index, state.leader_epoch)
-                               for index, state in enumerate(topic.partitions)))
+    async def _on_leadership_change(self, change: LeadershipChange) -> None:
+        """Group coordinator shards follow the `__consumer_offsets` partitions this
+        broker leads; offsets of deleted partitions go (Kafka's onPartitionsDeleted)."""
+        await self.groups.on_leadership_change(
+            gained=[tp.partition for tp in change.gained if tp.topic == OFFSETS_TOPIC],
+            lost=[tp.partition for tp in change.lost if tp.topic == OFFSETS_TOPIC])
+        deleted = [tp for tp in change.deleted if tp.topic != OFFSETS_TOPIC]
+        if deleted:
+            await self.groups.on_partitions_deleted(deleted)
 
     def partition(self, topic: str, index: int) -> Partition | None:
+        """The open partition, whatever its state (tests, internal use); handlers
+        ask `replicas.get_partition_or_error`."""
         return self.partitions.get(TopicPartition(topic, index))
-
-    def partition_or_error(self, topic: str, index: int) -> Partition | ErrorCode:
-        """The partition if this broker may serve it, else the error to answer
-        (Kafka's ReplicaManager.getPartitionOrError): unknown, or given up to
-        another owner that fenced its log."""
-        partition = self.partition(topic, index)
-        if partition is None:
-            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-        if partition.fenced:
-            return ErrorCode.NOT_LEADER_OR_FOLLOWER
-        return partition
 
     async def create_topic(
         self, name: str, partitions: int, configs: Mapping[str, str], internal: bool = False
     ) -> TopicMetadata:
         topic = await self.metadata.create_topic(name, partitions, configs, internal)
-        await self._open_topic(topic)
+        await self.replicas.apply()
         log.info("created topic %s with %d partitions (id %s)", name, partitions, topic.topic_id)
         return topic
 
@@ -210,15 +209,16 @@ class Broker:
         GroupCoordinator.onPartitionsDeleted). A partition whose data cannot be
         removed does not stop the rest; its error is raised at the end."""
         topic = await self.metadata.delete_topic(name)
-        deleted = [TopicPartition(name, index) for index in range(len(topic.partitions))]
+        # Closes the partitions this broker led and drops the groups' offsets of them.
+        await self.replicas.apply()
         failure: Exception | None = None
-        for tp in deleted:
+        for index in range(len(topic.partitions)):
+            tp = TopicPartition(name, index)
             try:
                 await self.partitions.delete(tp)
             except OSError as exc:
                 log.error("could not remove the data of deleted partition %s: %s", tp, exc)
                 failure = failure or exc
-        await self.groups.on_partitions_deleted(deleted)
         log.info("deleted topic %s", name)
         if failure is not None:
             raise failure
@@ -226,12 +226,12 @@ class Broker:
 
     async def create_partitions(self, name: str, total: int) -> TopicMetadata:
         topic = await self.metadata.create_partitions(name, total)
-        await self._open_topic(topic)
+        await self.replicas.apply()
         return topic
 
     async def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
         await self.metadata.set_topic_configs(name, configs)
-        await self._open_topic(self.snapshot().topics[name])
+        await self.replicas.apply()
 
     def _dynamic_config(self) -> Config:
         stored = self.snapshot().broker_configs
@@ -249,8 +249,7 @@ class Broker:
         self.partitions.producer_id_expiration_ms = expiration
         for partition in self.partitions:
             partition.producer_id_expiration_ms = expiration
-        for topic in self.snapshot().topics.values():
-            await self._open_topic(topic)
+        await self.replicas.apply(reconfigure_all=True)
 
     async def set_group_configs(self, group: str, configs: Mapping[str, str]) -> None:
         await self.metadata.set_group_configs(group, configs)

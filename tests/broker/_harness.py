@@ -58,3 +58,11 @@ class InProcessBroker:
             pos = 5
         response, _ = entity_reader(load_response_schema(api_key, version))(raw, pos)
         return response
+
+
+async def reload_groups(kb: InProcessBroker) -> None:
+    """Load every __consumer_offsets shard into the broker's (new) group manager,
+    as a leadership change does: state comes back by replay alone."""
+    partitions = kb.broker.groups.offsets_topic_partitions
+    await kb.broker.groups.on_leadership_change(gained=range(partitions), lost=())
+    await kb.broker.groups.wait_loaded()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _harness import InProcessBroker  # type: ignore[import-not-found]
+from _harness import InProcessBroker, reload_groups  # type: ignore[import-not-found]
 
 from kwire.coordinator.group import GroupCoordinator
 from kwire.coordinator.group.manager import OFFSETS_TOPIC, GroupManager, partition_for
@@ -17,14 +17,14 @@ from kwire.errors import ErrorCode, KwireError
 
 def _commit(kb: InProcessBroker, group: str, offset: int) -> Any:
     groups = kb.broker.groups
-    return groups.call(lambda token, now: groups.coordinator.commit_offsets(
+    return groups.call(group, lambda c, token, now: c.commit_offsets(
         token, now, group_id=group, generation_id=-1, member_id="", group_instance_id=None,
         retention_time_ms=-1, offsets=[("t", 0, offset, -1, "meta")], api_version=8))
 
 
 def _fetch(kb: InProcessBroker, group: str) -> Any:
     groups = kb.broker.groups
-    return groups.call(lambda token, now: groups.coordinator.fetch_offsets(
+    return groups.call(group, lambda c, token, now: c.fetch_offsets(
         token, now, group_id=group, partitions=[("t", 0)], require_stable=False))
 
 
@@ -42,8 +42,8 @@ async def test_commit_is_stored_and_replayed(tmp_path: Path) -> None:
     stored = kb.broker.partition(OFFSETS_TOPIC, partition_for("g", 50))
     assert stored is not None and stored.log.offsets().log_end_offset >= 1
     # A fresh coordinator over the same logs rebuilds the commit by replay.
-    kb.broker.groups = GroupManager(kb.broker, GroupCoordinator())
-    await kb.broker.groups.start()
+    kb.broker.groups = GroupManager(kb.broker, GroupCoordinator)
+    await reload_groups(kb)
     fetched = await _fetch(kb, "g")
     assert [(p.committed_offset, p.metadata) for p in fetched.partitions] == [(42, "meta")]
 
@@ -57,7 +57,7 @@ async def test_failed_write_fails_the_request_and_reloads(
     manager = kb.broker.groups
     original = manager._append
 
-    async def broken(records: Any) -> None:
+    async def broken(shard: Any, records: Any) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(manager, "_append", broken)

@@ -24,7 +24,7 @@ async def delete_records(ctx: RequestContext, request: Any) -> dict[str, Any]:
         deletes = topic is None or "delete" in topic_config.typed(
             ctx.broker.config, topic.configs)["cleanup.policy"]
         for p in t.partitions:
-            partition = ctx.broker.partition_or_error(t.name, p.partition_index)
+            partition = ctx.broker.replicas.get_partition_or_error(t.name, p.partition_index)
             code, low = ErrorCode.NONE, -1
             if isinstance(partition, ErrorCode):
                 code = partition

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from kwire.broker.context import RequestContext
-from kwire.broker.handlers._groups import ready
+from kwire.broker.error_responses import default_message
+from kwire.broker.handlers._groups import per_shard, ready
 from kwire.broker.registry import handler
+from kwire.coordinator.group.responses import DescribedGroup
 from kwire.errors import ErrorCode
 
 # Every group operation (AclEntry.supportedOperations(GROUP) as a bit field): what
@@ -18,9 +20,19 @@ NOT_PROVIDED = -(2**31)
 @handler(15, "DescribeGroups", 0, 6)
 async def describe_groups(ctx: RequestContext, request: Any) -> dict[str, Any]:
     await ready(ctx)
-    r = await ctx.broker.groups.call(
-        lambda token, now: ctx.broker.groups.coordinator.describe_groups(
-            token, now, group_ids=list(request.groups), api_version=ctx.api_version))
+    requested = list(request.groups)
+
+    async def ask(ids: list[str]) -> tuple[DescribedGroup, ...]:
+        r = await ctx.broker.groups.call(ids[0], lambda c, token, now: c.describe_groups(
+            token, now, group_ids=ids, api_version=ctx.api_version))
+        return tuple(r.groups)
+
+    answers, _elsewhere = await per_shard(ctx, requested, ask, lambda g: g.group_id)
+    # Kafka's DescribeGroupsResponse.groupError for a group coordinated elsewhere.
+    not_here = ErrorCode.NOT_COORDINATOR
+    described = [answers.get(group_id) or DescribedGroup(
+        not_here, group_id, "", error_message=default_message(not_here))
+        for group_id in requested]
     include_ops = bool(getattr(request, "include_authorized_operations", False))
 
     def operations(code: int) -> int:
@@ -36,4 +48,4 @@ async def describe_groups(ctx: RequestContext, request: Any) -> dict[str, Any]:
                       "member_metadata": m.member_metadata,
                       "member_assignment": m.member_assignment} for m in g.members],
          "authorized_operations": operations(g.error_code)}
-        for g in r.groups]}
+        for g in described]}

@@ -77,11 +77,16 @@ async def fetch(ctx: RequestContext, request: Any) -> dict[str, Any]:
     checked_id: uuid.UUID | None = None
     consistent = True
     for tip, req in wanted:
-        partition = None if tip.topic is None else ctx.broker.partition(tip.topic, tip.partition)
-        if partition is None:
-            code = (ErrorCode.UNKNOWN_TOPIC_ID if tip.topic is None
-                    else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-            erroneous.append((tip, _unknown(tip.partition, code)))
+        if tip.topic is None:
+            erroneous.append((tip, _unknown(tip.partition, ErrorCode.UNKNOWN_TOPIC_ID)))
+            continue
+        # The leader epoch the fetcher names is checked at the read, in Kafka's order.
+        partition = ctx.broker.replicas.get_partition_or_error(tip.topic, tip.partition)
+        if partition == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
+            erroneous.append((tip, _unknown(tip.partition, partition)))
+            continue
+        if isinstance(partition, ErrorCode):  # led elsewhere: a read error, as Kafka's
+            erroneous.append((tip, _empty(tip.partition, partition)))
             continue
         if tip.topic_id is not checked_id:
             checked_id = tip.topic_id

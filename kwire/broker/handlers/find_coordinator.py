@@ -1,6 +1,9 @@
 """FindCoordinator (10): which broker coordinates a group (v0-3 one key, v4+ a batch).
 
-A single kwire node coordinates every group. The first lookup creates the
+A group's coordinator is the leader of its `__consumer_offsets` partition
+(Kafka's partitionFor: the group id's hash); on a single node that is always
+this broker. A partition without a live leader answers
+COORDINATOR_NOT_AVAILABLE, which clients retry. The first lookup creates the
 internal `__consumer_offsets` topic, as Kafka does, so a broker that never sees
 a group never pays for its 50 partitions.
 """
@@ -12,6 +15,7 @@ from typing import Any
 from kwire.broker.context import RequestContext
 from kwire.broker.error_responses import default_message
 from kwire.broker.registry import handler
+from kwire.coordinator.group.manager import OFFSETS_TOPIC
 from kwire.errors import ErrorCode, KwireError
 
 KEY_TYPE_GROUP = 0
@@ -52,6 +56,12 @@ async def _find(ctx: RequestContext, key_type: int, key: str, ok_message: str
             "transactions are not supported by kwire yet")
     else:
         code = await ctx.broker.groups.ensure_ready()
+        # The coordinator is the leader of the group's __consumer_offsets partition.
+        leader = ctx.broker.leader_node(OFFSETS_TOPIC, ctx.broker.groups.partition_for(key))
+        if leader is None:
+            code = ErrorCode.COORDINATOR_NOT_AVAILABLE
+        else:
+            answer.update(node_id=leader.node_id, host=leader.host, port=leader.port)
     if code != ErrorCode.NONE:
         answer.update(node_id=-1, host="", port=-1, error_code=code,
                       error_message=message or default_message(code))

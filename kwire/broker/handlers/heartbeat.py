@@ -12,7 +12,7 @@ from kwire.broker.registry import handler
 @handler(12, "Heartbeat", 0, 4)
 async def heartbeat(ctx: RequestContext, request: Any) -> dict[str, Any]:
     await ready(ctx)
-    r = await ctx.broker.groups.call(lambda token, now: ctx.broker.groups.coordinator.heartbeat(
+    r = await ctx.broker.groups.call(request.group_id,lambda c, token, now: c.heartbeat(
         token, now,
         group_id=request.group_id,
         generation_id=request.generation_id,

@@ -18,7 +18,7 @@ async def join_group(ctx: RequestContext, request: Any) -> dict[str, Any]:
     session_ms = int(request.session_timeout.total_seconds() * 1000)
     rebalance_ms = (int(rebalance_timeout.total_seconds() * 1000)
                     if v >= 1 and rebalance_timeout is not None else -1)
-    r = await ctx.broker.groups.call(lambda token, now: ctx.broker.groups.coordinator.join_group(
+    r = await ctx.broker.groups.call(request.group_id,lambda c, token, now: c.join_group(
         token, now,
         group_id=request.group_id,
         member_id=request.member_id,

@@ -16,7 +16,7 @@ async def leave_group(ctx: RequestContext, request: Any) -> dict[str, Any]:
         members = [(m.member_id, m.group_instance_id) for m in request.members]
     else:
         members = [(request.member_id, None)]
-    r = await ctx.broker.groups.call(lambda token, now: ctx.broker.groups.coordinator.leave_group(
+    r = await ctx.broker.groups.call(request.group_id,lambda c, token, now: c.leave_group(
         token, now, group_id=request.group_id, members=members))
     if ctx.api_version < 3:
         # Before batching, the single member's error is the response's error.

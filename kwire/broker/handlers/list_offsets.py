@@ -65,7 +65,8 @@ async def _partition(ctx: RequestContext, topic: str, p: Any, read_committed: bo
                      ) -> dict[str, Any]:
     if not timestamp_supported(int(p.timestamp), ctx.api_version):
         return _answer(p.partition_index, ErrorCode.UNSUPPORTED_VERSION)
-    partition = ctx.broker.partition_or_error(topic, p.partition_index)
+    partition = ctx.broker.replicas.get_partition_or_error(
+        topic, p.partition_index, int(getattr(p, "current_leader_epoch", -1)))
     if isinstance(partition, ErrorCode):
         return _answer(p.partition_index, partition)
     try:
@@ -87,10 +88,6 @@ def _answer(index: int, code: ErrorCode, timestamp: int = -1, offset: int = -1,
 async def _lookup(partition: Partition, p: Any, read_committed: bool) -> dict[str, Any]:
     index = p.partition_index
     epoch = partition.leader_epoch
-    current = getattr(p, "current_leader_epoch", -1)
-    if current >= 0 and current != epoch:
-        code = ErrorCode.FENCED_LEADER_EPOCH if current < epoch else ErrorCode.UNKNOWN_LEADER_EPOCH
-        return _answer(index, code)
     offsets = partition.log.offsets()
     ts = int(p.timestamp)
     if ts == LATEST:

@@ -78,8 +78,8 @@ async def _commit(ctx: RequestContext, request: Any,
     retention_ms = int(retention.total_seconds() * 1000) if retention is not None else -1
     try:
         await ready(ctx)
-        r = await ctx.broker.groups.call(
-            lambda token, now: ctx.broker.groups.coordinator.commit_offsets(
+        r = await ctx.broker.groups.call(request.group_id,
+            lambda c, token, now: c.commit_offsets(
                 token, now,
                 group_id=request.group_id,
                 generation_id=request.generation_id_or_member_epoch,

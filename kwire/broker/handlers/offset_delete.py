@@ -31,8 +31,8 @@ async def offset_delete(ctx: RequestContext, request: Any) -> dict[str, Any]:
                      "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION})
             else:
                 partitions.append((t.name, p.partition_index))
-    r = await ctx.broker.groups.call(
-        lambda token, now: ctx.broker.groups.coordinator.delete_offsets(
+    r = await ctx.broker.groups.call(request.group_id,
+        lambda c, token, now: c.delete_offsets(
             token, now, group_id=request.group_id, partitions=partitions))
     if r.error_code != ErrorCode.NONE:
         return {"throttle_time": 0, "error_code": r.error_code,

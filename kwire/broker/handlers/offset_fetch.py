@@ -55,8 +55,8 @@ async def _group(ctx: RequestContext, group_id: str, topics: Any, require_stable
                     for index in t.partition_indexes]})
                 continue
             partitions += [(topic.name, index) for index in t.partition_indexes]
-    r = await ctx.broker.groups.call(
-        lambda token, now: ctx.broker.groups.coordinator.fetch_offsets(
+    r = await ctx.broker.groups.call(group_id,
+        lambda c, token, now: c.fetch_offsets(
             token, now, group_id=group_id, partitions=partitions, require_stable=require_stable))
     answered = by_topic(r.partitions, _FIELDS)
     if by_ids:

@@ -21,19 +21,15 @@ async def offset_for_leader_epoch(ctx: RequestContext, request: Any) -> dict[str
     for t in request.topics:
         partitions = []
         for p in t.partitions:
-            partition = ctx.broker.partition_or_error(t.topic, p.partition)
+            partition = ctx.broker.replicas.get_partition_or_error(
+                t.topic, p.partition, int(getattr(p, "current_leader_epoch", -1)))
             answer = {"partition": p.partition, "error_code": ErrorCode.NONE,
                       "leader_epoch": -1, "end_offset": -1}
             if isinstance(partition, ErrorCode):
                 answer["error_code"] = partition
             else:
-                current = int(getattr(p, "current_leader_epoch", -1))
                 epoch = partition.leader_epoch
-                if current >= 0 and current < epoch:
-                    answer["error_code"] = ErrorCode.FENCED_LEADER_EPOCH
-                elif current > epoch:
-                    answer["error_code"] = ErrorCode.UNKNOWN_LEADER_EPOCH
-                elif int(p.leader_epoch) == epoch:
+                if int(p.leader_epoch) == epoch:
                     try:
                         answer["end_offset"] = partition.log.offsets().log_end_offset
                         answer["leader_epoch"] = epoch

@@ -123,7 +123,7 @@ def _refused(partition: Partition, topic: str, index: int, exc: InvalidBatch) ->
 async def _produce_partition(
     ctx: RequestContext, topic: str, index: int, records: bytes | None
 ) -> dict[str, Any]:
-    partition = ctx.broker.partition_or_error(topic, index)
+    partition = ctx.broker.replicas.get_partition_or_error(topic, index)
     if isinstance(partition, ErrorCode):
         return _error(index, partition)
     data = records or b""

@@ -13,7 +13,7 @@ from kwire.broker.registry import handler
 async def sync_group(ctx: RequestContext, request: Any) -> dict[str, Any]:
     await ready(ctx)
     assignments = {a.member_id: bytes(a.assignment) for a in request.assignments}
-    r = await ctx.broker.groups.call(lambda token, now: ctx.broker.groups.coordinator.sync_group(
+    r = await ctx.broker.groups.call(request.group_id,lambda c, token, now: c.sync_group(
         token, now,
         group_id=request.group_id,
         generation_id=request.generation_id,

@@ -1,26 +1,33 @@
 """The asyncio driver of the pure group coordinator: the internal topic, replay,
 timers and the order in which effects are carried out.
 
-Each coordinator call runs under one lock and returns `Effects`; the driver
-appends their records to `__consumer_offsets` (through the same PartitionLog
-as user data), re-arms or cancels timers, then completes the waiting
-requests, in that order — Kafka answers a write only once it is stored.
-State is rebuilt at start by replaying the topic; a record that cannot be
-decoded or applied (a damaged topic, or one a client wrote before kwire
-refused that) is skipped and reported in one log line per partition, so a
-damaged topic never stops the broker. When a topic is deleted, its committed
-offsets go too (`on_partitions_deleted`, Kafka's GroupCoordinator hook).
+Coordination is sharded as Kafka's coordinator runtime shards it: one pure
+`GroupCoordinator` per `__consumer_offsets` partition, holding the groups whose
+id hashes to it (`partition_for`). A shard is loaded (its partition replayed)
+when this broker becomes the partition's leader and unloaded when it stops
+leading it (`on_leadership_change`, called by the broker's ReplicaManager);
+calls for a group whose shard this broker does not hold answer NOT_COORDINATOR.
+
+Each coordinator call runs under its shard's lock and returns `Effects`; the
+driver appends their records to the shard's partition (through the same
+PartitionLog as user data), re-arms or cancels timers, then completes the
+waiting requests, in that order — Kafka answers a write only once it is stored.
+A record that cannot be decoded or applied (a damaged topic, or one a client
+wrote before kwire refused that) is skipped and reported in one log line per
+partition, so a damaged topic never stops the broker. When a topic is deleted,
+its committed offsets go too (`on_partitions_deleted`, Kafka's GroupCoordinator
+hook).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kwire.coordinator.group.effects import CancelTimer, Effects, ScheduleTimer, TimerKey
-from kwire.coordinator.group.records import GroupMetadataKey, OffsetCommitKey, decode_key
 from kwire.errors import ErrorCode, KwireError, StorageError
 from kwire.log.api import TopicPartition
 from kwire.log.scan import stored_batches
@@ -40,7 +47,8 @@ OFFSETS_TOPIC_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": "10485760
 # Kafka's offsets.topic.num.partitions default.
 DEFAULT_OFFSETS_TOPIC_PARTITIONS = 50
 
-Call = Callable[[object, int], Effects]
+# One coordinator operation: (the shard's coordinator, the response token, now_ms).
+Call = Callable[["GroupCoordinator", object, int], Effects]
 
 
 def java_string_hash(value: str) -> int:
@@ -58,63 +66,125 @@ def partition_for(group_id: str, partitions: int) -> int:
     return (0 if h == -(2**31) else abs(h)) % partitions
 
 
+class _Shard:
+    """One loaded (or loading) `__consumer_offsets` partition's coordinator."""
+
+    def __init__(self, index: int, coordinator: GroupCoordinator) -> None:
+        self.index = index
+        self.coordinator = coordinator
+        self.lock = asyncio.Lock()
+        self.timers: dict[TimerKey, asyncio.TimerHandle] = {}
+        self.ready = False
+        # Set once leadership moved away: a call that waited for the lock answers
+        # NOT_COORDINATOR instead of touching a coordinator that was unloaded.
+        self.retired = False
+
+
 class GroupManager:
-    def __init__(self, host: InternalTopicHost, coordinator: GroupCoordinator,
+    def __init__(self, host: InternalTopicHost, new_coordinator: Callable[[], GroupCoordinator],
                  offsets_topic_partitions: int = DEFAULT_OFFSETS_TOPIC_PARTITIONS) -> None:
         self._host = host
-        self.coordinator = coordinator
-        self._lock = asyncio.Lock()
-        self._timers: dict[TimerKey, asyncio.TimerHandle] = {}
-        self._ready = False
-        self._partitions = offsets_topic_partitions
+        self._new_coordinator = new_coordinator
+        self._create_lock = asyncio.Lock()
+        self._shards: dict[int, _Shard] = {}
+        self._loads: dict[int, asyncio.Task[None]] = {}
+        # offsets.topic.num.partitions until the topic exists, then its real count.
+        self._configured_partitions = offsets_topic_partitions
 
-    async def start(self) -> None:
-        """Replay `__consumer_offsets` if it exists (at broker start)."""
-        partitions = self._host.internal_topic_partitions(OFFSETS_TOPIC)
-        if partitions is not None:
-            self._partitions = partitions
-            await self._load()
+    # ---- the offsets topic and its shards -----------------------------------------------
+
+    @property
+    def offsets_topic_partitions(self) -> int:
+        """The partition count of `__consumer_offsets`, or the one it will be created with."""
+        existing = self._host.internal_topic_partitions(OFFSETS_TOPIC)
+        return self._configured_partitions if existing is None else existing
+
+    def partition_for(self, group_id: str) -> int:
+        return partition_for(group_id, self.offsets_topic_partitions)
+
+    @property
+    def ready(self) -> bool:
+        """The offsets topic exists and every shard this broker holds is loaded."""
+        return (self._host.internal_topic_partitions(OFFSETS_TOPIC) is not None
+                and all(shard.ready for shard in self._shards.values()))
 
     async def ensure_ready(self) -> ErrorCode:
-        """Create and load the offsets topic on first use, as Kafka does."""
-        if self._ready:
-            return ErrorCode.NONE
-        async with self._lock:
-            if self._ready:
-                return ErrorCode.NONE
-            if self._host.internal_topic_partitions(OFFSETS_TOPIC) is None:
-                await self._host.create_internal_topic(
-                    OFFSETS_TOPIC, self._partitions, OFFSETS_TOPIC_CONFIGS)
-            await self._load_locked()
+        """Create the offsets topic on first use, as Kafka does, and wait for the
+        shards this broker leads to load."""
+        if self._host.internal_topic_partitions(OFFSETS_TOPIC) is None:
+            async with self._create_lock:
+                if self._host.internal_topic_partitions(OFFSETS_TOPIC) is None:
+                    await self._host.create_internal_topic(
+                        OFFSETS_TOPIC, self._configured_partitions, OFFSETS_TOPIC_CONFIGS)
+        await self.wait_loaded()
         return ErrorCode.NONE
 
-    async def _load(self) -> None:
-        async with self._lock:
-            await self._load_locked()
+    async def wait_loaded(self) -> None:
+        """Wait for the shard loads in progress."""
+        while self._loads:
+            await asyncio.gather(*list(self._loads.values()), return_exceptions=True)
 
-    async def _load_locked(self) -> None:
-        replayed = 0
-        for index in range(self._partitions):
-            partition_log = self._host.internal_log(OFFSETS_TOPIC, index)
-            if partition_log is None:
+    def hosts(self, group_id: str) -> bool:
+        return self.partition_for(group_id) in self._shards
+
+    async def on_leadership_change(self, gained: Iterable[int], lost: Iterable[int]) -> None:
+        """This broker now leads (`gained`) or no longer leads (`lost`) these
+        partitions of the offsets topic: load or unload their shards. Loads run in
+        the background; calls for a loading shard wait for it."""
+        for index in lost:
+            shard = self._shards.pop(index, None)
+            if shard is not None:
+                await self._retire(shard)
+        for index in gained:
+            if index in self._shards:
                 continue
+            shard = _Shard(index, self._new_coordinator())
+            self._shards[index] = shard
+            task = asyncio.get_running_loop().create_task(self._load(shard))
+            self._loads[index] = task
+            task.add_done_callback(functools.partial(self._load_done, index))
+
+    def _load_done(self, index: int, task: asyncio.Task[None]) -> None:
+        if self._loads.get(index) is task:
+            del self._loads[index]
+        _log_failure(task)
+
+    async def _retire(self, shard: _Shard) -> None:
+        async with shard.lock:
+            shard.retired = True
+            self._carry_out(shard, shard.coordinator.unload(self._host.now_ms()))
+            for handle in shard.timers.values():
+                handle.cancel()
+            shard.timers.clear()
+        log.info("unloaded the group coordinator of %s-%d", OFFSETS_TOPIC, shard.index)
+
+    async def _load(self, shard: _Shard) -> None:
+        async with shard.lock:
+            if not shard.retired and not shard.ready:
+                await self._load_locked(shard)
+
+    async def _load_locked(self, shard: _Shard) -> None:
+        replayed = 0
+        partition_log = self._host.internal_log(OFFSETS_TOPIC, shard.index)
+        if partition_log is not None:
             try:
-                replayed += await self._replay_partition(index, partition_log)
+                replayed = await self._replay_partition(shard, partition_log)
             except StorageError as exc:
                 # Its groups answer NOT_COORDINATOR (their writes fail) until the
-                # partition is back; the failed write reloads everything then.
+                # partition is back; the failed write reloads the shard then.
                 log.error("%s-%d could not be read (%s): its groups wait for it",
-                          OFFSETS_TOPIC, index, exc)
-        effects = self.coordinator.loaded(self._host.now_ms())
-        self._ready = True
-        await self._apply(effects)
+                          OFFSETS_TOPIC, shard.index, exc)
+        effects = shard.coordinator.loaded(self._host.now_ms())
+        shard.ready = True
+        await self._apply(shard, effects)
         if replayed:
-            log.info("loaded %d group coordinator records from %s", replayed, OFFSETS_TOPIC)
+            log.info("loaded %d group coordinator records from %s-%d",
+                     replayed, OFFSETS_TOPIC, shard.index)
 
-    async def _replay_partition(self, index: int, partition_log: PartitionLog) -> int:
+    async def _replay_partition(self, shard: _Shard, partition_log: PartitionLog) -> int:
         """Replay one partition; returns how many records were applied."""
         replayed = 0
-        skipped = Skipped(f"{OFFSETS_TOPIC}-{index}")
+        skipped = Skipped(f"{OFFSETS_TOPIC}-{shard.index}")
         async for batch, header in stored_batches(partition_log):
             try:
                 records = decode_records(bytes(batch))
@@ -125,7 +195,7 @@ class GroupManager:
                 if record.key is None:
                     continue
                 try:
-                    self.coordinator.replay(record.key, record.value)
+                    shard.coordinator.replay(record.key, record.value)
                 except Exception as exc:  # any record that cannot be applied is skipped
                     skipped.add(record.offset, 1, exc)
                 else:
@@ -133,111 +203,126 @@ class GroupManager:
         skipped.report()
         return replayed
 
-    @property
-    def offsets_topic_partitions(self) -> int:
-        """The partition count the coordinator gives `__consumer_offsets`."""
-        return self._partitions
+    # ---- calls ----------------------------------------------------------------------------
 
-    @property
-    def ready(self) -> bool:
-        return self._ready
+    async def call(self, group_id: str, op: Call) -> Any:
+        """Run one coordinator operation on the group's shard and wait for its
+        response (which may come from a later call, e.g. a JoinGroup parked until
+        the group completes). NOT_COORDINATOR when this broker does not hold the
+        shard."""
+        shard = self._shards.get(self.partition_for(group_id))
+        if shard is None:
+            raise KwireError(ErrorCode.NOT_COORDINATOR)
+        return await self._call(shard, op)
 
-    async def call(self, op: Call) -> Any:
-        """Run one coordinator operation and wait for its response (which may come
-        from a later call, e.g. a JoinGroup parked until the group completes)."""
+    async def call_each(self, op: Call) -> list[Any]:
+        """Run the operation on every shard this broker holds (ListGroups, topic
+        deletion), in partition order; shards lost meanwhile are left out."""
+        answers = []
+        for index in sorted(self._shards):
+            shard = self._shards.get(index)
+            if shard is None:
+                continue
+            try:
+                answers.append(await self._call(shard, op))
+            except KwireError as exc:
+                if exc.error_code != ErrorCode.NOT_COORDINATOR:
+                    raise
+        return answers
+
+    async def _call(self, shard: _Shard, op: Call) -> Any:
         loop = asyncio.get_running_loop()
         token: asyncio.Future[Any] = loop.create_future()
-        async with self._lock:
-            if not self._ready:
-                await self._load_locked()
-            effects = op(token, self._host.now_ms())
-            await self._apply(effects)
+        async with shard.lock:
+            if shard.retired:
+                raise KwireError(ErrorCode.NOT_COORDINATOR)
+            if not shard.ready:
+                await self._load_locked(shard)
+            effects = op(shard.coordinator, token, self._host.now_ms())
+            await self._apply(shard, effects)
         return await token
 
-    async def _apply(self, effects: Effects) -> None:
+    async def _apply(self, shard: _Shard, effects: Effects) -> None:
         if effects.records:
             try:
-                await self._append(effects.records)
+                await self._append(shard, effects.records)
             except Exception as exc:  # a full or failing disk: the append said why
-                log.error("writing %s failed (%s); reloading group state from it",
-                          OFFSETS_TOPIC, exc)
-                self._unload(effects)
+                log.error("writing %s-%d failed (%s); reloading its group state from it",
+                          OFFSETS_TOPIC, shard.index, exc)
+                self._unload(shard, effects)
                 return
-        self._carry_out(effects)
+        self._carry_out(shard, effects)
 
-    def _unload(self, failed: Effects) -> None:
-        """The coordinator's state is ahead of what was stored: drop it (parked
-        requests get NOT_COORDINATOR), fail this call's requests the same way, and
-        replay the topic on the next request, as Kafka does when it loses a partition."""
-        self._ready = False
-        self._carry_out(self.coordinator.unload(self._host.now_ms()))
+    def _unload(self, shard: _Shard, failed: Effects) -> None:
+        """The shard's state is ahead of what was stored: drop it (parked requests
+        get NOT_COORDINATOR), fail this call's requests the same way, and replay the
+        partition on the next request, as Kafka does when it loses a partition."""
+        shard.ready = False
+        self._carry_out(shard, shard.coordinator.unload(self._host.now_ms()))
         for token, _response in failed.responses:
             if isinstance(token, asyncio.Future) and not token.done():
                 token.set_exception(KwireError(ErrorCode.NOT_COORDINATOR))
 
-    def _carry_out(self, effects: Effects) -> None:
+    def _carry_out(self, shard: _Shard, effects: Effects) -> None:
         """Timers, then responses, of effects whose records are stored."""
         loop = asyncio.get_running_loop()
         for timer in effects.timers:
-            old = self._timers.pop(timer.key, None)
+            old = shard.timers.pop(timer.key, None)
             if old is not None:
                 old.cancel()
             if isinstance(timer, ScheduleTimer):
                 delay = max(0.0, (timer.deadline_ms - self._host.now_ms()) / 1000)
-                self._timers[timer.key] = loop.call_later(delay, self._fire, timer.key)
+                shard.timers[timer.key] = loop.call_later(delay, self._fire, shard, timer.key)
             else:
                 assert isinstance(timer, CancelTimer)
         for token, response in effects.responses:
             if isinstance(token, asyncio.Future) and not token.done():
                 token.set_result(response)
 
-    def _fire(self, key: TimerKey) -> None:
-        self._timers.pop(key, None)
-        task = asyncio.get_running_loop().create_task(self._on_timer(key))
+    def _fire(self, shard: _Shard, key: TimerKey) -> None:
+        shard.timers.pop(key, None)
+        task = asyncio.get_running_loop().create_task(self._on_timer(shard, key))
         task.add_done_callback(_log_failure)
 
-    async def _on_timer(self, key: TimerKey) -> None:
-        async with self._lock:
-            await self._apply(self.coordinator.on_timer(key, self._host.now_ms()))
+    async def _on_timer(self, shard: _Shard, key: TimerKey) -> None:
+        async with shard.lock:
+            if not shard.retired:
+                await self._apply(shard, shard.coordinator.on_timer(key, self._host.now_ms()))
 
-    async def _append(self, records: list[tuple[bytes, bytes | None]]) -> None:
-        by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
-        for key, value in records:
-            parsed = decode_key(key)
-            group_id = parsed.group if isinstance(parsed, OffsetCommitKey | GroupMetadataKey) else (
-                "")
-            by_partition.setdefault(partition_for(group_id, self._partitions), []).append(
-                (key, value))
+    async def _append(self, shard: _Shard, records: list[tuple[bytes, bytes | None]]) -> None:
+        """Every record of a shard belongs to its own partition: its groups hash there."""
         now = self._host.now_ms()
-        for index, items in by_partition.items():
-            batch = bytearray(build_batch([(k, v, []) for k, v in items], base_timestamp=now))
-            error = await self._host.append_internal(OFFSETS_TOPIC, index, batch, now)
-            if error != ErrorCode.NONE:
-                raise RuntimeError(f"append to {OFFSETS_TOPIC}-{index}: {error.name}")
+        batch = bytearray(build_batch([(k, v, []) for k, v in records], base_timestamp=now))
+        error = await self._host.append_internal(OFFSETS_TOPIC, shard.index, batch, now)
+        if error != ErrorCode.NONE:
+            raise RuntimeError(f"append to {OFFSETS_TOPIC}-{shard.index}: {error.name}")
 
     async def on_partitions_deleted(self, partitions: Sequence[TopicPartition]) -> None:
         """Tombstone every group's offsets of deleted partitions, so a topic created
         again under the same name starts from auto.offset.reset, not old offsets."""
-        if self._host.internal_topic_partitions(OFFSETS_TOPIC) is None or not partitions:
+        if not self._shards or not partitions:
             return
         wanted = [(tp.topic, tp.partition) for tp in partitions]
         try:
-            response = await self.call(
-                lambda token, now: self.coordinator.on_partitions_deleted(
+            responses = await self.call_each(
+                lambda coordinator, token, now: coordinator.on_partitions_deleted(
                     token, now, partitions=wanted))
         except KwireError as exc:
             log.error("could not delete the offsets of deleted partitions of %s: %s",
                       sorted({t for t, _ in wanted}), exc.error_code.name)
             return
-        if response.deleted_offsets:
+        deleted = sum(response.deleted_offsets for response in responses)
+        if deleted:
             log.info("deleted %d committed offsets of deleted topic(s) %s",
-                     response.deleted_offsets,
-                     ", ".join(sorted({t for t, _ in wanted})))
+                     deleted, ", ".join(sorted({t for t, _ in wanted})))
 
     async def close(self) -> None:
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
+        for task in list(self._loads.values()):
+            task.cancel()
+        for shard in self._shards.values():
+            for handle in shard.timers.values():
+                handle.cancel()
+            shard.timers.clear()
 
 
 class Skipped:
