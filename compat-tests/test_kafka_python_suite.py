@@ -81,10 +81,6 @@ EXPECTED_FAILURES: dict[str, str] = {
         _api(45, "AlterPartitionReassignments", "(no replica reassignment)"),
     "test/integration/test_admin_integration.py::test_list_partition_reassignments":
         _api(46, "ListPartitionReassignments", "(no replica reassignment)"),
-    "test/integration/test_admin_integration.py::test_describe_topic_partitions":
-        _api(75, "DescribeTopicPartitions", "(clients fall back to Metadata)"),
-    "test/integration/test_admin_integration.py::test_describe_topic_partitions_pagination":
-        _api(75, "DescribeTopicPartitions", "(clients fall back to Metadata)"),
     "test/integration/test_admin_integration.py::test_list_config_resources":
         _api(74, "ListConfigResources", "(KIP-1142, Kafka 4.1)"),
     "test/integration/test_producer_integration.py::test_transactional_producer_messages": _TXN,

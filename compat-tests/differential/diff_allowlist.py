@@ -64,8 +64,8 @@ _NOT_IMPLEMENTED: dict[str, tuple[int, ...]] = {
     "KRaft quorum, features and broker registration: kwire has no KRaft controller":
         (55, 57, 64, 80, 81),
     "KIP-848 consumer groups: kwire runs the classic group protocol (clients fall back)": (68, 69),
-    "ListConfigResources (KIP-1142) and DescribeTopicPartitions (KIP-966): admin clients fall "
-    "back to DescribeConfigs / Metadata when they are not advertised": (74, 75),
+    "ListConfigResources (KIP-1142): admin clients fall back to DescribeConfigs when it is "
+    "not advertised": (74,),
     "share groups (KIP-932) and their state APIs": (76, 77, 78, 79, 83, 84, 85, 86, 87, 90, 91, 92),
     "streams groups (KIP-1071)": (88, 89),
     "APIs newer than kio 0.6.5 knows (no name in kio's index)": (93, 94),

@@ -16,6 +16,7 @@ from typing import Any
 
 import diff_sc_admin  # noqa: F401 - registers scenarios
 import diff_sc_basic  # noqa: F401
+import diff_sc_describe_topic_partitions  # noqa: F401
 import diff_sc_fetch  # noqa: F401
 import diff_sc_groups  # noqa: F401
 import diff_sc_produce  # noqa: F401
@@ -150,7 +151,7 @@ _API_NAMES = {0: "produce", 1: "fetch", 2: "list_offsets", 3: "metadata", 8: "of
               21: "delete_records", 22: "init_producer_id", 23: "offset_for_leader_epoch",
               32: "describe_configs", 33: "alter_configs", 35: "describe_log_dirs",
               37: "create_partitions", 42: "delete_groups", 44: "incremental_alter_configs",
-              47: "offset_delete", 60: "describe_cluster"}
+              47: "offset_delete", 60: "describe_cluster", 75: "describe_topic_partitions"}
 
 
 def test_counts_and_allowlist_entries_all_used(brokers: Brokers) -> None:

@@ -13,6 +13,7 @@ from kwire.broker.handlers import (  # noqa: F401
     describe_configs,
     describe_groups,
     describe_log_dirs,
+    describe_topic_partitions,
     fetch,
     find_coordinator,
     heartbeat,

@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from kwire.broker.context import RequestContext
+from kwire.broker.handlers._partition_view import PartitionView, partition_view
 from kwire.broker.handlers.describe_cluster import CLUSTER_AUTHORIZED_OPERATIONS
 from kwire.broker.registry import handler
 from kwire.broker.topics import (
@@ -34,24 +35,26 @@ TOPIC_AUTHORIZED_OPERATIONS = 3576
 NOT_PROVIDED = -(2**31)
 
 
-def topic_entry(topic: TopicMetadata) -> dict[str, Any]:
+def topic_entry(snapshot: ClusterMetadata, topic: TopicMetadata) -> dict[str, Any]:
     return {
         "error_code": ErrorCode.NONE,
         "name": topic.name,
         "topic_id": topic.topic_id,
         "is_internal": is_internal(topic.name),
-        "partitions": [
-            {
-                "error_code": ErrorCode.NONE,
-                "partition_index": index,
-                "leader_id": p.leader,
-                "leader_epoch": p.leader_epoch,
-                "replica_nodes": p.replicas,
-                "isr_nodes": p.replicas,
-                "offline_replicas": (),
-            }
-            for index, p in enumerate(topic.partitions)
-        ],
+        "partitions": [_partition_entry(index, partition_view(snapshot, p))
+                       for index, p in enumerate(topic.partitions)],
+    }
+
+
+def _partition_entry(index: int, v: PartitionView) -> dict[str, Any]:
+    return {
+        "error_code": v.error_code,
+        "partition_index": index,
+        "leader_id": v.leader_id,
+        "leader_epoch": v.leader_epoch,
+        "replica_nodes": v.replica_nodes,
+        "isr_nodes": v.isr_nodes,
+        "offline_replicas": v.offline_replicas,
     }
 
 
@@ -82,7 +85,7 @@ async def metadata(ctx: RequestContext, request: Any) -> dict[str, Any]:
     allow_auto = ctx.api_version < 4 or bool(request.allow_auto_topic_creation)
     allow_auto = allow_auto and bool(broker.config["auto.create.topics.enable"])
     if all_topics:
-        entries = [topic_entry(t) for _, t in sorted(snapshot.topics.items())]
+        entries = [topic_entry(snapshot, t) for _, t in sorted(snapshot.topics.items())]
     else:
         entries = await _requested(ctx, request.topics, allow_auto)
     # v8+: Kafka without an authorizer grants every operation to whoever asks; an
@@ -121,7 +124,7 @@ async def _requested(ctx: RequestContext, wanted: Any, allow_auto: bool) -> list
         # Any topic id in the request: the ids alone are answered, names are ignored.
         unknown = [error_entry(ErrorCode.UNKNOWN_TOPIC_ID, None, i)
                    for i in _unique(ids) if snapshot.topic_by_id(i) is None]
-        known = [topic_entry(t) for i in _unique(ids)
+        known = [topic_entry(snapshot, t) for i in _unique(ids)
                  if (t := snapshot.topic_by_id(i)) is not None]
         return unknown + known
     if any(t.name is None for t in wanted):
@@ -135,7 +138,7 @@ async def _requested(ctx: RequestContext, wanted: Any, allow_auto: bool) -> list
     for name in _unique([t.name for t in wanted]):
         topic = snapshot.topics.get(name)
         if topic is not None:
-            found.append(topic_entry(topic))
+            found.append(topic_entry(snapshot, topic))
         elif invalid_reason(name) is not None:
             invalid.append(error_entry(ErrorCode.INVALID_TOPIC_EXCEPTION, name))
         else:
