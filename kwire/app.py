@@ -22,6 +22,8 @@ from kwire.broker.services import Broker
 from kwire.clock import SystemClock
 from kwire.cluster.api import BrokerInfo, MetadataStore
 from kwire.cluster.local import LocalMetadataStore
+from kwire.cluster.zookeeper.membership import ClusterMembership
+from kwire.cluster.zookeeper.registration import DuplicateBrokerId
 from kwire.cluster.zookeeper.store import ZooKeeperMetadataStore
 from kwire.config import LONG_MAX, Config, Listener
 from kwire.config.dynamic import format_configs
@@ -66,12 +68,16 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     advertised = config.advertised_listener
     if not config.values.get("advertised.listeners"):
         advertised = Listener("PLAINTEXT", advertised.host, port)
-    node = BrokerInfo(config.node_id, advertised.host, advertised.port)
+    rack = config["broker.rack"]
+    node = BrokerInfo(config.node_id, advertised.host, advertised.port,
+                      None if rack is None else str(rack))
     storage = await open_storage(config, node, clock)
     logs, metadata = storage.logs, storage.metadata
     broker = Broker(config, node, metadata, logs, clock)
     dispatcher = Dispatcher(broker)
     await broker.open_partitions()
+    if storage.cluster is not None:
+        await storage.cluster.join()
     housekeeping = asyncio.create_task(_housekeeping(broker))
     print(f"kwire ready: listening on {bound} (advertised as {advertised}), "
           f"node.id={node.node_id}, {storage.description}", flush=True)
@@ -79,6 +85,12 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         log.info("shutting down")
+        if storage.cluster is not None:
+            if config["controlled.shutdown.enable"]:
+                await storage.cluster.leave(lambda: not any(True for _ in broker.partitions),
+                                            CONTROLLED_SHUTDOWN_SECONDS)
+            else:
+                await storage.cluster.close()
         await server.close()
         housekeeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -96,6 +108,8 @@ class Storage:
     metadata: MetadataStore
     description: str  # for the ready line
     close: Callable[[], Awaitable[None]]
+    # Cluster mode: registration, controller election, following the others.
+    cluster: ClusterMembership | None = None
 
 
 async def open_storage(config: Config, node: BrokerInfo, clock: SystemClock) -> Storage:
@@ -131,8 +145,11 @@ async def open_storage(config: Config, node: BrokerInfo, clock: SystemClock) -> 
         ack_quorum=int(config["bookkeeper.ack.quorum.size"]),
         digest_type=_DIGESTS[str(config["bookkeeper.digest.type"])],
         password=str(config["bookkeeper.password"]).encode())
+    metadata = ZooKeeperMetadataStore(zk, chroot, node, format_configs(config))
+    cluster = ClusterMembership(zk, chroot, node, metadata, session_ms,
+                                bool(config["auto.leader.rebalance.enable"]))
     try:
-        metadata = await ZooKeeperMetadataStore.open(zk, chroot, node, format_configs(config))
+        await cluster.follow()  # the first full load of the metadata
     except Exception:
         await ledgers.close()
         await zk.stop()
@@ -148,7 +165,7 @@ async def open_storage(config: Config, node: BrokerInfo, clock: SystemClock) -> 
     return Storage(logs, metadata,
                    f"BookKeeper ledgers via ZooKeeper {config['zookeeper.connect']} "
                    f"(E{ledger_config.ensemble_size}/W{ledger_config.write_quorum}/"
-                   f"A{ledger_config.ack_quorum})", close)
+                   f"A{ledger_config.ack_quorum})", close, cluster)
 
 
 def _log_session_state(state: str) -> None:
@@ -163,6 +180,9 @@ _DIGESTS = {"CRC32C": DigestType.CRC32C, "CRC32": DigestType.CRC32, "MAC": Diges
             "DUMMY": DigestType.DUMMY}
 # Where the partitions' ledger lists live, under the zookeeper.connect chroot.
 LOGS_ZNODE = "/kwire/logs"
+# How long a controlled shutdown waits for the controller to move this broker's
+# leaderships (Kafka retries controlled.shutdown.max.retries times, 5 s apart).
+CONTROLLED_SHUTDOWN_SECONDS = 30.0
 
 
 async def _housekeeping(broker: Broker) -> None:
@@ -250,9 +270,10 @@ def run(config: Config) -> int:
 
     try:
         uvloop.run(main())
-    except (OSError, ZooKeeperError, StorageError) as exc:
+    except (OSError, ZooKeeperError, StorageError, DuplicateBrokerId) as exc:
         # A port in use, a data dir it cannot write, a ZooKeeper it cannot reach
-        # or read (cluster storage): one line, exit 1, no traceback.
-        print(f"kwire: cannot start: {exc}", file=sys.stderr)
+        # or read (cluster storage), another live broker with this node.id: one
+        # line, exit 1, no traceback.
+        print(f"kwire: cannot start: {exc or type(exc).__name__}", file=sys.stderr)
         return 1
     return 0

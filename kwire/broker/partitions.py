@@ -61,6 +61,11 @@ class Partition:
         self.tp = tp
         self.log = log_
         self.leader_epoch = leader_epoch
+        # Where the current leader epoch began: the log end when this broker took
+        # the partition over. Data is never truncated (the log is shared storage),
+        # so it is the end offset of every earlier epoch as far as a client's
+        # position can tell (OffsetForLeaderEpoch, KIP-320).
+        self.epoch_start_offset = 0
         self.producers = ProducerStateManager()
         self.max_message_bytes = 1048588
         # What LogValidator checks in produced batches, from the topic's configs.
@@ -308,6 +313,8 @@ class PartitionManager:
             partition = Partition(tp, opened, leader_epoch)
             if isinstance(opened, UnopenedLog):
                 self._not_opened(partition, opened.reason)
+            else:
+                partition.epoch_start_offset = opened.offsets().log_end_offset
             partition.producer_id_expiration_ms = self.producer_id_expiration_ms
             try:
                 if self._load_snapshot(partition):
@@ -346,6 +353,7 @@ class PartitionManager:
                 self._not_opened(partition, exc)
                 continue
             log.info("%s is open again", partition.tp)
+            partition.epoch_start_offset = partition.log.offsets().log_end_offset
             partition.producer_state_loaded = False
             try:
                 await partition.replay_producer_state(self._now_ms())

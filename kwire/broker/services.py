@@ -6,15 +6,23 @@ lives here because it touches both the metadata store and the partition logs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from kwire.broker import topic_config
 from kwire.broker.fetch_session import FetchSessionCache
 from kwire.broker.partitions import Partition, PartitionManager
 from kwire.broker.replicas import LeadershipChange, PartitionSettings, ReplicaManager
 from kwire.clock import Clock
-from kwire.cluster.api import BrokerInfo, ClusterMetadata, MetadataStore, TopicMetadata
+from kwire.cluster.api import (
+    BrokerInfo,
+    ClusterMetadata,
+    MetadataStore,
+    TopicExists,
+    TopicMetadata,
+)
+from kwire.cluster.controller import assign_replicas
 from kwire.config import Config
 from kwire.coordinator.group import GroupCoordinator
 from kwire.coordinator.group.manager import OFFSETS_TOPIC, GroupManager
@@ -79,6 +87,11 @@ class Broker:
         self.replicas = ReplicaManager(node.node_id, self.partitions, self.snapshot,
                                        self._partition_settings)
         self.replicas.add_listener(self._on_leadership_change)
+        # Metadata changed by other brokers (cluster mode) reaches the partitions and
+        # the effective config through one follower task (see _follow_metadata).
+        self._metadata_changed = asyncio.Event()
+        self._metadata_follower: asyncio.Task[None] | None = None
+        metadata.add_listener(self._metadata_changed.set)
         self.logs = logs
         self.clock = clock
         self.producer_ids = ProducerIdManager(metadata)
@@ -107,7 +120,14 @@ class Broker:
     async def create_internal_topic(
         self, name: str, partitions: int, configs: Mapping[str, str]
     ) -> None:
-        await self.create_topic(name, partitions, configs, internal=True)
+        # Kafka refuses to create __consumer_offsets with fewer live brokers than
+        # offsets.topic.replication.factor; with no data on brokers, kwire caps it.
+        wanted = int(self.config["offsets.topic.replication.factor"])
+        replication = max(1, min(wanted, len(self.snapshot().brokers)))
+        # TopicExists: another broker created it first; it is in the metadata now.
+        with contextlib.suppress(TopicExists):
+            await self.create_topic(name, partitions, configs, internal=True,
+                                    replication_factor=replication)
 
     def internal_log(self, name: str, index: int) -> PartitionLog | None:
         partition = self.replicas.get_partition_or_error(name, index)
@@ -131,15 +151,43 @@ class Broker:
         coordinator loads the `__consumer_offsets` shards among them as they open."""
         await self.replicas.apply()
         await self.groups.wait_loaded()
+        self._metadata_follower = asyncio.create_task(self._follow_metadata())
         self._producer_expiry = asyncio.create_task(self._expire_producers())
         self._producer_snapshots = asyncio.create_task(self._snapshot_producers())
 
     async def close(self) -> None:
-        for task in (self._producer_expiry, self._producer_snapshots):
+        for task in (self._metadata_follower, self._producer_expiry, self._producer_snapshots):
             if task is not None:
                 task.cancel()
         await self.groups.close()
         await self.partitions.close()
+
+    async def _follow_metadata(self) -> None:
+        """Apply metadata changes made elsewhere: leaderships gained and lost,
+        topics created, deleted or reconfigured, dynamic broker configs. Changes
+        arriving during a pass are taken by the next one, on the newest snapshot."""
+        while True:
+            await self._metadata_changed.wait()
+            self._metadata_changed.clear()
+            try:
+                reconfigure = self._refresh_config()
+                await self.replicas.apply(reconfigure_all=reconfigure)
+            except Exception:
+                log.exception("applying a metadata change failed; retrying")
+                await asyncio.sleep(1.0)
+                self._metadata_changed.set()
+
+    def _refresh_config(self) -> bool:
+        """Take the stored dynamic broker configs; True when they changed."""
+        config = self._dynamic_config()
+        if config.values == self.config.values:
+            return False
+        self.config = config
+        expiration = int(config["producer.id.expiration.ms"])
+        self.partitions.producer_id_expiration_ms = expiration
+        for partition in self.partitions:
+            partition.producer_id_expiration_ms = expiration
+        return True
 
     async def _expire_producers(self) -> None:
         """Kafka's PeriodicProducerExpirationCheck, every
@@ -186,22 +234,34 @@ class Broker:
         return self.partitions.get(TopicPartition(topic, index))
 
     async def create_topic(
-        self, name: str, partitions: int, configs: Mapping[str, str], internal: bool = False
+        self, name: str, partitions: int, configs: Mapping[str, str], internal: bool = False,
+        replication_factor: int = 1, replicas: Sequence[tuple[int, ...]] | None = None,
     ) -> TopicMetadata:
-        topic = await self.metadata.create_topic(name, partitions, configs, internal)
+        """`replicas`: each partition's replica list as the client gave it; None:
+        placed over the live brokers (Kafka's assignment) `replication_factor` deep."""
+        if replicas is None:
+            replicas = assign_replicas(partitions, replication_factor, self.snapshot().brokers)
+        topic = await self.metadata.create_topic(name, partitions, configs, internal,
+                                                 replicas)
         await self.replicas.apply()
         log.info("created topic %s with %d partitions (id %s)", name, partitions, topic.topic_id)
         return topic
 
     async def create_topic_for_client(
-        self, name: str, partitions: int, configs: Mapping[str, str]
+        self, name: str, partitions: int, configs: Mapping[str, str],
+        replication_factor: int | None = None,
+        replicas: Sequence[tuple[int, ...]] | None = None,
     ) -> TopicMetadata:
         """CreateTopics and Metadata auto-creation (names already checked): the group
-        coordinator makes (and loads) `__consumer_offsets` itself, in its own shape."""
+        coordinator makes (and loads) `__consumer_offsets` itself, in its own shape.
+        `replication_factor` None: default.replication.factor."""
         if name == OFFSETS_TOPIC:
             await self.groups.ensure_ready()
             return self.snapshot().topics[name]
-        return await self.create_topic(name, partitions, configs)
+        if replication_factor is None:
+            replication_factor = int(self.config["default.replication.factor"])
+        return await self.create_topic(name, partitions, configs,
+                                       replication_factor=replication_factor, replicas=replicas)
 
     async def delete_topic(self, name: str) -> TopicMetadata:
         """Delete the topic from the metadata, then its partitions' data, then every
@@ -224,8 +284,18 @@ class Broker:
             raise failure
         return topic
 
-    async def create_partitions(self, name: str, total: int) -> TopicMetadata:
-        topic = await self.metadata.create_partitions(name, total)
+    async def create_partitions(self, name: str, total: int,
+                                replicas: Sequence[tuple[int, ...]] | None = None
+                                ) -> TopicMetadata:
+        """`replicas`: the new partitions' lists as the client gave them; None:
+        placed like the topic's first partition is replicated."""
+        existing = self.snapshot().topics.get(name)
+        if replicas is None and existing is not None:
+            replication = len(existing.partitions[0].replicas) if existing.partitions else 1
+            replicas = assign_replicas(
+                total - len(existing.partitions), min(replication, len(self.snapshot().brokers)),
+                self.snapshot().brokers, start_partition=len(existing.partitions))
+        topic = await self.metadata.create_partitions(name, total, replicas)
         await self.replicas.apply()
         return topic
 
@@ -244,11 +314,7 @@ class Broker:
         changed topic default reaches every open partition whose topic does not
         override it; request limits read `self.config` at each request."""
         await self.metadata.set_broker_configs(resource, configs)
-        self.config = self._dynamic_config()
-        expiration = int(self.config["producer.id.expiration.ms"])
-        self.partitions.producer_id_expiration_ms = expiration
-        for partition in self.partitions:
-            partition.producer_id_expiration_ms = expiration
+        self._refresh_config()
         await self.replicas.apply(reconfigure_all=True)
 
     async def set_group_configs(self, group: str, configs: Mapping[str, str]) -> None:

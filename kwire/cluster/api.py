@@ -1,17 +1,18 @@
-"""The metadata seam: topics, partitions, leaders, configs, producer ids.
+"""The metadata seam: brokers, topics, partitions, leaders, configs, producer ids.
 
 The broker reads a `ClusterMetadata` snapshot (immutable) and changes metadata
 only through a `MetadataStore`, whose every change yields a new snapshot. The
 single-node store keeps it in the data dir; the ZooKeeper store (cluster mode)
-comes later behind the same protocol.
+keeps it in ZooKeeper, where every broker's changes meet: a store tells its
+listeners when a snapshot changed, whoever made the change.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +25,18 @@ class BrokerInfo:
 
 @dataclass(frozen=True, slots=True)
 class PartitionState:
+    # The broker leading the partition; -1 while no live broker does.
     leader: int
+    # Grows by one each time the leader changes (KIP-320).
     leader_epoch: int
+    # The leadership preference list (Kafka's Replicas); replicas[0] is preferred.
+    # In cluster mode every broker can read every partition's ledgers, so these
+    # say where leadership goes, not where bytes are.
     replicas: tuple[int, ...]
+
+
+# A partition: (topic name, partition index).
+TopicIndex: TypeAlias = tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +80,43 @@ class TopicNotFound(Exception):
     pass
 
 
+class StaleMetadata(Exception):
+    """A compare-and-set lost: the stored state moved since the change was computed."""
+
+
+# (the leader epoch the change was computed from, the new state)
+PartitionChange: TypeAlias = tuple[int, PartitionState]
+
+
 class MetadataStore(Protocol):
     def snapshot(self) -> ClusterMetadata: ...
 
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """`listener()` runs on the event loop after the snapshot changed through
+        another broker or the store itself (not after this store's own calls,
+        whose callers know); cluster mode's change stream."""
+        ...
+
     async def create_topic(
-        self, name: str, partitions: int, configs: Mapping[str, str], internal: bool = False
-    ) -> TopicMetadata: ...
+        self, name: str, partitions: int, configs: Mapping[str, str], internal: bool = False,
+        replicas: Sequence[tuple[int, ...]] | None = None,
+    ) -> TopicMetadata:
+        """`replicas`: each partition's replica list (None: this broker alone)."""
+        ...
 
     async def delete_topic(self, name: str) -> TopicMetadata: ...
 
-    async def create_partitions(self, name: str, total: int) -> TopicMetadata: ...
+    async def create_partitions(self, name: str, total: int,
+                                replicas: Sequence[tuple[int, ...]] | None = None
+                                ) -> TopicMetadata:
+        """`replicas`: the new partitions' replica lists (None: this broker alone)."""
+        ...
+
+    async def alter_partitions(self, changes: Mapping[TopicIndex, PartitionChange]) -> None:
+        """Set leaders, epochs and replicas, each only if the partition's leader epoch
+        is still the one the change names (else StaleMetadata, nothing written for
+        that topic, also when the writer is no longer the controller)."""
+        ...
 
     async def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
         """Replace the topic's explicit configs with `configs`."""

@@ -16,15 +16,18 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from kwire.cluster.api import (
     BrokerInfo,
     ClusterMetadata,
+    PartitionChange,
     PartitionState,
+    StaleMetadata,
     TopicExists,
+    TopicIndex,
     TopicMetadata,
     TopicNotFound,
 )
@@ -116,9 +119,14 @@ class LocalMetadataStore:
     def snapshot(self) -> ClusterMetadata:
         return self._snapshot
 
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Nothing else changes a single node's metadata: listeners never run."""
+
     async def create_topic(
-        self, name: str, partitions: int, configs: Mapping[str, str], internal: bool = False
+        self, name: str, partitions: int, configs: Mapping[str, str], internal: bool = False,
+        replicas: Sequence[tuple[int, ...]] | None = None,
     ) -> TopicMetadata:
+        """`replicas` can only name this broker here (the handlers checked that)."""
         if name in self._doc["topics"]:
             raise TopicExists(name)
         doc = self._copy()
@@ -142,7 +150,9 @@ class LocalMetadataStore:
         self._commit(doc, frees_space=True)
         return topic
 
-    async def create_partitions(self, name: str, total: int) -> TopicMetadata:
+    async def create_partitions(self, name: str, total: int,
+                                replicas: Sequence[tuple[int, ...]] | None = None
+                                ) -> TopicMetadata:
         if name not in self._doc["topics"]:
             raise TopicNotFound(name)
         doc = self._copy()
@@ -150,6 +160,21 @@ class LocalMetadataStore:
         epochs.extend([0] * (total - len(epochs)))
         self._commit(doc)
         return self._snapshot.topics[name]
+
+    async def alter_partitions(self, changes: Mapping[TopicIndex, PartitionChange]) -> None:
+        """Leader epochs by compare-and-set; this broker stays the only leader."""
+        doc = self._copy()
+        for (name, index), (expected, state) in changes.items():
+            topic = doc["topics"].get(name)
+            if topic is None or not 0 <= index < len(topic["leader_epochs"]):
+                raise TopicNotFound(f"{name}-{index}")
+            if topic["leader_epochs"][index] != expected:
+                raise StaleMetadata(f"{name}-{index} is at leader epoch "
+                                    f"{topic['leader_epochs'][index]}, not {expected}")
+            if state.leader != self._broker.node_id:
+                raise ValueError(f"a single node leads every partition, not {state.leader}")
+            topic["leader_epochs"][index] = state.leader_epoch
+        self._commit(doc)
 
     async def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
         if name not in self._doc["topics"]:

@@ -161,6 +161,15 @@ _PROPERTIES = [
     ConfigKey("log.remote.copy.lag.bytes", LONG, "-1", at_least(-1)),
     ConfigKey("max.decompressed.message.bytes", INT, "2147483639", at_least(1)),
     ConfigKey("unclean.leader.election.enable", BOOLEAN, "false"),
+    # Cluster mode: the rack a broker registers with (rack-aware replica placement),
+    # whether the controller spreads leaderships over brokers as they arrive, and
+    # whether SIGTERM hands leaderships over before the broker exits.
+    ConfigKey("broker.rack", STRING, None),
+    ConfigKey("auto.leader.rebalance.enable", BOOLEAN, "true"),
+    ConfigKey("controlled.shutdown.enable", BOOLEAN, "true"),
+    # Replicas of __consumer_offsets partitions (a leadership preference list in
+    # cluster mode), capped at the live brokers when the topic is created.
+    ConfigKey("offsets.topic.replication.factor", INT, "3", at_least(1)),
     # GroupCoordinatorConfig / ShareGroupConfig (Kafka 4.4): the defaults of the
     # GROUP config resource (kwire/config/group.py) and the bounds it is checked
     # against. kwire runs classic groups only; these are read, not yet used by a

@@ -22,8 +22,18 @@ from typing import Protocol
 
 import pytest
 
-from kwire.cluster.api import BrokerInfo, ClusterMetadata, MetadataStore, TopicExists, TopicNotFound
+from kwire.cluster.api import (
+    BrokerInfo,
+    ClusterMetadata,
+    MetadataStore,
+    PartitionState,
+    StaleMetadata,
+    TopicExists,
+    TopicNotFound,
+)
 from kwire.cluster.zookeeper.store import Znodes, ZooKeeperMetadataStore
+from kwire.cluster.zookeeper.znodes import MetadataChange
+from kwire.zookeeper import Check
 
 BROKER = BrokerInfo(1, "localhost", 9092)
 FORMAT_CONFIGS = {"min.insync.replicas": "1"}
@@ -258,10 +268,10 @@ async def zk_topic_created_by_another_broker(env: ZkStoreEnv) -> None:
     a = await env.open_zk(BROKER)
     b = await env.open_zk(BrokerInfo(2, "localhost", 9093))
     created = await a.create_topic("orders", 1, {"retention.ms": "1000"})
-    with pytest.raises(TopicExists):  # b's snapshot does not know it; ZooKeeper does
+    with pytest.raises(TopicExists):  # b's snapshot did not know it; ZooKeeper does
         await b.create_topic("orders", 2, {"retention.ms": "1"})
-    assert "orders" not in b.snapshot().topics
-    # b did not overwrite a's configs
+    # b read the winner's topic on losing, and did not overwrite a's configs
+    assert b.snapshot().topics["orders"] == created
     reloaded = await env.open_zk(BROKER)
     assert reloaded.snapshot().topics["orders"] == created
 
@@ -308,7 +318,7 @@ async def zk_leader_epoch_comes_from_the_state_znode(env: ZkStoreEnv) -> None:
          "isr": [7]}).encode())
     partitions = (await env.open_zk()).snapshot().topics["orders"].partitions
     assert [p.leader_epoch for p in partitions] == [0, 5]
-    assert [p.leader for p in partitions] == [BROKER.node_id] * 2
+    assert [p.leader for p in partitions] == [BROKER.node_id, 7]
 
 
 async def zk_topic_without_id_gets_one(env: ZkStoreEnv) -> None:
@@ -323,14 +333,82 @@ async def zk_topic_without_id_gets_one(env: ZkStoreEnv) -> None:
     assert second.topic_id == first.topic_id
 
 
+async def leader_epochs_by_compare_and_set(env: StoreEnv) -> None:
+    """alter_partitions sets a new leader epoch only from the epoch it names, and
+    a restart keeps it."""
+    store = await env.open()
+    await store.create_topic("orders", 2, {})
+    state = store.snapshot().topics["orders"].partitions[1]
+    bumped = PartitionState(state.leader, state.leader_epoch + 1, state.replicas)
+    await store.alter_partitions({("orders", 1): (state.leader_epoch, bumped)})
+    assert store.snapshot().topics["orders"].partitions[1] == bumped
+    with pytest.raises(StaleMetadata):  # computed from the old epoch
+        await store.alter_partitions({("orders", 1): (state.leader_epoch, bumped)})
+    with pytest.raises(TopicNotFound):
+        await store.alter_partitions({("missing", 0): (0, bumped)})
+    restarted = await env.open()
+    assert restarted.snapshot().topics["orders"].partitions[1] == bumped
+    assert restarted.snapshot().topics["orders"].partitions[0].leader_epoch == 0
+
+
+async def zk_leaders_move_and_every_broker_hears_of_it(env: ZkStoreEnv) -> None:
+    """Two brokers on one tree: b's leader change reaches a through the change
+    notification (`reload`, as follow.py calls it), replicas included."""
+    a = await env.open_zk(BROKER)
+    b = await env.open_zk(BrokerInfo(2, "localhost", 9093))
+    a.set_brokers([BROKER, BrokerInfo(2, "localhost", 9093)])
+    await a.create_topic("orders", 2, {}, replicas=[(1, 2), (2, 1)])
+    await b.reload(MetadataChange(topics=("orders",)))
+    assert [p.leader for p in b.snapshot().topics["orders"].partitions] == [1, 2]
+    heard: list[int] = []
+    a.add_listener(lambda: heard.append(1))
+    moved = PartitionState(2, 1, (2, 1))
+    await b.alter_partitions({("orders", 0): (0, moved)})
+    await a.reload(MetadataChange(topics=("orders",)))
+    assert a.snapshot().topics["orders"].partitions[0] == moved and heard == [1]
+    # a's compare-and-set version was refreshed by the reload: it can move it back.
+    back = PartitionState(1, 2, (1, 2))
+    await a.alter_partitions({("orders", 0): (1, back)})
+    assert (await env.open_zk()).snapshot().topics["orders"].partitions[0] == back
+    notes = await env.zk.children(f"{env.chroot}/kwire/metadata_changes")
+    assert len(notes) == 3  # create, b's move, a's move
+
+
+async def zk_a_stale_controller_is_refused_by_zookeeper(env: ZkStoreEnv) -> None:
+    """Leader changes go behind the controller's fence: once /controller_epoch
+    moved on, a deposed controller's write fails and changes nothing."""
+    store = await env.open_zk()
+    await store.create_topic("orders", 1, {})
+    epoch_path = f"{env.chroot}/controller_epoch"
+    await env.zk.create(epoch_path, b"1")
+    store.fence = lambda ops: [Check(epoch_path, 0), *ops]
+    await store.alter_partitions({("orders", 0): (0, PartitionState(1, 1, (1,)))})
+    await env.zk.set(epoch_path, b"2")  # another controller was elected
+    with pytest.raises(StaleMetadata):
+        await store.alter_partitions({("orders", 0): (1, PartitionState(1, 2, (1,)))})
+    assert (await env.open_zk()).snapshot().topics["orders"].partitions[0].leader_epoch == 1
+
+
+async def zk_a_lost_session_leads_nothing(env: ZkStoreEnv) -> None:
+    store = await env.open_zk()
+    await store.create_topic("orders", 2, {})
+    store.lose_session()
+    snapshot = store.snapshot()
+    assert [p.leader for p in snapshot.topics["orders"].partitions] == [-1, -1]
+    assert snapshot.brokers == () and snapshot.controller_id == -1
+    await store.load()  # what a new session does
+    assert [p.leader for p in store.snapshot().topics["orders"].partitions] == [1, 1]
+
+
 SCENARIOS: tuple[Callable[[StoreEnv], Awaitable[None]], ...] = (
     fresh_cluster, create_topic, create_existing_topic, internal_topic, delete_topic,
     create_partitions, topic_configs, broker_configs, group_configs, producer_ids,
-    restart_keeps_everything,
+    restart_keeps_everything, leader_epochs_by_compare_and_set,
 )
 ZK_SCENARIOS: tuple[Callable[[ZkStoreEnv], Awaitable[None]], ...] = (
     zk_znodes_as_kafka_wrote_them, zk_two_brokers_never_share_producer_ids,
     zk_topic_created_by_another_broker, zk_half_deleted_topic_is_cleaned_on_load,
     zk_partitions_without_state_come_online, zk_leader_epoch_comes_from_the_state_znode,
-    zk_topic_without_id_gets_one,
+    zk_topic_without_id_gets_one, zk_leaders_move_and_every_broker_hears_of_it,
+    zk_a_stale_controller_is_refused_by_zookeeper, zk_a_lost_session_leads_nothing,
 )

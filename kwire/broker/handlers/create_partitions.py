@@ -80,7 +80,9 @@ async def _grow(ctx: RequestContext, t: Any, validate_only: bool
                 return ErrorCode.INVALID_REPLICA_ASSIGNMENT, refused
     if not validate_only:
         try:
-            await ctx.broker.create_partitions(t.name, count)
+            await ctx.broker.create_partitions(
+                t.name, count, None if t.assignments is None
+                else [tuple(a.broker_ids) for a in t.assignments])
         except StorageError as exc:  # nothing was added
             return ErrorCode.KAFKA_STORAGE_ERROR, str(exc)
     return ErrorCode.NONE, None

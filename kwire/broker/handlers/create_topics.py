@@ -161,7 +161,10 @@ async def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> dict[
     topic_id = uuid.uuid4()
     if not validate_only:
         try:
-            topic = await broker.create_topic_for_client(name, partitions, configs)
+            topic = await broker.create_topic_for_client(
+                name, partitions, configs, replication,
+                [tuple(a.broker_ids) for a in sorted(assignments, key=lambda a: a.partition_index)]
+                or None)
         except TopicExists:
             return _failed(name, ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
         except StorageError as exc:  # a full disk: nothing was created
