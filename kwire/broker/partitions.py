@@ -418,20 +418,16 @@ class PartitionManager:
         await self._store.delete(tp)
 
     async def close_partition(self, tp: TopicPartition) -> None:
-        """Stop leading `tp`: its waiters wake (and find it gone), its producer state
-        goes into the log where the log keeps it, and the log is closed; the data
-        stays for the next leader. A storage failure here is only logged: the next
-        leader fences and recovers the log either way."""
+        """Stop leading `tp`: its waiters wake (and find it gone) and the log is
+        closed; the data stays for the next leader. A storage failure here is only
+        logged: the next leader fences and recovers the log either way."""
         partition = self._partitions.pop(tp, None)
         if partition is None:
             return
         partition.fenced = True  # appends racing this close answer NOT_LEADER_OR_FOLLOWER
         partition._wake()
-        try:
-            if not isinstance(partition.log, UnopenedLog):
-                await partition.write_log_snapshot(self._now_ms())
-        except (StorageError, LogFenced) as exc:
-            log.info("no producer state snapshot for %s while giving it up: %s", tp, exc)
+        # No producer-state snapshot here: the next leader is already taking the
+        # log over, and a snapshot would only race its takeover for the ledger list.
         try:
             await partition.log.close()
         except (StorageError, LogFenced) as exc:

@@ -38,6 +38,11 @@ log = logging.getLogger("kwire.log.bookkeeper")
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 
 
+# A takeover that lost a race for the ledger list is tried again this many times.
+TAKEOVER_ATTEMPTS = 5
+TAKEOVER_BACKOFF_S = 0.05
+
+
 class BookKeeperLogStore:
     def __init__(self, zk: Znodes, ledgers: LedgerClient, root: str,
                  ledger_config: LedgerConfig, wall_ms: Callable[[], int], *,
@@ -63,7 +68,18 @@ class BookKeeperLogStore:
             if existing is not None:
                 existing.reconfigure(config)
                 return existing
-            opened = await self._take_over(tp, config)
+            for attempt in range(TAKEOVER_ATTEMPTS):
+                try:
+                    opened = await self._take_over(tp, config)
+                    break
+                except LogFenced:
+                    # The list moved while this broker took it over: in cluster mode,
+                    # usually the previous leader recording the ledger it closed as
+                    # it lets go. The controller made this broker the leader, so it
+                    # takes the partition over again from the list as it is now.
+                    if attempt == TAKEOVER_ATTEMPTS - 1:
+                        raise
+                    await asyncio.sleep(TAKEOVER_BACKOFF_S * (attempt + 1))
             self._logs[tp] = opened
             self._known.add(tp)
             return opened
