@@ -3,9 +3,9 @@ the metadata, the registration under /brokers/ids, the controller election and
 the controller's driver, started and stopped in the order that keeps clients
 served.
 
-Start: the metadata is followed first (the broker opens what it leads from it),
-then the broker registers (from then on the controller may give it
-leaderships), then it joins the election. Leave (controlled shutdown, SIGTERM):
+Start: the metadata is followed first, then the broker registers (refused while
+another live process holds its node id), then it opens what it leads, then it
+joins the election. Leave (controlled shutdown, SIGTERM):
 the registration goes first, so the controller moves this broker's leaderships
 at once; the broker waits until it leads nothing (bounded), then resigns the
 controllership if it held it, and closes.
@@ -28,6 +28,9 @@ from kwire.zookeeper import Session
 log = logging.getLogger("kwire.cluster")
 
 POLL_SECONDS = 0.1
+# Beyond the session timeout, how long a registration held by another session is
+# waited for before the broker gives up (DuplicateBrokerId).
+REGISTRATION_GRACE_MS = 2000
 
 
 class ClusterMembership:
@@ -47,11 +50,16 @@ class ClusterMembership:
         """Load the metadata and follow its changes (before the broker opens anything)."""
         await self.follower.start()
 
+    async def register(self) -> None:
+        """Register, before opening anything: a second process with a node id in
+        use must not take that broker's partitions over before it is refused. A
+        registration a previous process of this node left behind (killed, its
+        session not yet expired) is waited out, as long as a session lives."""
+        await self.registration.register(
+            timeout_ms=self._session_timeout_ms + REGISTRATION_GRACE_MS)
+
     async def join(self) -> None:
-        """Register and campaign. A registration a previous process of this node
-        left behind (killed, its session not yet expired) is waited out, as long
-        as a session lives."""
-        await self.registration.register(timeout_ms=2 * self._session_timeout_ms)
+        """Campaign for the controller (after the broker opened what it leads)."""
         self.controller.start()
         await self.election.start()
         # Clients are told this broker is ready next: its snapshot should list it
