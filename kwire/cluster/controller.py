@@ -39,11 +39,6 @@ GROUP_METADATA_TOPIC_NAME = "__consumer_offsets"
 TRANSACTION_STATE_TOPIC_NAME = "__transaction_state"
 _SEPARATELY_BALANCED = (GROUP_METADATA_TOPIC_NAME, TRANSACTION_STATE_TOPIC_NAME)
 
-# Codes of Kafka's Errors.java that kwire.errors.ErrorCode does not list yet.
-PREFERRED_LEADER_NOT_AVAILABLE = 80
-ELECTION_NOT_NEEDED = 84
-NO_REASSIGNMENT_IN_PROGRESS = 85
-
 
 class InvalidPartitions(KwireError):
     """Kafka's InvalidPartitionsException."""
@@ -449,12 +444,12 @@ def elect_preferred(
         preferred = state.replicas[0] if state.replicas else None
         if preferred is not None and state.leader == preferred:
             if wanted is not None:
-                errors[tp] = ApiError(ELECTION_NOT_NEEDED)
+                errors[tp] = ApiError(ErrorCode.ELECTION_NOT_NEEDED)
         elif preferred is None or preferred not in live_ids:
             # PartitionStateMachine's StateChangeFailedException text; TopicPartition
             # prints as topic-partition.
             errors[tp] = ApiError(
-                PREFERRED_LEADER_NOT_AVAILABLE,
+                ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE,
                 f"Failed to elect leader for partition {tp[0]}-{tp[1]} under strategy "
                 "PreferredReplicaPartitionLeaderElectionStrategy")
         else:
@@ -488,7 +483,7 @@ def reassign(
             errors[tp] = _not_exist()
             continue
         if replicas is None:
-            errors[tp] = ApiError(NO_REASSIGNMENT_IN_PROGRESS)
+            errors[tp] = ApiError(ErrorCode.NO_REASSIGNMENT_IN_PROGRESS)
             continue
         replicas = tuple(replicas)
         error = _validate_replicas(state, replicas, live_ids)

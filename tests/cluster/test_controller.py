@@ -13,9 +13,6 @@ from hypothesis import strategies as st
 
 from kwire.cluster.api import BrokerInfo, PartitionState
 from kwire.cluster.controller import (
-    ELECTION_NOT_NEEDED,
-    NO_REASSIGNMENT_IN_PROGRESS,
-    PREFERRED_LEADER_NOT_AVAILABLE,
     AdminOperationError,
     ApiError,
     InvalidPartitions,
@@ -215,8 +212,8 @@ def test_elect_preferred_with_named_partitions() -> None:
                                                              ("t", 9), ("t", 0)])
     assert changes == {("t", 0): ps(1, 6, 1, 2)}
     assert errors == {
-        ("t", 1): ApiError(ELECTION_NOT_NEEDED),
-        ("t", 2): ApiError(PREFERRED_LEADER_NOT_AVAILABLE,
+        ("t", 1): ApiError(ErrorCode.ELECTION_NOT_NEEDED),
+        ("t", 2): ApiError(ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE,
                            "Failed to elect leader for partition t-2 under strategy "
                            "PreferredReplicaPartitionLeaderElectionStrategy"),
         ("t", 9): ApiError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "The partition does not exist."),
@@ -228,7 +225,7 @@ def test_elect_preferred_for_all_omits_election_not_needed() -> None:
     changes, errors = elect_preferred(parts, brokers(1, 2), None)
     assert changes == {("t", 0): ps(1, 6, 1, 2)}
     assert set(errors) == {("t", 2)}
-    assert errors[("t", 2)].error_code == PREFERRED_LEADER_NOT_AVAILABLE
+    assert errors[("t", 2)].error_code == ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE
 
 
 # ---------------------------------------------------------------- reassign
@@ -265,7 +262,7 @@ def test_reassign_errors() -> None:
         ((9,), ErrorCode.INVALID_REPLICA_ASSIGNMENT,
          "Replica assignment has brokers that are not alive. Replica list: [9], "
          "live broker list: [1, 2, 3]"),
-        (None, NO_REASSIGNMENT_IN_PROGRESS, None),
+        (None, ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, None),
     ]:
         bad: dict[TopicIndex, tuple[int, ...] | None] = {("t", 0): target, ("t", 9): (1,)}
         changes, errors = reassign(parts, live, bad)
@@ -390,7 +387,7 @@ def test_elect_preferred_properties(cluster: tuple[Partitions, list[BrokerInfo]]
     parts, live = cluster
     changes, errors = elect_preferred(parts, live, None)
     check_epochs(parts, changes)
-    assert all(e.error_code == PREFERRED_LEADER_NOT_AVAILABLE for e in errors.values())
+    assert all(e.error_code == ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE for e in errors.values())
     assert not set(changes) & set(errors)
     for tp, state in parts.items():
         assert tp in changes or tp in errors or state.leader == state.replicas[0]
