@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from kwire.broker.dispatcher import Dispatcher
 from kwire.broker.services import Broker
 from kwire.clock import SystemClock
+from kwire.cluster.admin import ClusterAdmin
 from kwire.cluster.api import BrokerInfo, MetadataStore
 from kwire.cluster.local import LocalMetadataStore
 from kwire.cluster.zookeeper.membership import ClusterMembership
@@ -73,8 +74,16 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
                       None if rack is None else str(rack))
     storage = await open_storage(config, node, clock)
     logs, metadata = storage.logs, storage.metadata
-    broker = Broker(config, node, metadata, logs, clock)
+    admin = None  # a single node is always the controller (Broker's default)
+    if storage.cluster is not None:
+        # Elections and reassignments are the controller's (as Kafka's ZooKeeper
+        # mode had them): in a cluster only the broker holding /controller serves them.
+        election = storage.cluster.election
+        admin = ClusterAdmin(metadata, is_controller=lambda: election.is_controller)
+    broker = Broker(config, node, metadata, logs, clock, admin)
     dispatcher = Dispatcher(broker)
+    if storage.cluster is not None:
+        await storage.cluster.register()
     await broker.open_partitions()
     if storage.cluster is not None:
         await storage.cluster.join()

@@ -40,6 +40,10 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
         "details.",
     ErrorCode.POLICY_VIOLATION: "Request parameters do not satisfy the configured policy.",
     ErrorCode.KAFKA_STORAGE_ERROR: "Disk error when trying to access log file on the disk.",
+    ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE: "The preferred leader was not available.",
+    ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE: "Eligible topic partition leaders are not available.",
+    ErrorCode.ELECTION_NOT_NEEDED: "Leader election not needed for topic partition.",
+    ErrorCode.NO_REASSIGNMENT_IN_PROGRESS: "No partition reassignment is in progress.",
 }
 
 
@@ -236,6 +240,41 @@ def _describe_cluster(version: int, request: Any, code: ErrorCode, message: str 
             "cluster_authorized_operations": -(2**31)}
 
 
+def _elect_leaders(version: int, request: Any, code: ErrorCode, message: str | None
+                   ) -> dict[str, Any]:
+    # ElectLeadersRequest.getErrorResponse: every partition named carries it (none for
+    # null, "all partitions"); v0 has no top-level code.
+    return {"throttle_time": 0, "error_code": code, "replica_election_results": [
+        {"topic": t.topic, "partition_result": [
+            {"partition_id": p, "error_code": code, "error_message": api_message(code, message)}
+            for p in t.partitions]}
+        for t in (request.topic_partitions or ())]}
+
+
+def _alter_partition_reassignments(version: int, request: Any, code: ErrorCode,
+                                   message: str | None) -> dict[str, Any]:
+    # AlterPartitionReassignmentsRequest.getErrorResponse leaves
+    # allow_replication_factor_change at its default (true), whatever was asked.
+    shown = api_message(code, message)
+    return {"throttle_time": 0, "allow_replication_factor_change": True,
+            "error_code": code, "error_message": shown, "responses": [
+                {"name": t.name, "partitions": [
+                    {"partition_index": p.partition_index, "error_code": code,
+                     "error_message": shown} for p in t.partitions]}
+                for t in request.topics]}
+
+
+def _list_partition_reassignments(version: int, request: Any, code: ErrorCode,
+                                  message: str | None) -> dict[str, Any]:
+    # ListPartitionReassignmentsRequest.getErrorResponse echoes the partitions named,
+    # with empty replica lists.
+    return {"throttle_time": 0, "error_code": code, "error_message": api_message(code, message),
+            "topics": [{"name": t.name, "partitions": [
+                {"partition_index": p, "replicas": (), "adding_replicas": (),
+                 "removing_replicas": ()} for p in t.partition_indexes]}
+                for t in (request.topics or ())]}
+
+
 def _api_versions(version: int, request: Any, code: ErrorCode, message: str | None
                   ) -> dict[str, Any]:
     return {"throttle_time": 0, "error_code": code, "api_keys": ()}
@@ -265,7 +304,10 @@ ERROR_BODIES: dict[int, ErrorBody] = {
     35: _top_level_only,
     37: _create_partitions,
     42: _delete_groups,
+    43: _elect_leaders,
     44: _alter_configs,
+    45: _alter_partition_reassignments,
+    46: _list_partition_reassignments,
     47: _top_level_only,
     60: _describe_cluster,
 }

@@ -8,21 +8,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from kwire.broker import topic_config
 from kwire.broker.fetch_session import FetchSessionCache
 from kwire.broker.partitions import Partition, PartitionManager
 from kwire.broker.replicas import LeadershipChange, PartitionSettings, ReplicaManager
 from kwire.clock import Clock
+from kwire.cluster.admin import ClusterAdmin
 from kwire.cluster.api import (
     BrokerInfo,
     ClusterMetadata,
     MetadataStore,
     TopicExists,
+    TopicIndex,
     TopicMetadata,
 )
-from kwire.cluster.controller import assign_replicas
+from kwire.cluster.controller import ApiError, assign_replicas
 from kwire.config import Config
 from kwire.coordinator.group import GroupCoordinator
 from kwire.coordinator.group.manager import OFFSETS_TOPIC, GroupManager
@@ -67,13 +69,17 @@ class Broker:
         metadata: MetadataStore,
         logs: LogStore,
         clock: Clock,
+        admin: ClusterAdmin | None = None,
     ) -> None:
+        """`admin`: the controller's elections and reassignments (default: this
+        broker is always the controller, as a single node is)."""
         # `config` is the static config (server.properties, --set); `self.config`
         # is the effective one, under the dynamic broker configs stored in the
         # metadata (set through AlterConfigs, kept across restarts).
         self.static_config = config
         self.node = node
         self.metadata = metadata
+        self.admin = admin or ClusterAdmin(metadata, lambda: True)
         self.config = self._dynamic_config()
         config = self.config
         self.partitions = PartitionManager(
@@ -302,6 +308,23 @@ class Broker:
     async def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
         await self.metadata.set_topic_configs(name, configs)
         await self.replicas.apply()
+
+    async def elect_leaders(self, unclean: bool, partitions: Iterable[TopicIndex] | None
+                            ) -> dict[TopicIndex, ApiError]:
+        """ElectLeaders through `admin` (NotController unless this broker is the
+        controller); this broker then opens and closes partitions at once, the
+        others follow the store's change stream."""
+        elect = self.admin.elect_unclean if unclean else self.admin.elect_preferred
+        results = await elect(partitions)
+        await self.replicas.apply()
+        return results
+
+    async def reassign_partitions(self, targets: Mapping[TopicIndex, tuple[int, ...] | None]
+                                  ) -> dict[TopicIndex, ApiError]:
+        """AlterPartitionReassignments through `admin`, then as `elect_leaders`."""
+        results = await self.admin.reassign(targets)
+        await self.replicas.apply()
+        return results
 
     def _dynamic_config(self) -> Config:
         stored = self.snapshot().broker_configs

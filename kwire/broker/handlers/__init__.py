@@ -3,6 +3,7 @@ registers them all with the registry."""
 
 from kwire.broker.handlers import (  # noqa: F401
     alter_configs,
+    alter_partition_reassignments,
     api_versions,
     create_partitions,
     create_topics,
@@ -14,6 +15,7 @@ from kwire.broker.handlers import (  # noqa: F401
     describe_groups,
     describe_log_dirs,
     describe_topic_partitions,
+    elect_leaders,
     fetch,
     find_coordinator,
     heartbeat,
@@ -23,6 +25,7 @@ from kwire.broker.handlers import (  # noqa: F401
     leave_group,
     list_groups,
     list_offsets,
+    list_partition_reassignments,
     metadata,
     offset_commit,
     offset_delete,
