@@ -58,8 +58,8 @@ _NOT_IMPLEMENTED: dict[str, tuple[int, ...]] = {
     "transactions: no transaction coordinator yet (DESIGN: coordinator/txn 'later')":
         (24, 25, 26, 27, 28, 61, 65, 66),
     "ACLs: no authorizer, as Kafka with no authorizer.class.name": (29, 30, 31),
-    "replica and log-dir management: one replica per partition, nothing to move or elect":
-        (34, 43, 45, 46),
+    "log-dir management (AlterReplicaLogDirs): replicas live in one log store, not in log "
+    "dirs to move between": (34,),
     "delegation tokens, quotas, SCRAM: no SASL, no quota manager": (38, 39, 40, 41, 48, 49, 50, 51),
     "KRaft quorum, features and broker registration: kwire has no KRaft controller":
         (55, 57, 64, 80, 81),

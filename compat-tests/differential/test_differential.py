@@ -19,6 +19,7 @@ import diff_sc_basic  # noqa: F401
 import diff_sc_describe_topic_partitions  # noqa: F401
 import diff_sc_fetch  # noqa: F401
 import diff_sc_groups  # noqa: F401
+import diff_sc_leaders  # noqa: F401
 import diff_sc_produce  # noqa: F401
 import pytest
 from diff_allowlist import ACCEPTED, PENDING, entry, unexplained
@@ -150,8 +151,10 @@ _API_NAMES = {0: "produce", 1: "fetch", 2: "list_offsets", 3: "metadata", 8: "of
               18: "api_versions", 19: "create_topics", 20: "delete_topics",
               21: "delete_records", 22: "init_producer_id", 23: "offset_for_leader_epoch",
               32: "describe_configs", 33: "alter_configs", 35: "describe_log_dirs",
-              37: "create_partitions", 42: "delete_groups", 44: "incremental_alter_configs",
-              47: "offset_delete", 60: "describe_cluster", 75: "describe_topic_partitions"}
+              37: "create_partitions", 42: "delete_groups", 43: "elect_leaders",
+              44: "incremental_alter_configs", 45: "alter_partition_reassignments",
+              46: "list_partition_reassignments", 47: "offset_delete", 60: "describe_cluster",
+              75: "describe_topic_partitions"}
 
 
 def test_counts_and_allowlist_entries_all_used(brokers: Brokers) -> None:
