@@ -5,7 +5,9 @@ copies every fetched batch twice more. Here the fixed fields of each partition
 are packed into a small chunk and the stored batches follow as their own chunk,
 so the socket write takes the bytes read from the log as they are. Byte for
 byte the output equals kio's (tests/protocol/test_fetch_response.py). Tagged
-fields are left at their defaults, which Kafka encodes as absent.
+fields are written as Kafka writes them, only when not at their defaults: a
+partition's DivergingEpoch (tag 0) and CurrentLeader (tag 1, KIP-951), and the
+response's NodeEndpoints (tag 0, v16+, KIP-951).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ _TOP_V7 = struct.Struct(">ihi")  # throttle_time_ms, error_code, session_id
 _PARTITION = struct.Struct(">ihqqq")  # index, error, high watermark, LSO, log start
 _ABORTED = struct.Struct(">qq")
 _DIVERGING = struct.Struct(">iq")  # epoch, end offset
+_LEADER = struct.Struct(">ii")  # leader id, leader epoch
 _NO_TAGS = b"\x00"
 _ZERO_UUID = uuid.UUID(int=0)
 
 FIRST_FLEXIBLE = 12
 FIRST_TOPIC_ID = 13
+FIRST_NODE_ENDPOINTS = 16
 
 
 def _uvarint(value: int) -> bytes:
@@ -46,6 +50,10 @@ def _array_len(n: int | None, flexible: bool) -> bytes:
 def _string(s: str, flexible: bool) -> bytes:
     data = s.encode("utf-8")
     return (_uvarint(len(data) + 1) if flexible else _I16.pack(len(data))) + data
+
+
+def _tag(tag: int, data: bytes) -> bytes:
+    return _uvarint(tag) + _uvarint(len(data)) + data
 
 
 def encode_fetch_response(version: int, body: Mapping[str, Any]) -> list[bytes]:
@@ -100,16 +108,40 @@ def encode_fetch_response(version: int, body: Mapping[str, Any]) -> list[bytes]:
         if flexible:
             head += _NO_TAGS  # topic tagged fields
     if flexible:
-        head += _NO_TAGS  # response tagged fields
+        head += _response_tags(version, body)
     chunks.append(bytes(head))
     return chunks
 
 
 def _partition_tags(p: Mapping[str, Any]) -> bytes:
-    """A partition's tagged fields (v12+): only DivergingEpoch (tag 0), present when
-    the fetcher's last fetched epoch ends before its fetch offset (KIP-320)."""
+    """A partition's tagged fields (v12+), in tag order: DivergingEpoch (tag 0),
+    present when the fetcher's last fetched epoch ends before its fetch offset
+    (KIP-320); CurrentLeader (tag 1) when it names a leader or epoch (KIP-951)."""
     diverging = p.get("diverging_epoch")
-    if diverging is None:
+    leader = p.get("current_leader")
+    if diverging is None and leader is None:
         return _NO_TAGS
-    data = _DIVERGING.pack(int(diverging["epoch"]), int(diverging["end_offset"])) + _NO_TAGS
-    return _uvarint(1) + _uvarint(0) + _uvarint(len(data)) + data
+    tags: list[bytes] = []
+    if diverging is not None:
+        tags.append(_tag(0, _DIVERGING.pack(int(diverging["epoch"]),
+                                            int(diverging["end_offset"])) + _NO_TAGS))
+    if leader is not None:
+        leader_id, leader_epoch = int(leader["leader_id"]), int(leader["leader_epoch"])
+        if (leader_id, leader_epoch) != (-1, -1):  # the default is not written
+            tags.append(_tag(1, _LEADER.pack(leader_id, leader_epoch) + _NO_TAGS))
+    return _uvarint(len(tags)) + b"".join(tags)
+
+
+def _response_tags(version: int, body: Mapping[str, Any]) -> bytes:
+    """The response's tagged fields: NodeEndpoints (tag 0, v16+) when not empty."""
+    nodes: Sequence[Mapping[str, Any]] = body.get("node_endpoints") or ()
+    if version < FIRST_NODE_ENDPOINTS or not nodes:
+        return _NO_TAGS
+    data = bytearray(_uvarint(len(nodes) + 1))
+    for n in nodes:
+        data += _I32.pack(int(n["node_id"])) + _string(n["host"], True)
+        data += _I32.pack(int(n["port"]))
+        rack = n.get("rack")
+        data += _uvarint(0) if rack is None else _string(rack, True)
+        data += _NO_TAGS
+    return _uvarint(1) + _tag(0, bytes(data))

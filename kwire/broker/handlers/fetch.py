@@ -18,6 +18,11 @@ can always make progress.
 Batches are read into memory (pread; there is no sendfile), so each read is
 also granted from the request's response budget (`ctx.response_budget`): when many
 large fetches are in flight, reads shrink, down to KIP-74's single first batch.
+
+KIP-951 (v16+): a partition answered NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH
+names its current leader, and the response lists the live leaders' endpoints
+(Kafka's KafkaApis.handleFetchRequest; produce.LeaderHints). Only a fetch with an
+error looks for them.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 from kwire.broker import fetch_session as fs
 from kwire.broker.context import RequestContext, ResponseBudget
 from kwire.broker.fetch_session import PartitionRequest, TopicIdPartition
+from kwire.broker.handlers.produce import LeaderHints
 from kwire.broker.partitions import Partition
 from kwire.broker.registry import handler
 from kwire.errors import ErrorCode, StorageError
@@ -46,6 +52,11 @@ log = logging.getLogger("kwire.fetch")
 READ_SLICE = 1024 * 1024
 
 Result = tuple[TopicIdPartition, dict[str, Any]]
+
+# KIP-951: the first version whose answers carry current_leader and node_endpoints,
+# and the partition errors that get them (only these, in Kafka's handleFetchRequest).
+FIRST_LEADER_HINT_VERSION = 16
+_LEADER_HINT_ERRORS = (ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.FENCED_LEADER_EPOCH)
 
 
 @handler(1, "Fetch", 4, 18)
@@ -95,19 +106,40 @@ async def fetch(ctx: RequestContext, request: Any) -> dict[str, Any]:
             consistent = tip.topic_id == fs.ZERO_UUID or names.get(tip.topic_id) == tip.topic
         interesting.append((tip, req, partition if consistent else None))
     results: list[Result] = []
+    has_error = False
     if interesting:
-        results = await _long_poll(ctx, request, interesting)
-    error, session_id, chosen = context.finish(results + erroneous, ctx.broker.now_ms())
+        results, has_error = await _long_poll(ctx, request, interesting)
+    answered = results + erroneous
+    node_endpoints: list[dict[str, Any]] = []
+    if version >= FIRST_LEADER_HINT_VERSION and (has_error or erroneous):
+        node_endpoints = _leader_hints(ctx, answered)
+    error, session_id, chosen = context.finish(answered, ctx.broker.now_ms())
     if isinstance(context, fs.Full) and session_id != fs.INVALID_SESSION_ID:
         log.debug("created fetch session %d with %d partitions", session_id, len(chosen))
-    return {"throttle_time": 0, "error_code": error, "session_id": session_id,
-            "responses": _by_topic(chosen)}
+    response = {"throttle_time": 0, "error_code": error, "session_id": session_id,
+                "responses": _by_topic(chosen)}
+    if version >= FIRST_LEADER_HINT_VERSION:
+        # Kafka lists the endpoints of every partition read, whether or not the
+        # session's answer (incremental) then carries that partition.
+        response["node_endpoints"] = node_endpoints
+    return response
+
+
+def _leader_hints(ctx: RequestContext, answered: Sequence[Result]) -> list[dict[str, Any]]:
+    """Fill current_leader on the partitions Kafka fills it for; their leaders'
+    endpoints. Partitions of unknown topics, ids or partitions are not among them."""
+    hints = LeaderHints(ctx.broker)
+    for tip, entry in answered:
+        if entry["error_code"] in _LEADER_HINT_ERRORS and tip.topic is not None:
+            hints.fill(entry, tip.topic, tip.partition)
+    return hints.node_endpoints()
 
 
 async def _long_poll(
     ctx: RequestContext, request: Any,
     interesting: list[tuple[TopicIdPartition, PartitionRequest, Partition | None]],
-) -> list[Result]:
+) -> tuple[list[Result], bool]:
+    """The partitions' entries, and whether any carries an error."""
     loop = asyncio.get_running_loop()
     max_wait = request.max_wait.total_seconds()
     deadline = loop.time() + max(0.0, max_wait)
@@ -119,7 +151,7 @@ async def _long_poll(
         results, total, has_error = await _read_all(ctx, request, interesting)
         remaining = deadline - loop.time()
         if total >= min_bytes or has_error or remaining <= 0:
-            return results
+            return results, has_error
         # Below min_bytes: what was read is dropped and read again, so give its
         # response budget back (the lease holds only what the answer will carry).
         del results
@@ -128,7 +160,7 @@ async def _long_poll(
             # Read once more: waiters are registered only after the reads, so with a
             # log whose reads really suspend, an append could slip in between.
             results, total, has_error = await _read_all(ctx, request, interesting)
-            return results
+            return results, has_error
 
 
 def _replica_id(request: Any) -> int:

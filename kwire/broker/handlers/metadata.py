@@ -12,6 +12,7 @@ INVALID_TOPIC_EXCEPTION.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -26,7 +27,10 @@ from kwire.broker.topics import (
     is_internal,
 )
 from kwire.cluster.api import ClusterMetadata, TopicExists, TopicMetadata
+from kwire.cluster.controller import InvalidReplicationFactor
 from kwire.errors import ErrorCode, KwireError, StorageError
+
+log = logging.getLogger("kwire.metadata")
 
 _ZERO_UUID = uuid.UUID(int=0)
 # AclEntry.supportedOperations(TOPIC) as a bit field: all of them, as Kafka
@@ -157,7 +161,8 @@ async def _missing(ctx: RequestContext, name: str, allow_auto: bool) -> dict[str
     and answers UNKNOWN_TOPIC_OR_PARTITION at once, without waiting: the topic
     shows on a later request. A creation the controller would refuse (a name
     colliding with another, a coordinator's topic kwire cannot host) looks the
-    same to the client, and the topic never shows."""
+    same to the client, and the topic never shows; so does one whose
+    default.replication.factor is more than the live brokers."""
     broker = ctx.broker
     absent = error_entry(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name)
     if not allow_auto:
@@ -170,6 +175,10 @@ async def _missing(ctx: RequestContext, name: str, allow_auto: bool) -> dict[str
         await broker.create_topic_for_client(name, int(broker.config["num.partitions"]), {})
     except TopicExists:
         pass  # another request created it meanwhile: still not ours to show yet
+    except InvalidReplicationFactor as exc:
+        # Kafka's controller refuses the creation after the answer: the client
+        # keeps seeing the topic as unknown.
+        log.warning("not auto-creating topic %s: %s", name, exc.message)
     except StorageError:
         # Not created (a full disk); retriable, so the client asks again later.
         return error_entry(ErrorCode.KAFKA_STORAGE_ERROR, name)

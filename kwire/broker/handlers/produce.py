@@ -5,6 +5,11 @@ answer per partition. Refused records are named in `record_errors` (Produce v8+)
 
 acks=0 gets no response at all (the client sent it with expectResponse=false);
 when such a produce fails, the connection is closed instead.
+
+KIP-951 (v10+): a partition answered NOT_LEADER_OR_FOLLOWER names its current
+leader, and the response lists the endpoints of the live leaders it names, so the
+producer goes straight there without a Metadata round trip (`LeaderHints`, which
+Fetch v16+ uses too).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kwire.broker.context import RequestContext
 from kwire.broker.handlers._lookup import resolve_topic
@@ -23,16 +28,63 @@ from kwire.errors import ErrorCode, ProtocolViolation
 from kwire.records.batch import InvalidBatch, parse_header, validate_produce_batch
 from kwire.records.validator import RecordError, RecordValidationError, validate
 
+if TYPE_CHECKING:
+    from kwire.broker.services import Broker
+    from kwire.cluster.api import BrokerInfo
+
 log = logging.getLogger("kwire.produce")
 
 # Kafka 4.x advertises Produce from v0 but answers only v3+ (KAFKA-18659): old
 # librdkafka turns compression off unless v0 is inside the advertised range.
 PRODUCE_ADVERTISED_MIN = 0
+# KIP-951: the first version whose answers carry current_leader and node_endpoints.
+FIRST_LEADER_HINT_VERSION = 10
+
+
+class LeaderHints:
+    """KIP-951's leader hints for one response, as Kafka's KafkaApis.getCurrentLeader
+    builds them: a partition this broker hosts (open and not fenced) is led here at
+    its own leader epoch (ReplicaManager first); any other takes the metadata's
+    leader and epoch, -1/-1 for a partition the metadata does not have. The
+    response's node_endpoints list each named leader once, and only leaders that
+    are live brokers (MetadataCache.getAliveBrokerNode). Built only for partitions
+    answered with an error, so an answer without errors costs nothing."""
+
+    __slots__ = ("_broker", "_nodes")
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+        self._nodes: dict[int, BrokerInfo] = {}
+
+    def fill(self, entry: dict[str, Any], topic: str, index: int) -> None:
+        """Set `entry`'s current_leader and remember the leader's endpoint."""
+        broker = self._broker
+        snapshot = broker.snapshot()
+        local = broker.partition(topic, index)
+        if local is not None and not local.fenced:
+            leader, epoch = broker.node.node_id, local.leader_epoch
+        else:
+            metadata = snapshot.topics.get(topic)
+            if metadata is None or not 0 <= index < len(metadata.partitions):
+                leader, epoch = -1, -1
+            else:
+                state = metadata.partitions[index]
+                leader, epoch = state.leader, state.leader_epoch
+        entry["current_leader"] = {"leader_id": leader, "leader_epoch": epoch}
+        node = next((b for b in snapshot.brokers if b.node_id == leader), None)
+        if node is not None:
+            self._nodes[leader] = node
+
+    def node_endpoints(self) -> list[dict[str, Any]]:
+        # Kafka gathers them in a HashMap keyed by node id: id order for small ids.
+        return [{"node_id": b.node_id, "host": b.host, "port": b.port, "rack": b.rack}
+                for _, b in sorted(self._nodes.items())]
 
 
 @handler(0, "Produce", 3, 13, advertised_min=PRODUCE_ADVERTISED_MIN)
 async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
     acks = int(request.acks)
+    hints = LeaderHints(ctx.broker) if ctx.api_version >= FIRST_LEADER_HINT_VERSION else None
     topics_out: list[dict[str, Any]] = []
     # Appends run concurrently: on cluster storage each waits for a bookie ack
     # quorum, so a request's latency is its slowest partition's, not their sum.
@@ -59,7 +111,8 @@ async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
                 outcome = _error(pdata.index, ErrorCode.INVALID_TOPIC_EXCEPTION, refused)
             else:
                 appends.append((partitions_out, len(partitions_out),
-                                _produce_partition(ctx, topic.name, pdata.index, pdata.records)))
+                                _produce_partition(ctx, topic.name, pdata.index, pdata.records,
+                                                   hints)))
                 outcome = {}  # filled in below
             partitions_out.append(outcome)
         topics_out.append(
@@ -75,7 +128,10 @@ async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
                 f"acks=0 produce failed ({ErrorCode(failed[0]['error_code']).name}); "
                 "closing the connection as Kafka does")
         return None
-    return {"responses": topics_out, "throttle_time": 0}
+    response: dict[str, Any] = {"responses": topics_out, "throttle_time": 0}
+    if hints is not None:
+        response["node_endpoints"] = hints.node_endpoints()
+    return response
 
 
 async def _run_appends(
@@ -121,11 +177,15 @@ def _refused(partition: Partition, topic: str, index: int, exc: InvalidBatch) ->
 
 
 async def _produce_partition(
-    ctx: RequestContext, topic: str, index: int, records: bytes | None
+    ctx: RequestContext, topic: str, index: int, records: bytes | None,
+    hints: LeaderHints | None,
 ) -> dict[str, Any]:
     partition = ctx.broker.replicas.get_partition_or_error(topic, index)
     if isinstance(partition, ErrorCode):
-        return _error(index, partition)
+        entry = _error(index, partition)
+        if partition == ErrorCode.NOT_LEADER_OR_FOLLOWER and hints is not None:
+            hints.fill(entry, topic, index)
+        return entry
     data = records or b""
     try:
         header = validate_produce_batch(
@@ -146,7 +206,7 @@ async def _produce_partition(
     if validated is not batch:  # re-encoded in the topic's codec
         batch, header = validated, parse_header(validated)
     outcome = await partition.append(batch, header, now_ms)
-    return {
+    entry = {
         "index": index,
         "error_code": outcome.error_code,
         "base_offset": outcome.base_offset,
@@ -155,3 +215,7 @@ async def _produce_partition(
         "record_errors": (),
         "error_message": outcome.error_message,
     }
+    if outcome.error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER and hints is not None:
+        # Another owner fenced the log while this append waited for it.
+        hints.fill(entry, topic, index)
+    return entry
