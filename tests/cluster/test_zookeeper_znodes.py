@@ -8,15 +8,25 @@ import uuid
 
 import pytest
 
+from kwire.cluster.api import BrokerInfo
 from kwire.cluster.zookeeper.znodes import (
     PERSISTENT_PATHS,
+    BrokerIdsZNode,
+    BrokerIdZNode,
     ClusterIdZNode,
     ConfigEntityZNode,
+    ControllerEpochZNode,
+    ControllerZNode,
     DeleteTopicsTopicZNode,
     InvalidZNode,
     LeaderAndIsr,
+    MetadataChange,
+    MetadataChangesZNode,
+    MetadataChangeZNode,
+    PreferredReplicaElectionZNode,
     ProducerIdBlock,
     ProducerIdBlockZNode,
+    ReassignPartitionsZNode,
     TopicAssignment,
     TopicPartitionStateZNode,
     TopicZNode,
@@ -25,6 +35,7 @@ from kwire.cluster.zookeeper.znodes import (
     uuid_from_kafka,
     uuid_to_kafka,
 )
+from kwire.log.api import TopicPartition
 
 # Kafka prints this Uuid's bytes (00 01 02 ... 0f) as "AAECAwQFBgcICQoLDA0ODw".
 TOPIC_ID = uuid.UUID(bytes=bytes(range(16)))
@@ -113,8 +124,139 @@ def test_producer_id_block() -> None:
 def test_delete_topics_marker_and_persistent_paths() -> None:
     assert DeleteTopicsTopicZNode.path("orders") == "/admin/delete_topics/orders"
     assert set(PERSISTENT_PATHS) == {
-        "/brokers/topics", "/config/topics", "/config/brokers", "/config/groups",
-        "/admin/delete_topics", "/latest_producer_id_block"}
+        "/brokers/ids", "/brokers/topics", "/config/topics", "/config/brokers",
+        "/config/groups", "/admin", "/admin/delete_topics", "/latest_producer_id_block",
+        "/kwire/metadata_changes"}
+
+
+# ---- the cluster's znodes: brokers, controller, admin requests, change notifications ----
+
+# `get /brokers/ids/1` of a Kafka 3.x broker (zookeeper-shell): version 5, the key
+# order of its Scala mutable.HashMap.
+KAFKA_BROKER_1 = (b'{"features":{},"listener_security_protocol_map":{"PLAINTEXT":"PLAINTEXT"},'
+                  b'"endpoints":["PLAINTEXT://server1:9092"],"jmx_port":-1,"port":9092,'
+                  b'"host":"server1","version":5,"timestamp":"1704032948949"}')
+
+
+def test_broker_registration() -> None:
+    assert BrokerIdsZNode.path() == "/brokers/ids"
+    assert BrokerIdZNode.path(1) == "/brokers/ids/1"
+    broker = BrokerInfo(node_id=1, host="server1", port=9092)
+    assert BrokerIdZNode.encode(broker, 1704032948949) == KAFKA_BROKER_1
+    assert BrokerIdZNode.decode(1, KAFKA_BROKER_1) == broker
+
+
+def test_broker_registration_with_rack() -> None:
+    """"rack" only when set, where Kafka's hash order puts it (after endpoints)."""
+    data = (b'{"features":{},"listener_security_protocol_map":{"PLAINTEXT":"PLAINTEXT"},'
+            b'"endpoints":["PLAINTEXT://b2.example:9093"],"rack":"eu-west-1a","jmx_port":-1,'
+            b'"port":9093,"host":"b2.example","version":5,"timestamp":"17"}')
+    broker = BrokerInfo(node_id=2, host="b2.example", port=9093, rack="eu-west-1a")
+    assert BrokerIdZNode.encode(broker, 17) == data
+    assert BrokerIdZNode.decode(2, data) == broker
+
+
+def test_broker_registration_ipv6() -> None:
+    broker = BrokerInfo(node_id=3, host="::1", port=9092)
+    data = BrokerIdZNode.encode(broker, 1)
+    assert b'"endpoints":["PLAINTEXT://[::1]:9092"]' in data
+    assert BrokerIdZNode.decode(3, data) == broker
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    # version 1: no endpoints, only host and port
+    (b'{"version":1,"host":"localhost","port":9092,"jmx_port":9999,"timestamp":"2233345666"}',
+     BrokerInfo(7, "localhost", 9092)),
+    # version 4 with listeners of its own names: the first endpoint
+    (b'{"listener_security_protocol_map":{"CLIENT":"PLAINTEXT","REPLICATION":"PLAINTEXT"},'
+     b'"endpoints":["CLIENT://host1:9092","REPLICATION://host1:9093"],"rack":"dc1",'
+     b'"jmx_port":9999,"host":"host1","timestamp":"2233345666","port":9092,"version":4}',
+     BrokerInfo(7, "host1", 9092, "dc1")),
+    # the PLAINTEXT listener, wherever it is; a Kafka-written null rack
+    (b'{"version":5,"host":null,"port":-1,"jmx_port":-1,"timestamp":"1","rack":null,'
+     b'"endpoints":["SSL://h:9093","PLAINTEXT://h:9092"],"features":{}}',
+     BrokerInfo(7, "h", 9092)),
+])
+def test_broker_registration_as_older_kafkas_wrote_it(data: bytes, expected: BrokerInfo) -> None:
+    assert BrokerIdZNode.decode(7, data) == expected
+
+
+@pytest.mark.parametrize("data", [b"", b"[]", b'{"version":5}', b'{"version":5,"endpoints":["x"]}',
+                                  b'{"version":5,"endpoints":["PLAINTEXT://h:port"]}'])
+def test_bad_broker_registration(data: bytes) -> None:
+    with pytest.raises(InvalidZNode):
+        BrokerIdZNode.decode(1, data)
+
+
+def test_controller() -> None:
+    assert ControllerZNode.path() == "/controller"
+    # `get /controller` of a Kafka 3.x cluster
+    data = b'{"version":2,"brokerid":1,"timestamp":"1704032949256","kraftControllerEpoch":-1}'
+    assert ControllerZNode.encode(1, 1704032949256) == data
+    assert ControllerZNode.decode(data) == 1
+    # version 1 (Kafka before 3.4 / KIP-866)
+    assert ControllerZNode.decode(b'{"version":1,"brokerid":2,"timestamp":"1673382716473"}') == 2
+    for bad in (b"", b"{}", b'{"version":2,"brokerid":"x"}'):
+        with pytest.raises(InvalidZNode):
+            ControllerZNode.decode(bad)
+
+
+def test_controller_epoch() -> None:
+    assert ControllerEpochZNode.path() == "/controller_epoch"
+    assert ControllerEpochZNode.encode(1) == b"1"
+    assert ControllerEpochZNode.encode(42) == b"42"
+    assert ControllerEpochZNode.decode(b"42") == 42
+    for bad in (b"", b"x", b"\xff"):
+        with pytest.raises(InvalidZNode):
+            ControllerEpochZNode.decode(bad)
+
+
+def test_reassign_partitions() -> None:
+    assert ReassignPartitionsZNode.path() == "/admin/reassign_partitions"
+    # Kafka's ReassignPartitionsZNodeTest
+    data = b'{"version":1,"partitions":[{"topic":"foo","partition":0,"replicas":[1,2]}]}'
+    reassignment = {TopicPartition("foo", 0): (1, 2)}
+    assert ReassignPartitionsZNode.encode(reassignment) == data
+    assert ReassignPartitionsZNode.decode(data) == reassignment
+    for bad in (b"{}", b'{"version":1,"partitions":[{"topic":"foo","partition":0}]}',
+                b'{"version":1,"partitions":[1]}'):
+        with pytest.raises(InvalidZNode):
+            ReassignPartitionsZNode.decode(bad)
+
+
+def test_preferred_replica_election() -> None:
+    assert PreferredReplicaElectionZNode.path() == "/admin/preferred_replica_election"
+    # Kafka's KafkaZkClientTest
+    data = (b'{"version":1,"partitions":[{"topic":"topic-a","partition":0},'
+            b'{"topic":"topic-b","partition":0}]}')
+    partitions = {TopicPartition("topic-b", 0), TopicPartition("topic-a", 0)}
+    assert PreferredReplicaElectionZNode.encode(partitions) == data
+    assert PreferredReplicaElectionZNode.decode(data) == partitions
+    with pytest.raises(InvalidZNode):
+        PreferredReplicaElectionZNode.decode(b'{"version":1,"partitions":[{"topic":"t"}]}')
+
+
+def test_metadata_changes() -> None:
+    assert MetadataChangesZNode.path() == "/kwire/metadata_changes"
+    assert MetadataChangeZNode.create_path() == "/kwire/metadata_changes/change_"
+    assert MetadataChangeZNode.path(42) == "/kwire/metadata_changes/change_0000000042"
+    assert MetadataChangeZNode.sequence_of("change_0000000042") == 42
+    assert MetadataChangeZNode.sequence_of("/kwire/metadata_changes/change_0000000007") == 7
+    for bad in ("config_change_x", "other"):
+        with pytest.raises(InvalidZNode):
+            MetadataChangeZNode.sequence_of(bad)
+    data = b'{"version":1,"topics":["orders","a/b"],"broker_configs":false,"group_configs":["g"]}'
+    change = MetadataChange(topics=("orders", "a/b"), broker_configs=False, group_configs=("g",))
+    assert MetadataChangeZNode.encode(change) == data
+    assert MetadataChangeZNode.decode(data) == change
+    assert MetadataChangeZNode.encode(MetadataChange(broker_configs=True)) == \
+        b'{"version":1,"topics":[],"broker_configs":true,"group_configs":[]}'
+    # missing lists are empty; "brokers_configs" is read as well
+    assert MetadataChangeZNode.decode(b'{"version":1,"brokers_configs":true}') == \
+        MetadataChange(broker_configs=True)
+    for bad in (b"", b'{"topics":"orders"}', b'{"broker_configs":"yes"}'):
+        with pytest.raises(InvalidZNode):
+            MetadataChangeZNode.decode(bad)
 
 
 @pytest.mark.parametrize(("name", "znode"), [

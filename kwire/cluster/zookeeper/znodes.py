@@ -10,6 +10,16 @@ Decoders are lenient the way Kafka's were: unknown fields are ignored, numbers
 Kafka wrote as strings (producer id blocks, the cluster id version) are read
 either way, and a topic znode older than version 3 has no topic id (the store
 assigns one, as Kafka's controller did for KIP-516).
+
+Key order: JSON objects are unordered, but a golden test (and an operator's
+diff) is happier with Kafka's exact bytes. Kafka built most bodies from Scala
+maps; small immutable maps keep insertion order, while the broker registration
+is a mutable.HashMap, whose order (Scala 2.13, Kafka 3.x's build) is by key
+hash: that is the order BrokerIdZNode writes.
+
+kwire adds one tree of its own, /kwire/metadata_changes: sequential change
+notifications as Kafka's /config/changes, but for every metadata change, so
+each broker re-reads only what changed.
 """
 
 from __future__ import annotations
@@ -18,9 +28,12 @@ import base64
 import json
 import urllib.parse
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from kwire.cluster.api import BrokerInfo
+from kwire.log.api import TopicPartition
 
 # Topic.INTERNAL_TOPICS (Kafka decides "internal" by name alone, and so does the
 # ZooKeeper store: the topic znode has no field for it).
@@ -310,13 +323,286 @@ class ProducerIdBlockZNode:
             raise InvalidZNode(f"{ProducerIdBlockZNode.path()}: {exc!r}") from exc
 
 
+class BrokersZNode:
+    """/brokers: the parent of ids and topics."""
+
+    @staticmethod
+    def path() -> str:
+        return "/brokers"
+
+
+class BrokerIdsZNode:
+    """/brokers/ids: one ephemeral child per live broker."""
+
+    @staticmethod
+    def path() -> str:
+        return f"{BrokersZNode.path()}/ids"
+
+
+# What kwire registers: one PLAINTEXT listener (Kafka's default listener name).
+PLAINTEXT = "PLAINTEXT"
+
+
+def _format_address(host: str, port: int) -> str:
+    """Kafka's Utils.formatAddress: an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _parse_endpoint(endpoint: str) -> tuple[str, str, int]:
+    """"LISTENER://host:port" (host may be [v6] or empty) -> (listener, host, port),
+    as Kafka's EndPoint.createEndPoint reads it."""
+    listener, sep, address = endpoint.partition("://")
+    host, colon, port = address.rpartition(":")
+    if not sep or not colon:
+        raise InvalidZNode(f"broker endpoint {endpoint!r} is not LISTENER://host:port")
+    try:
+        return listener, host.removeprefix("[").removesuffix("]"), int(port)
+    except ValueError as exc:
+        raise InvalidZNode(f"broker endpoint {endpoint!r}: bad port") from exc
+
+
+class BrokerIdZNode:
+    """/brokers/ids/<id>, ephemeral: a live broker and where clients reach it.
+    Written as Kafka 2.7+ wrote it (version 5, Kafka 3.x's key order); read in
+    every version Kafka wrote (1: only host and port; 2-5: endpoints)."""
+
+    VERSION = 5
+
+    @staticmethod
+    def path(broker_id: int) -> str:
+        return f"{BrokerIdsZNode.path()}/{broker_id}"
+
+    @staticmethod
+    def encode(broker: BrokerInfo, timestamp_ms: int) -> bytes:
+        body: dict[str, Any] = {
+            "features": {},
+            "listener_security_protocol_map": {PLAINTEXT: PLAINTEXT},
+            "endpoints": [f"{PLAINTEXT}://{_format_address(broker.host, broker.port)}"],
+        }
+        if broker.rack is not None:  # Kafka writes "rack" only when broker.rack is set
+            body["rack"] = broker.rack
+        body.update({"jmx_port": -1, "port": broker.port, "host": broker.host,
+                     "version": BrokerIdZNode.VERSION, "timestamp": str(timestamp_ms)})
+        return _json(body)
+
+    @staticmethod
+    def decode(broker_id: int, data: bytes) -> BrokerInfo:
+        """The broker's PLAINTEXT endpoint (else its first one; else, version 1,
+        the top-level host and port)."""
+        what = BrokerIdZNode.path(broker_id)
+        body = _parse(data, what)
+        rack = body.get("rack")
+        endpoints = body.get("endpoints")
+        try:
+            if isinstance(endpoints, list) and endpoints:
+                parsed = [_parse_endpoint(str(e)) for e in endpoints]
+                _, host, port = next((e for e in parsed if e[0] == PLAINTEXT), parsed[0])
+            else:
+                host, port = str(body["host"]), int(body["port"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidZNode(f"{what}: no host and port: {exc!r}") from exc
+        return BrokerInfo(node_id=broker_id, host=host, port=port,
+                          rack=None if rack is None else str(rack))
+
+
+class ControllerZNode:
+    """/controller, ephemeral: the broker that won the controller election. Its
+    existence is the election (Kafka's KafkaController.elect)."""
+
+    @staticmethod
+    def path() -> str:
+        return "/controller"
+
+    @staticmethod
+    def encode(broker_id: int, timestamp_ms: int) -> bytes:
+        # kraftControllerEpoch is -1 outside a KRaft migration (KIP-866).
+        return _json({"version": 2, "brokerid": broker_id, "timestamp": str(timestamp_ms),
+                      "kraftControllerEpoch": -1})
+
+    @staticmethod
+    def decode(data: bytes) -> int:
+        """The controller's broker id (version 1 had no kraftControllerEpoch)."""
+        body = _parse(data, ControllerZNode.path())
+        try:
+            return int(body["brokerid"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidZNode(f"{ControllerZNode.path()}: no brokerid: {exc!r}") from exc
+
+
+class ControllerEpochZNode:
+    """/controller_epoch, persistent: the epoch of the latest controller, as a
+    decimal string. Every election increments it by compare-and-set, and its
+    znode version fences the controllers: each controller write carries a check
+    of the version its own election left (KafkaZkClient's checkControllerEpoch)."""
+
+    @staticmethod
+    def path() -> str:
+        return "/controller_epoch"
+
+    @staticmethod
+    def encode(epoch: int) -> bytes:
+        return str(epoch).encode("ascii")
+
+    @staticmethod
+    def decode(data: bytes) -> int:
+        try:
+            return int(data.decode("ascii"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InvalidZNode(f"{ControllerEpochZNode.path()}: not a number: {data!r}") \
+                from exc
+
+
+class AdminZNode:
+    """/admin: requests to the controller."""
+
+    @staticmethod
+    def path() -> str:
+        return "/admin"
+
+
+def _topic_partition(item: Any, what: str) -> TopicPartition:
+    if not isinstance(item, dict):
+        raise InvalidZNode(f"{what}: a partition is not an object")
+    try:
+        return TopicPartition(str(item["topic"]), int(item["partition"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidZNode(f"{what}: bad partition: {exc!r}") from exc
+
+
+def _partition_list(data: bytes, what: str) -> list[Any]:
+    partitions = _parse(data, what).get("partitions")
+    if not isinstance(partitions, list):
+        raise InvalidZNode(f"{what}: no partitions")
+    return partitions
+
+
+class ReassignPartitionsZNode:
+    """/admin/reassign_partitions: the replica lists an operator asked for (the
+    tool's JSON, Kafka's LegacyPartitionAssignment; deprecated in Kafka 2.4 for
+    the AlterPartitionReassignments API, still read by its controller)."""
+
+    @staticmethod
+    def path() -> str:
+        return f"{AdminZNode.path()}/reassign_partitions"
+
+    @staticmethod
+    def encode(reassignment: Mapping[TopicPartition, Sequence[int]]) -> bytes:
+        return _json({"version": 1, "partitions": [
+            {"topic": tp.topic, "partition": tp.partition, "replicas": list(replicas)}
+            for tp, replicas in reassignment.items()]})
+
+    @staticmethod
+    def decode(data: bytes) -> dict[TopicPartition, tuple[int, ...]]:
+        what = ReassignPartitionsZNode.path()
+        out: dict[TopicPartition, tuple[int, ...]] = {}
+        for item in _partition_list(data, what):
+            tp = _topic_partition(item, what)
+            try:
+                out[tp] = tuple(int(r) for r in item["replicas"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise InvalidZNode(f"{what}: bad replicas of {tp}: {exc!r}") from exc
+        return out
+
+
+class PreferredReplicaElectionZNode:
+    """/admin/preferred_replica_election: partitions whose leadership should go
+    back to their first replica."""
+
+    @staticmethod
+    def path() -> str:
+        return f"{AdminZNode.path()}/preferred_replica_election"
+
+    @staticmethod
+    def encode(partitions: Iterable[TopicPartition]) -> bytes:
+        # Kafka wrote a Scala Set (no order); sorted here, so equal sets are equal bytes.
+        return _json({"version": 1, "partitions": [
+            {"topic": tp.topic, "partition": tp.partition} for tp in sorted(set(partitions))]})
+
+    @staticmethod
+    def decode(data: bytes) -> frozenset[TopicPartition]:
+        what = PreferredReplicaElectionZNode.path()
+        return frozenset(_topic_partition(item, what) for item in _partition_list(data, what))
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataChange:
+    """What one change notification says changed: these topics (created, deleted,
+    repartitioned, reconfigured or given new leaders), the broker configs, these
+    groups' configs. A reader re-reads just that."""
+
+    topics: tuple[str, ...] = ()
+    broker_configs: bool = False
+    group_configs: tuple[str, ...] = ()
+
+
+class MetadataChangesZNode:
+    """/kwire/metadata_changes: kwire's change notifications (not Kafka's; Kafka
+    had this pattern only for configs, /config/changes). Every metadata write
+    adds a sequential child; brokers watch the child list."""
+
+    @staticmethod
+    def path() -> str:
+        return "/kwire/metadata_changes"
+
+
+class MetadataChangeZNode:
+    """/kwire/metadata_changes/change_<10-digit sequence>: one change. Created
+    sequential (ZooKeeper appends the number to `create_path()`), so the
+    children order the changes."""
+
+    SEQUENCE_PREFIX = "change_"
+    VERSION = 1
+
+    @staticmethod
+    def create_path() -> str:
+        return f"{MetadataChangesZNode.path()}/{MetadataChangeZNode.SEQUENCE_PREFIX}"
+
+    @staticmethod
+    def path(sequence: int) -> str:
+        return f"{MetadataChangeZNode.create_path()}{sequence:010d}"
+
+    @staticmethod
+    def sequence_of(child_name: str) -> int:
+        """The sequence number of a child ("change_0000000042" -> 42; a full path
+        works too), as Kafka's sequenceNumber reads it."""
+        prefix = MetadataChangeZNode.SEQUENCE_PREFIX
+        at = child_name.rfind(prefix)
+        try:
+            if at < 0:
+                raise ValueError(child_name)
+            return int(child_name[at + len(prefix):])
+        except ValueError as exc:
+            raise InvalidZNode(f"not a metadata change znode: {child_name!r}") from exc
+
+    @staticmethod
+    def encode(change: MetadataChange) -> bytes:
+        return _json({"version": MetadataChangeZNode.VERSION, "topics": list(change.topics),
+                      "broker_configs": change.broker_configs,
+                      "group_configs": list(change.group_configs)})
+
+    @staticmethod
+    def decode(data: bytes) -> MetadataChange:
+        body = _parse(data, "metadata change")
+        topics, groups = body.get("topics", []), body.get("group_configs", [])
+        broker_configs = body.get("broker_configs", body.get("brokers_configs", False))
+        if not isinstance(topics, list) or not isinstance(groups, list) \
+                or not isinstance(broker_configs, bool):
+            raise InvalidZNode(f"metadata change: bad body {body!r}")
+        return MetadataChange(topics=tuple(str(t) for t in topics),
+                              broker_configs=broker_configs,
+                              group_configs=tuple(str(g) for g in groups))
+
+
 # The persistent paths the store makes sure exist (Kafka's ZkData.PersistentZkPaths,
-# those kwire uses).
+# those kwire uses, and kwire's own change notifications).
 PERSISTENT_PATHS = (
+    BrokerIdsZNode.path(),
     TopicsZNode.path(),
     ConfigEntityTypeZNode.path(ConfigEntityTypeZNode.TOPICS),
     ConfigEntityTypeZNode.path(ConfigEntityTypeZNode.BROKERS),
     ConfigEntityTypeZNode.path(ConfigEntityTypeZNode.GROUPS),
+    AdminZNode.path(),
     DeleteTopicsZNode.path(),
     ProducerIdBlockZNode.path(),
+    MetadataChangesZNode.path(),
 )
