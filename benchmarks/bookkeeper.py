@@ -2,7 +2,7 @@
 
   python -m benchmarks.run --only bookkeeper [--reps N] [--smoke] [--bk-setups a,b]
 
-Three setups ("rows"), each started afresh for every repetition, in an order
+Four setups ("rows"), each started afresh for every repetition, in an order
 that alternates between repetitions:
 
 - `kwire-bk-sync`: `kwire serve --set log.storage=bookkeeper` on a fresh
@@ -10,13 +10,21 @@ that alternates between repetitions:
   bookies, BookKeeper 4.17.3 jars), ledgers E3/W2/A2 (kwire's defaults), the
   bookies' journal fsync ON (`journalSyncData=true`, as BookKeeper ships);
 - `kwire-bk-nosync`: the same with `journalSyncData=false`;
+- `kwire-3brokers`: 3 kwire brokers (node ids 1..3, one chroot) on a fresh
+  ZooKeeper and 3 bookies with journal sync off (benchmarks/cluster.py);
 - `kafka-3rf3`: Apache Kafka 4.4.0, 3 KRaft nodes (benchmarks/kafka_cluster.py),
   replication factor 3, `min.insync.replicas=2`.
 
+The two 3-broker setups also run `failover` (kill -9 of a partition leader under
+an idempotent acks=all producer; time to the first acknowledgement after the
+stall), and `kwire-3brokers` runs `scale` (produce MiB/s with 1, 2 and 3 brokers
+on the same bookies); see benchmarks/cluster.py.
+
 Every load is acks=all. Throughput topics have 6 partitions (2 leaders per
 Kafka broker; 6 ledgers spread over the 3 bookies for kwire), created with the
-broker's default replication factor (Kafka: 3; kwire: 1 broker, its replication
-is BookKeeper's). The end-to-end latency topic has 1 partition (the e2e consumer
+broker's default replication factor (Kafka: 3; kwire: 1, its replication is
+BookKeeper's; on the kwire cluster the partitions' leaders spread over the 3
+brokers). The end-to-end latency topic has 1 partition (the e2e consumer
 reads partition 0). RSS is sampled for every process of a setup (kwire,
 ZooKeeper, each bookie; each Kafka node): idle after start-up, and the peak over
 all the loads; per-scenario CPU is recorded per process too.
@@ -36,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
@@ -48,12 +56,16 @@ from benchmarks.kafka_cluster import KafkaCluster
 logging.getLogger("kazoo.client").setLevel(logging.ERROR)
 
 SET_NAME = "bookkeeper"
-SETUPS = ["kwire-bk-sync", "kwire-bk-nosync", "kafka-3rf3"]
+SETUPS = ["kwire-bk-sync", "kwire-bk-nosync", "kwire-3brokers", "kafka-3rf3"]
 LABEL = {"kwire-bk-sync": "kwire on BookKeeper, journal sync on",
          "kwire-bk-nosync": "kwire on BookKeeper, journal sync off",
+         "kwire-3brokers": "kwire, 3 brokers on BookKeeper, journal sync off",
          "kafka-3rf3": "Kafka, 3 brokers, RF 3"}
 KAFKA = "kafka-3rf3"
+CLUSTER = "kwire-3brokers"
 TARGET_SETUP = "kwire-bk-nosync"  # the targets are set against this row
+TARGET_SETUPS = [TARGET_SETUP, CLUSTER]  # each gets a targets table against Kafka
+MULTI_BROKER = {CLUSTER, KAFKA}  # the setups that can lose a broker (failover)
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,20 @@ class BkParams:
     e2e_warm_pass_s: float
     settle_s: float
     timeout_s: float
+    # failover (3-broker setups): kills per repetition, the steady producer's load,
+    # how long it runs before the kill, the longest wait for the new leader's acks,
+    # and the pause after a killed broker is back (kwire moves leaderships back to it)
+    failover_kills: int = 2
+    failover_rate: int = 500
+    failover_size: int = 100
+    failover_warm_s: float = 3.0
+    failover_timeout_s: float = 90.0
+    failover_settle_s: float = 3.0
+    # scaling (kwire cluster): records of 1 KiB per broker count, topic partitions,
+    # concurrent producer processes
+    scale_records: int = 300_000
+    scale_partitions: int = 12
+    scale_producers: int = 3
 
 
 # The fixed rate is low on purpose: the e2e producer sends one record per request
@@ -79,7 +105,9 @@ class BkParams:
 FULL = BkParams(records=100_000, size=1024, partitions=6, consume_passes=2, e2e_rate=100,
                 e2e_seconds=20, e2e_warmup_s=1.0, e2e_warm_pass_s=5, settle_s=3.0, timeout_s=180)
 SMOKE = BkParams(records=20_000, size=1024, partitions=6, consume_passes=1, e2e_rate=100,
-                 e2e_seconds=2, e2e_warmup_s=0.5, e2e_warm_pass_s=0, settle_s=0.5, timeout_s=60)
+                 e2e_seconds=2, e2e_warmup_s=0.5, e2e_warm_pass_s=0, settle_s=0.5, timeout_s=60,
+                 failover_kills=1, failover_warm_s=1.5, failover_settle_s=1.0,
+                 scale_records=30_000, scale_producers=2)
 
 
 @dataclass(frozen=True)
@@ -118,6 +146,13 @@ METRICS: list[BkMetric] = [
              "psutil"),
     BkMetric("rss_peak_total_mib", "resident memory of all processes, sum of per-process peaks "
              "under the loads", "MiB", "lower", "psutil"),
+    # 3-broker setups only; every kill of a run is a value (a list per run)
+    BkMetric("failover_s", "failover: kill -9 of a partition leader to the first ack after "
+             "the stall", "s", "lower", "librdkafka, idempotent", 1.0),
+    BkMetric("failover_gap_s", "failover: longest gap between two acks of that partition", "s",
+             "lower", "librdkafka, idempotent"),
+    BkMetric("failover_others_gap_s", "failover: longest gap of the partitions the killed "
+             "broker did not lead", "s", "lower", "librdkafka, idempotent"),
 ]
 METRIC_BY_KEY = {m.key: m for m in METRICS}
 
@@ -144,7 +179,7 @@ def bookkeeper_version() -> str | None:
         libs = bookkeeper_env_module().bookkeeper_libs()
         jars = sorted(libs.glob("bookkeeper-server-*.jar"))
         if jars:
-            return jars[0].stem.removeprefix("bookkeeper-server-")
+            return str(jars[0].stem.removeprefix("bookkeeper-server-"))
     return None
 
 
@@ -161,6 +196,24 @@ class BkKwireBroker(KwireBroker):
 
 
 # -- setups ------------------------------------------------------------------------
+
+class Setup(Protocol):
+    """What a setup offers the scenarios (multi-broker ones also kill_broker,
+    restart_broker, controller and timeouts: benchmarks/cluster.py)."""
+
+    @property
+    def bootstrap(self) -> str: ...
+
+    def start(self) -> float: ...
+
+    def pids(self) -> dict[str, int]: ...
+
+    def dead(self) -> str | None: ...
+
+    def stop(self) -> dict[str, int | None]: ...
+
+    def log_tail(self) -> str: ...
+
 
 class KwireOnBookKeeper:
     """A fresh BookKeeperEnv (ZooKeeper + 3 bookies) and kwire on a fresh chroot."""
@@ -264,8 +317,22 @@ class KafkaThree:
     def log_tail(self) -> str:
         return "\n".join(f"--- {n.name}\n{n.log_tail(15)}" for n in self.cluster.nodes)
 
+    # -- failover (benchmarks/cluster.py) --
+    def kill_broker(self, node_id: int) -> None:
+        self.cluster.kill_node(node_id)
 
-Setup = KwireOnBookKeeper | KafkaThree
+    def restart_broker(self, node_id: int) -> None:
+        self.cluster.restart_node(node_id)
+
+    def controller(self, metadata_controller: int) -> int | None:
+        """The active KRaft controller (Metadata's controller id is a random broker)."""
+        return self.cluster.active_controller()
+
+    @staticmethod
+    def timeouts() -> str:
+        from benchmarks.cluster import KAFKA_TIMEOUTS
+
+        return KAFKA_TIMEOUTS
 
 
 def make_setup(name: str, workdir: Path, libs: Path | None) -> Setup:
@@ -273,6 +340,10 @@ def make_setup(name: str, workdir: Path, libs: Path | None) -> Setup:
         return KwireOnBookKeeper(workdir, journal_sync=True)
     if name == "kwire-bk-nosync":
         return KwireOnBookKeeper(workdir, journal_sync=False)
+    if name == CLUSTER:
+        from benchmarks.cluster import KwireClusterSetup
+
+        return KwireClusterSetup(workdir)
     if name == KAFKA:
         if libs is None:
             raise RuntimeError("Kafka's jars are unavailable")
@@ -281,8 +352,11 @@ def make_setup(name: str, workdir: Path, libs: Path | None) -> Setup:
 
 
 def describe_settings() -> dict[str, str]:
+    from benchmarks.cluster import KwireClusterSetup
+
     return {"kwire-bk-sync": KwireOnBookKeeper.describe_settings(True),
             "kwire-bk-nosync": KwireOnBookKeeper.describe_settings(False),
+            CLUSTER: KwireClusterSetup.describe_settings(),
             KAFKA: KafkaCluster.describe_settings()}
 
 
@@ -360,7 +434,9 @@ class BkContext:
     setup: Setup
     java: JavaTools | None
     params: BkParams
-    metrics: dict[str, float] = field(default_factory=dict)
+    name: str = ""  # the setup's name (SETUPS)
+    rep: int = 1
+    metrics: dict[str, Any] = field(default_factory=dict)  # float, or a list (failover)
     details: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -370,9 +446,10 @@ class Skip(Exception):
     pass
 
 
-def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+def create_topic(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
     """Replication factor -1: the broker's default (Kafka cluster: 3; kwire: 1). Waits
-    until every partition has a leader and a full ISR."""
+    until every partition has a leader and a full ISR; returns how many partitions
+    each broker leads."""
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -383,7 +460,8 @@ def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
         if md is not None and md.error is None and len(md.partitions) == partitions and all(
                 p.leader >= 0 and p.error is None and len(p.isrs) == len(p.replicas)
                 for p in md.partitions.values()):
-            return
+            leaders = [p.leader for p in md.partitions.values()]
+            return {b: leaders.count(b) for b in sorted(set(leaders))}
         time.sleep(0.1)
     raise RuntimeError(f"topic {topic}: no leader or short ISR after 30 s")
 
@@ -422,19 +500,21 @@ def _need_java(ctx: BkContext) -> JavaTools:
 
 def rd_produce(ctx: BkContext) -> None:
     p = ctx.params
-    create_topic(ctx.setup.bootstrap, "bk-rd-1k", p.partitions)
+    leaders = create_topic(ctx.setup.bootstrap, "bk-rd-1k", p.partitions)
     r = _timed(ctx, "rd_produce", lambda: _loadgen(
         ctx, "produce", "--topic", "bk-rd-1k", "--count", str(p.records), "--size", str(p.size),
         "--timeout", str(p.timeout_s)))
+    ctx.details["rd_produce"]["leaders"] = leaders  # partitions led per broker
     ctx.metrics["rd_produce_mibs"] = r["mib_per_s"]
 
 
 def pp_produce(ctx: BkContext) -> None:
     java = _need_java(ctx)
     p = ctx.params
-    create_topic(ctx.setup.bootstrap, "bk-pp-1k", p.partitions)
+    leaders = create_topic(ctx.setup.bootstrap, "bk-pp-1k", p.partitions)
     r = _timed(ctx, "pp_produce", lambda: java.producer_perf(
         ctx.setup.bootstrap, "bk-pp-1k", p.records, p.size, timeout=p.timeout_s))
+    ctx.details["pp_produce"]["leaders"] = leaders
     ctx.metrics["pp_produce_mibs"] = r["mib_per_s"]
 
 
@@ -501,22 +581,48 @@ def e2e(ctx: BkContext) -> None:
         ctx.metrics["ack_p99_ms"] = c["ack_p99_ms"]
 
 
-SCENARIOS: list[tuple[str, Callable[[BkContext], None], list[str]]] = [
-    ("rd_produce", rd_produce, ["rd_produce_mibs"]),
-    ("pp_produce", pp_produce, ["pp_produce_mibs"]),
-    ("rd_consume", rd_consume, ["rd_consume_mibs"]),
-    ("cp_consume", cp_consume, ["cp_consume_mibs"]),
-    ("e2e", e2e, ["e2e_p50_ms", "e2e_p99_ms", "e2e_p999_ms", "ack_p99_ms"]),
+def scale(ctx: BkContext) -> None:
+    from benchmarks.cluster import scale as run
+
+    run(ctx)
+
+
+def failover(ctx: BkContext) -> None:
+    from benchmarks.cluster import failover as run
+
+    run(ctx)
+
+
+ALL = set(SETUPS)
+# (name, function, metrics it records, the setups it runs on); `failover` kills
+# brokers, so it runs last
+SCENARIOS: list[tuple[str, Callable[[BkContext], None], list[str], set[str]]] = [
+    ("rd_produce", rd_produce, ["rd_produce_mibs"], ALL),
+    ("pp_produce", pp_produce, ["pp_produce_mibs"], ALL),
+    ("rd_consume", rd_consume, ["rd_consume_mibs"], ALL),
+    ("cp_consume", cp_consume, ["cp_consume_mibs"], ALL),
+    ("e2e", e2e, ["e2e_p50_ms", "e2e_p99_ms", "e2e_p999_ms", "ack_p99_ms"], ALL),
+    ("scale", scale, ["scale_1_mibs", "scale_2_mibs", "scale_3_mibs"], {CLUSTER}),
+    ("failover", failover, ["failover_s", "failover_gap_s", "failover_others_gap_s"],
+     MULTI_BROKER),
 ]
 
 
+def _fmt_metric(v: Any) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(f"{x:.4g}" for x in v) + "]"
+    return f"{v:.4g}"
+
+
 def run_scenarios(ctx: BkContext, log: Callable[[str], None]) -> None:
-    for name, fn, keys in SCENARIOS:
+    for name, fn, keys, setups in SCENARIOS:
+        if ctx.name and ctx.name not in setups:
+            continue
         t0 = time.monotonic()
         try:
             fn(ctx)
             log(f"  {name:16s} ok    {time.monotonic() - t0:6.1f} s  " + ", ".join(
-                f"{k}={ctx.metrics[k]:.4g}" for k in keys if k in ctx.metrics))
+                f"{k}={_fmt_metric(ctx.metrics[k])}" for k in keys if k in ctx.metrics))
         except Skip as s:
             ctx.skipped[name] = str(s)
             log(f"  {name:16s} skip  {s}")
@@ -547,13 +653,14 @@ def run_one(name: str, rep: int, workroot: Path, libs: Path | None, java: JavaTo
         t0 = time.monotonic()
         startup = setup.start()
         result["metrics"]["startup_s"] = startup
-        if isinstance(setup, KwireOnBookKeeper):
-            result["details"]["bookkeeper_env_start_s"] = round(setup.env_start_s or 0, 2)
-        else:
+        if isinstance(setup, KafkaThree):
             result["details"]["storage_format_s"] = round(setup.cluster.format_s or 0, 2)
+        else:
+            result["details"]["bookkeeper_env_start_s"] = round(
+                getattr(setup, "env_start_s", None) or 0, 2)
         log(f"  {'startup':16s} ok    {time.monotonic() - t0:6.1f} s  startup_s={startup:.3g} "
             f"on {setup.bootstrap}")
-        ctx = BkContext(setup, java, params)
+        ctx = BkContext(setup, java, params, name=name, rep=rep)
         sampler = ProcessRss(setup.pids())
         time.sleep(params.settle_s)
         result["rss_idle"] = {k: round(v, 1) for k, v in sampler.sample().items()}

@@ -11,6 +11,8 @@ replication factor 3 (min ISR 2). Clients get all three brokers as bootstrap.
     ready_s = cluster.start()       # spawn to the first acks=all produce acknowledged
     cluster.bootstrap, cluster.pids()
     cluster.stop()                  # SIGTERM all, SIGKILL after the grace period
+    cluster.kill_node(2); cluster.restart_node(2)   # kill -9 one node, start it again
+    cluster.active_controller()     # the KRaft quorum leader, from the nodes' quorum-state
 
 Every JVM runs in its own session, is registered with benchmarks.brokers (so
 `stop_all()` ends it on any exit path of the benchmark), is killed by an atexit
@@ -49,6 +51,11 @@ CLUSTER_PROPERTIES = {
     "transaction.state.log.min.isr": "2",
     "share.coordinator.state.topic.replication.factor": "3",
     "share.coordinator.state.topic.min.isr": "2",
+    # The controller fences a broker whose heartbeats (broker.heartbeat.interval.ms,
+    # default 2000) stop for this long (default 9000); 6000 matches the kwire
+    # cluster's zookeeper.session.timeout.ms for the failover comparison
+    # (benchmarks/cluster.py). It changes nothing while every broker is alive.
+    "broker.session.timeout.ms": "6000",
 }
 
 _LIVE: weakref.WeakSet[KafkaCluster] = weakref.WeakSet()
@@ -97,10 +104,14 @@ class KafkaCluster:
         self.nodes = [KafkaNode(i, self.workdir / f"node-{i}") for i in range(1, nodes + 1)]
         self.log_config = self.workdir / "log4j2.properties"
         self.format_s: float | None = None
+        self.down: set[int] = set()  # nodes killed on purpose (not a failure for dead())
 
     @property
     def bootstrap(self) -> str:
         return ",".join(f"{HOST}:{n.port}" for n in self.nodes)
+
+    def node(self, node_id: int) -> KafkaNode:
+        return next(n for n in self.nodes if n.node_id == node_id)
 
     def pids(self) -> dict[str, int]:
         return {n.name: n.proc.pid for n in self.nodes if n.proc is not None and n.running}
@@ -108,7 +119,7 @@ class KafkaCluster:
     def dead(self) -> str | None:
         """A description of the first node that exited, or None while all run."""
         for n in self.nodes:
-            if n.proc is not None and n.proc.poll() is not None:
+            if n.node_id not in self.down and n.proc is not None and n.proc.poll() is not None:
                 return f"{n.name} exited with {n.proc.returncode}\n{n.log_tail()}"
         return None
 
@@ -168,15 +179,53 @@ class KafkaCluster:
         _LIVE.add(self)
         t0 = time.monotonic()
         for n in self.nodes:
-            with open(n.log_path, "ab") as logf:
-                n.proc = subprocess.Popen(self.command(n), stdin=subprocess.DEVNULL, stdout=logf,
-                                          stderr=logf, start_new_session=True)
-            register(n.proc)
+            self._spawn(n)
         try:
             return first_ack(self.bootstrap, self.dead, timeout) - t0
         except BaseException:
             self.stop()
             raise
+
+    def _spawn(self, n: KafkaNode) -> None:
+        with open(n.log_path, "ab") as logf:
+            n.proc = subprocess.Popen(self.command(n), stdin=subprocess.DEVNULL, stdout=logf,
+                                      stderr=logf, start_new_session=True)
+        register(n.proc)
+
+    def kill_node(self, node_id: int) -> None:
+        """kill -9 one node (a crash: no controlled shutdown)."""
+        n = self.node(node_id)
+        self.down.add(node_id)
+        if n.running:
+            assert n.proc is not None
+            n.proc.kill()
+            n.proc.wait(10)
+
+    def restart_node(self, node_id: int) -> None:
+        """Start a stopped node again on its data dir, ports and properties (returns at
+        once: wait for it through the cluster's metadata)."""
+        n = self.node(node_id)
+        assert not n.running, f"{n.name} still runs"
+        self._spawn(n)
+        self.down.discard(node_id)
+
+    def active_controller(self) -> int | None:
+        """The KRaft quorum's leader, as the running nodes record it in
+        `__cluster_metadata-0/quorum-state` (the highest epoch wins); None if unknown.
+        (A broker's Metadata answer names a random live broker as controller in KRaft.)"""
+        import json
+
+        best: tuple[int, int] | None = None
+        for n in self.nodes:
+            if not n.running:
+                continue
+            path = n.workdir / "data" / "__cluster_metadata-0" / "quorum-state"
+            with contextlib.suppress(OSError, ValueError):
+                st = json.loads(path.read_text())
+                leader, epoch = int(st.get("leaderId", -1)), int(st.get("leaderEpoch", -1))
+                if leader >= 0 and (best is None or epoch > best[1]):
+                    best = (leader, epoch)
+        return None if best is None else best[0]
 
     def stop(self, grace: float = 30.0) -> dict[str, int | None]:
         """SIGTERM every node at once, SIGKILL what still runs after `grace` s."""
@@ -188,8 +237,8 @@ class KafkaCluster:
         deadline = time.monotonic() + grace
         codes: dict[str, int | None] = {}
         for n in self.nodes:
-            if n.proc is None:
-                continue
+            if n.proc is None or (n.node_id in self.down and n.proc.poll() is not None):
+                continue  # never started, or killed on purpose (its code is -9)
             try:
                 n.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:

@@ -1,13 +1,16 @@
 """librdkafka (confluent-kafka) load generator: one subcommand per role, one JSON line out.
 
   python -m benchmarks.loadgen_rdkafka CMD --bootstrap B --topic T ...
-    produce      --count N --size S [--acks all]
+    produce      --count N --size S [--acks all] [--start-at WALL]
     consume      --count N [--partitions P] [--passes K]
     e2e-consume  --count N [--warmup-s 1]
     e2e-produce  --rate R --seconds D --size S
 
 `produce` sends N values of S random bytes as fast as librdkafka takes them
-(client defaults, except acks) and waits for every acknowledgement.
+(client defaults, except acks) and waits for every acknowledgement; with
+--start-at (a time.time() value) it connects first and starts sending then, so
+several producer processes start together (its JSON has t_start and t_end, wall
+clock, for adding their rates up).
 `consume` assign()s every partition at the beginning (no consumer group: it
 works on brokers without a group coordinator) and reads N records.
 End-to-end latency: `e2e-produce` sends R records/s (paced, linger.ms=0,
@@ -65,6 +68,9 @@ def produce(a: argparse.Namespace) -> dict[str, Any]:
     value = os.urandom(a.size)
     # one metadata round trip before the clock starts, as the Java tool does on first send
     p.list_topics(a.topic, timeout=10)
+    if a.start_at:
+        time.sleep(max(0.0, a.start_at - time.time()))
+    t_start = time.time()
     t0 = time.monotonic()
     cpu0 = time.process_time()
     for _ in range(a.count):
@@ -78,12 +84,13 @@ def produce(a: argparse.Namespace) -> dict[str, Any]:
                 raise SystemExit(f"produce failed: {e}") from None
     left = p.flush(a.timeout)
     dt = time.monotonic() - t0
+    t_end = time.time()
     if left or errors or acked != a.count:
         raise SystemExit(f"produce: {acked}/{a.count} acknowledged, {left} unflushed, "
                          f"errors {errors}")
     return {"records": a.count, "seconds": dt, "records_per_s": a.count / dt,
             "mib_per_s": a.count * a.size / MIB / dt,
-            "client_cores": (time.process_time() - cpu0) / dt}
+            "client_cores": (time.process_time() - cpu0) / dt, "t_start": t_start, "t_end": t_end}
 
 
 def _consumer(bootstrap: str, extra: dict[str, Any] | None = None) -> Any:
@@ -241,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         if name in ("produce", "consume", "e2e-consume"):
             s.add_argument("--count", type=int, required=True)
     sub.choices["produce"].add_argument("--acks", default="all")
+    sub.choices["produce"].add_argument("--start-at", type=float, default=None,
+                                        help="time.time() at which to start sending")
     sub.choices["consume"].add_argument("--partitions", type=int, default=1)
     sub.choices["consume"].add_argument("--passes", type=int, default=1)
     sub.choices["e2e-consume"].add_argument("--warmup-s", type=float, default=1.0)

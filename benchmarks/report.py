@@ -265,7 +265,11 @@ def markdown(results: dict[str, Any], chart_name: str | None,
           "confluent-kafka", "python -m benchmarks.run                # full: kwire and Kafka, "
           "3 repetitions, writes this page", "python -m benchmarks.run --smoke        # kwire "
           "only, < 1 min, what CI runs", "python -m benchmarks.run --only bookkeeper   # only the "
-          "BookKeeper set (~10 min), merged into this page", "```", "",
+          "BookKeeper set (~20 min), merged into this page",
+          "python -m benchmarks.run --only bookkeeper --bk-setups kwire-3brokers,kafka-3rf3"
+          "   # the 3-broker comparison alone (~12 min; the page then shows only these two)",
+          "python -m benchmarks.run --smoke --only bookkeeper --bk-setups kwire-3brokers"
+          "   # the kwire cluster, tiny sizes (~2 min)", "```", "",
           "Needs Java 17 and Maven for the first download of Kafka's jars "
           "(`scripts/fetch-kafka.sh`) and of BookKeeper's (`scripts/fetch-bookkeeper.sh`). "
           "Raw results: `benchmarks/results/latest.json` (single-node set) and "
@@ -499,12 +503,24 @@ def metric(key: str) -> Metric:
 # -- the BookKeeper set -------------------------------------------------------------------
 
 def _bk_values(bk: dict[str, Any], setup: str, key: str) -> list[float]:
+    """Every value of a figure over the setup's runs; a run's list (the failover
+    kills of one repetition) counts value by value."""
     out = []
     for r in bk["runs"]:
         v = r["metrics"].get(key)
-        if r["setup"] == setup and v is not None and not math.isnan(v):
-            out.append(float(v))
+        if r["setup"] != setup or v is None:
+            continue
+        for x in v if isinstance(v, list) else [v]:
+            if x is not None and not math.isnan(x):
+                out.append(float(x))
     return out
+
+
+def _fmt_run(v: Any) -> str:
+    """A per-run cell: one figure, or every value of a run's list."""
+    if isinstance(v, list):
+        return ", ".join(fmt(x) for x in v) if v else "—"
+    return fmt(v)
 
 
 def _bk_ratio(bk: dict[str, Any], setup: str, key: str) -> float | None:
@@ -528,7 +544,7 @@ def _bk_runs_field(bk: dict[str, Any], setup: str, fld: str) -> dict[str, list[f
 
 
 def _proc_order(name: str) -> tuple[int, str]:
-    return ({"kwire": 0, "zookeeper": 1}.get(name, 2), name)
+    return (0 if name.startswith("kwire") else 1 if name == "zookeeper" else 2, name)
 
 
 def _cpu_cell(bk: dict[str, Any], setup: str, scen: str) -> str:
@@ -550,8 +566,51 @@ def _cpu_cell(bk: dict[str, Any], setup: str, scen: str) -> str:
     return ", ".join(parts)
 
 
-def bookkeeper_section(bk: dict[str, Any], level: str = "##") -> list[str]:
+_RATIO_HEAD = {"kwire-bk-sync": "sync on", "kwire-bk-nosync": "sync off",
+               "kwire-3brokers": "3 brokers"}
+_SHORT = {"kwire-bk-sync": "kwire-BK sync on", "kwire-bk-nosync": "kwire-BK sync off",
+          "kwire-3brokers": "kwire 3 brokers", "kafka-3rf3": "Kafka, 3 brokers, RF 3"}
+
+
+def _bk_targets(bk: dict[str, Any], setup: str, setups: list[str], h: str) -> list[str]:
     from benchmarks.bookkeeper import KAFKA, LABEL, METRICS, TARGET_SETUP
+
+    P = bk["meta"]["params"]
+    extra = setup == TARGET_SETUP and "kwire-bk-sync" in setups
+    L = [f"{h}# Targets ({LABEL[setup]} vs {LABEL[KAFKA]})", "",
+         "| target | kwire/Kafka | met? |" + (" journal sync on: kwire/Kafka (no target) |"
+                                              if extra else ""),
+         "|---|---|---|" + ("---|" if extra else "")]
+    for m in METRICS:
+        if m.target is None or not _bk_values(bk, setup, m.key):
+            continue
+        r = _bk_ratio(bk, setup, m.key)
+        met = target_met(m, r)  # type: ignore[arg-type]
+        verdict = "—" if met is None else ("**yes**" if met else "**no**")
+        row = f"| {m.text(P)} ({m.source}): {_target_text(m)} | {fmt(r)} | {verdict} |"  # type: ignore[arg-type]
+        if extra:
+            row += f" {fmt(_bk_ratio(bk, 'kwire-bk-sync', m.key))} |"
+        L.append(row)
+    L.append("")
+    return L
+
+
+def _spread_note(bk: dict[str, Any], setup: str) -> str:
+    """How the librdkafka produce topic's partitions were led, per repetition."""
+    seen = []
+    for r in bk["runs"]:
+        d = r["details"].get("rd_produce")
+        if r["setup"] == setup and isinstance(d, dict) and d.get("leaders"):
+            led = {int(k): v for k, v in d["leaders"].items()}
+            seen.append("/".join(str(led.get(i, 0)) for i in (1, 2, 3)))
+    if not seen:
+        return ""
+    return (" (partitions led by brokers 1/2/3 in the librdkafka produce topic: "
+            + ", ".join(sorted(set(seen))) + ")")
+
+
+def bookkeeper_section(bk: dict[str, Any], level: str = "##") -> list[str]:
+    from benchmarks.bookkeeper import CLUSTER, KAFKA, LABEL, METRICS, TARGET_SETUPS
 
     meta = bk["meta"]
     P = meta["params"]
@@ -576,36 +635,40 @@ def bookkeeper_section(bk: dict[str, Any], level: str = "##") -> list[str]:
           "BookKeeper's default).",
           "- **" + LABEL["kwire-bk-nosync"] + "**: the same with `journalSyncData=false` "
           "(bookies acknowledge once the entry is in the journal's page cache).",
+          *(["- **" + LABEL[CLUSTER] + "**: three kwire brokers (node ids 1–3) on one ZooKeeper "
+             "chroot and the same kind of 3 bookies, journal sync off as in the row above (the "
+             "faster kwire setup, and the one the targets are set against), "
+             "`zookeeper.session.timeout.ms=6000`; the topics' leaders spread over the three "
+             "brokers (kwire's placement), so clients talk to all three"
+             + _spread_note(bk, CLUSTER) + "."]
+            if CLUSTER in setups else []),
           "- **" + LABEL[KAFKA] + "**: Apache Kafka " + str(meta["versions"].get("kafka", "")) +
           ", 3 KRaft nodes (combined broker+controller), `default.replication.factor=3`, "
-          "`min.insync.replicas=2`; Kafka never fsyncs by default (its durability is the "
-          "replication), which is why the targets are set against the journal-sync-off row.",
+          "`min.insync.replicas=2`"
+          + (", `broker.session.timeout.ms=6000` (the failover comparison; default 9000)"
+             if CLUSTER in setups else "")
+          + "; Kafka never fsyncs by default (its durability is the "
+          "replication), which is why the targets are set against the journal-sync-off "
+          + ("rows." if CLUSTER in setups else "row."),
           f"- Every load is acks=all. Throughput topics: {P['partitions']} partitions each, "
           "created with the broker's default replication factor (Kafka 3; kwire's replication "
           "is BookKeeper's). End-to-end latency: a 1-partition topic.", ""]
 
-    if have_kafka and TARGET_SETUP in setups:
-        L += [f"{h}# Targets ({LABEL[TARGET_SETUP]} vs {LABEL[KAFKA]})", "",
-              "| target | kwire/Kafka | met? |" + (" journal sync on: kwire/Kafka (no target) |"
-                                                   if "kwire-bk-sync" in setups else ""),
-              "|---|---|---|" + ("---|" if "kwire-bk-sync" in setups else "")]
-        for m in METRICS:
-            if m.target is None:
-                continue
-            r = _bk_ratio(bk, TARGET_SETUP, m.key)
-            met = target_met(m, r)  # type: ignore[arg-type]
-            verdict = "—" if met is None else ("**yes**" if met else "**no**")
-            row = f"| {m.text(P)} ({m.source}): {_target_text(m)} | {fmt(r)} | {verdict} |"  # type: ignore[arg-type]
-            if "kwire-bk-sync" in setups:
-                row += f" {fmt(_bk_ratio(bk, 'kwire-bk-sync', m.key))} |"
-            L.append(row)
-        L.append("")
+    if CLUSTER not in setups and not meta.get("smoke"):
+        L += [f"*This run predates the setup `{CLUSTER}` ({LABEL[CLUSTER]}: failover after "
+              "kill -9 of a partition leader, and produce throughput with 1, 2 and 3 kwire "
+              "brokers on the same bookies); `python -m benchmarks.run --only bookkeeper` "
+              "measures it with the other setups, `--bk-setups kwire-3brokers,kafka-3rf3` "
+              "beside Kafka alone.*", ""]
+    if have_kafka:
+        for ts in TARGET_SETUPS:
+            if ts in setups:
+                L += _bk_targets(bk, ts, setups, h)
 
     L += [f"{h}# Results", ""]
     head = "| figure | measured with | unit | " + " | ".join(LABEL[s] for s in setups) + " |"
     ratio_cols = [s for s in kwire_rows if have_kafka]
-    head += "".join(f" {'sync on' if s == 'kwire-bk-sync' else 'sync off'}: kwire/Kafka |"
-                    for s in ratio_cols)
+    head += "".join(f" {_RATIO_HEAD.get(s, s)}: kwire/Kafka |" for s in ratio_cols)
     L += [head, "|" + "---|" * (3 + len(setups) + len(ratio_cols))]
     for m in METRICS:
         cols = [cell(_bk_values(bk, s, m.key)) for s in setups]
@@ -645,6 +708,10 @@ def bookkeeper_section(bk: dict[str, Any], level: str = "##") -> list[str]:
         L.append(f"| {label} | " + " | ".join(_cpu_cell(bk, s, scen) for s in setups) + " |")
     L += ["", "\"clients\" is the load generators (and this driver); the rest of the 2 cores "
           "went to other processes on the machine (per-run table).", ""]
+    if CLUSTER in setups or any(_bk_values(bk, s, "failover_s") for s in setups):
+        L += failover_section(bk, setups, h)
+    if CLUSTER in setups:
+        L += scale_section(bk, h)
 
     L += [f"{h}# Method", "",
           f"- **Produce**: librdkafka (`benchmarks/loadgen_rdkafka.py produce`, client defaults "
@@ -666,8 +733,12 @@ def bookkeeper_section(bk: dict[str, Any], level: str = "##") -> list[str]:
           "- **Start-up**: from spawning the broker process(es) to the first acks=all produce "
           "acknowledged (auto-created topic). For kwire the ZooKeeper and bookies are already "
           "running (their start is in the per-run table); for Kafka it includes electing the "
-          "KRaft quorum and registering all three brokers (replication factor 3 needs them).",
-          ""]
+          "KRaft quorum and registering all three brokers (replication factor 3 needs them)"
+          + ("; for the kwire cluster it also waits until Metadata lists all three brokers"
+             if CLUSTER in setups else "") + ".", ""]
+    if CLUSTER in setups:
+        L.insert(len(L) - 1, failover_method(P))
+        L.insert(len(L) - 1, scale_method(P))
     L += [f"{h}# Settings", ""]
     for s in setups:
         L.append(f"- **{LABEL[s]}**: {meta['settings'].get(s, '')}")
@@ -676,14 +747,19 @@ def bookkeeper_section(bk: dict[str, Any], level: str = "##") -> list[str]:
 
     runs = bk["runs"]
     L += [f"{h}# Per-run values", "", "| figure | " + " | ".join(
-        f"{LABEL[r['setup']].replace('kwire on BookKeeper, journal ', 'kwire-BK ')} #{r['rep']}"
-        for r in runs) + " |", "|---|" + "---|" * len(runs)]
+        f"{_SHORT.get(r['setup'], r['setup'])} #{r['rep']}" for r in runs) + " |",
+        "|---|" + "---|" * len(runs)]
     for m in METRICS:
         vals = [r["metrics"].get(m.key) for r in runs]
         if all(v is None for v in vals):
             continue
-        L.append(f"| {m.text(P)}, {m.source} ({m.unit}) | " + " | ".join(fmt(v) for v in vals)
-                 + " |")
+        L.append(f"| {m.text(P)}, {m.source} ({m.unit}) | " + " | ".join(_fmt_run(v)
+                                                                       for v in vals) + " |")
+    for k in (1, 2, 3):
+        vals = [r["metrics"].get(f"scale_{k}_mibs") for r in runs]
+        if any(v is not None for v in vals):
+            L.append(f"| produce with {k} kwire broker(s), 1 KiB (MiB/s) | "
+                     + " | ".join(_fmt_run(v) for v in vals) + " |")
     for label, key in (("ZooKeeper + bookies start (s)", "bookkeeper_env_start_s"),
                        ("Kafka storage format before start (s)", "storage_format_s"),
                        ("waited for a quiet machine before the run (s)", "quiet_wait_s")):
@@ -721,3 +797,179 @@ def bookkeeper_page(bk: dict[str, Any]) -> str:
     L += [f"| {k} | {v} |" for k, v in bk["meta"]["versions"].items()]
     L.append("")
     return "\n".join(L)
+
+
+# -- the BookKeeper set: the 3-broker kwire cluster (benchmarks/cluster.py) ---------------
+
+def _kills(bk: dict[str, Any], setup: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for r in bk["runs"]:
+        d = r["details"].get("failover")
+        if r["setup"] == setup and isinstance(d, dict):
+            out += [{**k, "rep": r["rep"]} for k in d.get("kills", [])]
+    return out
+
+
+def _timeouts(bk: dict[str, Any], setup: str) -> str:
+    for r in bk["runs"]:
+        d = r["details"].get("failover")
+        if r["setup"] == setup and isinstance(d, dict) and d.get("timeouts"):
+            return str(d["timeouts"])
+    return "—"
+
+
+def failover_section(bk: dict[str, Any], setups: list[str], h: str) -> list[str]:
+    from benchmarks.bookkeeper import KAFKA, LABEL, MULTI_BROKER
+
+    cols = [s for s in setups if s in MULTI_BROKER]
+    kills = {s: _kills(bk, s) for s in cols}
+    if not any(kills.values()):
+        return []
+    both = len(cols) == 2 and all(kills.values())
+    kw = next((s for s in cols if s != KAFKA), None)
+
+    def vals(s: str, f: Any) -> list[float]:
+        out = []
+        for k in kills[s]:
+            with contextlib.suppress(KeyError, TypeError):
+                v = f(k)
+                if v is not None:
+                    out.append(float(v))
+        return out
+
+    rows: list[tuple[str, Any]] = [
+        ("kill → first acknowledgement after the stall, s", lambda k: k["failover_s"]),
+        ("longest gap between two acknowledgements of that partition, s",
+         lambda k: k["longest_gap_s"]),
+        ("kill → Metadata names a new leader, s", lambda k: k["leader_in_metadata_s"]),
+        ("new leader in Metadata → its first acknowledgement, s",
+         lambda k: k["failover_s"] - k["leader_in_metadata_s"]),
+        ("longest gap of the partitions the killed broker did not lead, s",
+         lambda k: k["others_longest_gap_s"]),
+        ("killed broker back until every partition is led with a full ISR, s",
+         lambda k: k.get("rejoined_s")),
+    ]
+    L = [f"{h}# Failover after kill -9 of a partition leader", "",
+         "| | " + " | ".join(LABEL[s] for s in cols) + (" | kwire/Kafka |" if both else " |"),
+         "|---|" + "---|" * (len(cols) + (1 if both else 0)),
+         "| broker liveness timeout | " + " | ".join(_timeouts(bk, s) for s in cols)
+         + (" | |" if both else " |"),
+         "| kills measured | " + " | ".join(str(len(kills[s])) for s in cols)
+         + (" | |" if both else " |")]
+    for label, f in rows:
+        cells = [cell(vals(s, f)) for s in cols]
+        if all(c == "—" for c in cells):
+            continue
+        row = f"| {label} | " + " | ".join(cells)
+        if both and kw is not None:
+            a, b = median(vals(kw, f)), median(vals(KAFKA, f))
+            row += f" | {fmt(a / b) if a is not None and b else '—'}"
+        L.append(row + " |")
+    L.append("| the killed broker was the active controller | " + " | ".join(
+        f"{sum(1 for k in kills[s] if k.get('victim_was_controller'))} of {len(kills[s])}"
+        for s in cols) + (" | |" if both else " |"))
+    L.append("| delivery errors (idempotent producer, message.timeout.ms 300 s) | " + " | ".join(
+        str(sum(int(k.get("delivery_errors", 0)) for k in kills[s])) for s in cols)
+        + (" | |" if both else " |"))
+    L += ["", "Median over every kill of every repetition, min–max in brackets. Each kill:", "",
+          "| setup | rep | killed broker | partition | kill → first ack after the stall (s) | "
+          "longest gap (s) | kill → new leader in Metadata (s) | other partitions' longest "
+          "gap (s) |", "|---|---|---|---|---|---|---|---|"]
+    for s in cols:
+        for k in kills[s]:
+            L.append(f"| {LABEL[s]} | {k['rep']} | {k['victim']} | {k['partition']} | "
+                     f"{fmt(k['failover_s'])} | {fmt(k['longest_gap_s'])} | "
+                     f"{fmt(k.get('leader_in_metadata_s'))} | "
+                     f"{fmt(k.get('others_longest_gap_s'))} |")
+    L.append("")
+    return L
+
+
+def scale_section(bk: dict[str, Any], h: str) -> list[str]:
+    from benchmarks.bookkeeper import CLUSTER
+
+    steps: dict[int, list[dict[str, Any]]] = {}
+    for r in bk["runs"]:
+        d = r["details"].get("scale")
+        if r["setup"] != CLUSTER or not isinstance(d, dict):
+            continue
+        for k, st in d.get("steps", {}).items():
+            steps.setdefault(int(k), []).append(st)
+    if not steps:
+        return []
+    base = median([float(st["mib_per_s"]) for st in steps.get(1, [])])
+    L = [f"{h}# Produce with 1, 2 and 3 kwire brokers on the same bookies", "",
+         "| brokers | produce 1 KiB, acks=all (MiB/s) | × 1 broker | CPU of each broker "
+         "(cores) | bookies, sum (cores) | ZooKeeper (cores) | producers + driver (cores) | "
+         "other processes (cores) | all (cores) |", "|---|---|---|---|---|---|---|---|---|"]
+    for k in sorted(steps):
+        sts = steps[k]
+        rate = [float(st["mib_per_s"]) for st in sts]
+        m = median(rate)
+
+        def med(f: Any, sts: list[dict[str, Any]] = sts) -> float | None:
+            out = []
+            for st in sts:
+                with contextlib.suppress(KeyError, TypeError):
+                    out.append(float(f(st)))
+            return median(out)
+
+        names = sorted({n for st in sts for n in st.get("process_cores", {})
+                        if n.startswith("kwire")}, key=_proc_order)
+        brokers = ", ".join(f"{n} {fmt(med(lambda st, n=n: st['process_cores'][n]))}"
+                            for n in names)
+        bookies = med(lambda st: sum(v for n, v in st["process_cores"].items()
+                                     if n.startswith("bookie")))
+        zk = med(lambda st: st["process_cores"]["zookeeper"])
+        clients = med(lambda st: st["client_cores"])
+        other = med(lambda st: st["background_cores"])
+        total = med(lambda st: st["servers_cores"] + st["client_cores"] + st["background_cores"])
+        L.append(f"| {k} | {cell(rate)} | {fmt(m / base) if m and base else '—'} | {brokers} | "
+                 f"{fmt(bookies)} | {fmt(zk)} | {fmt(clients)} | {fmt(other)} | {fmt(total)} |")
+    L += ["", "Median over repetitions (min–max in brackets); CPU is each process's CPU time "
+          "over the load divided by its wall time (psutil), median over repetitions. "
+          "\"producers + driver\" counts the producer processes from their start (imports, "
+          "connecting) to their exit, so it runs a little high.", "",
+          "**What this can and cannot show.** One kwire process runs on one core at most (one "
+          "event loop); a bigger machine would give each broker its own. Here the bookies, "
+          "ZooKeeper, the producer processes and every broker share the same 2 cores, so "
+          "the figure shows how much more one set of bookies takes when the same producers "
+          "write through 1, 2 or 3 brokers (more brokers: more connections, more requests in "
+          "flight, more event loops), not how a cluster with a core per broker and bookies "
+          "of their own grows. Where the brokers stay well below a core each while the sum of "
+          "all processes reaches the 2 cores, the machine, not kwire, is the limit.", ""]
+    return L
+
+
+def failover_method(P: dict[str, Any]) -> str:
+    return (
+        f"- **Failover** (3-broker setups): a librdkafka producer in the driver (acks=all, "
+        f"`enable.idempotence=true`, client defaults otherwise) sends "
+        f"{P.get('failover_rate', 0):,} records/s of {P.get('failover_size', 0):,} B "
+        "round-robin to the 3 partitions of a topic created with replication factor 3 (for "
+        "kwire a preference list of brokers; its data is on the bookies either way). After "
+        f"{P.get('failover_warm_s', 0):g} s the driver kills (SIGKILL) the broker leading one "
+        "partition, choosing one that is not the active controller (kwire: Metadata's "
+        "controller id; Kafka: the KRaft quorum leader recorded in the nodes' quorum-state "
+        "files), and the producer notes the time of every acknowledgement. Failover time: "
+        "from the kill to the first acknowledgement of that partition after the longest gap "
+        "between two of its acknowledgements. The killed broker is then started again and, "
+        "once every partition is led with a full ISR (and "
+        f"{P.get('failover_settle_s', 0):g} s more, in which kwire moves leaderships back to "
+        f"it), the next kill follows: {P.get('failover_kills', 0)} per repetition. Both sides "
+        "detect the dead broker by a session timeout of 6 s counted from its last sign of "
+        "life (kwire: its ZooKeeper session, which its client pings about every 2 s; Kafka: "
+        "its heartbeat to the controller every 2 s), so a kill takes the new leader 4–6 s "
+        "after the kill plus the hand-over.")
+
+
+def scale_method(P: dict[str, Any]) -> str:
+    return (
+        "- **Scaling** (kwire cluster): brokers are stopped (SIGTERM: controlled shutdown) or "
+        "started until brokers 1..k run; a new topic of "
+        f"{P.get('scale_partitions', 0)} partitions (replication factor 1: its leaders spread "
+        f"over the k brokers) takes {P.get('scale_records', 0):,} × {P.get('size', 0):,} B "
+        f"records from {P.get('scale_producers', 0)} librdkafka producer processes (acks=all, "
+        "client defaults) that connect first and start sending at the same instant; MiB/s = "
+        "all bytes / (the last producer's last acknowledgement − the first producer's first "
+        "send). The order is 1, 2, 3 brokers in odd repetitions and 3, 2, 1 in even ones.")

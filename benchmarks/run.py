@@ -8,9 +8,14 @@ Two scenario sets:
 
 - `single`: kwire (local segment files) beside a single-node Kafka, every
   scenario of benchmarks/scenarios.py; raw results in benchmarks/results/latest.json.
-- `bookkeeper`: kwire on 3 BookKeeper bookies (journal sync on and off) beside a
-  3-broker Kafka cluster with replication factor 3 (benchmarks/bookkeeper.py);
-  raw results in benchmarks/results/bookkeeper.json.
+- `bookkeeper`: kwire on 3 BookKeeper bookies (one broker with journal sync on
+  and off; and 3 kwire brokers, journal sync off) beside a 3-broker Kafka cluster
+  with replication factor 3 (benchmarks/bookkeeper.py); the two 3-broker setups
+  also measure failover after kill -9 of a partition leader, and the kwire
+  cluster produce throughput with 1, 2 and 3 brokers on the same bookies
+  (benchmarks/cluster.py); raw results in benchmarks/results/bookkeeper.json.
+  `--bk-setups` picks setups (e.g. `kwire-3brokers,kafka-3rf3`); the saved
+  results then hold only those.
 
 A plain run does both. `--only bookkeeper` (or `--only single`) runs one set and
 rebuilds the page with the other set's saved results JSON (if there is one), so
@@ -21,13 +26,13 @@ then for each repetition starts each broker in turn on a fresh temp data dir
 (order alternates between repetitions), runs every scenario of
 benchmarks/scenarios.py against it, stops it, and finally writes the markdown
 page, its chart (`<out stem>-chart.png` next to it) and the raw results JSON.
-The BookKeeper set does the same with its three setups.
+The BookKeeper set does the same with its four setups.
 
 --smoke: kwire only, small sizes (a few seconds per scenario), 1 repetition,
 output to a temp dir unless --out is given; Kafka's Java tools are used if java
 and the jars are available, else those scenarios are skipped (not failed).
 The BookKeeper set is skipped in --smoke unless asked for (`--smoke --only
-bookkeeper`: a tiny version of it, all three setups).
+bookkeeper`: a tiny version of it, every setup, or those of --bk-setups).
 Exit status 1 if any scenario failed in any run (a skip is not a failure).
 --report-only: rebuild the page and chart from saved results JSON (either set's
 file, or both; a set whose file is not given is read from its default path).
@@ -68,7 +73,7 @@ def load_results(path: Path | None) -> dict[str, Any] | None:
 
 
 def is_bookkeeper(results: dict[str, Any]) -> bool:
-    return results.get("meta", {}).get("set") == bookkeeper.SET_NAME
+    return bool(results.get("meta", {}).get("set") == bookkeeper.SET_NAME)
 
 
 def log(msg: str) -> None:

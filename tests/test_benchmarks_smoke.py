@@ -57,3 +57,54 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
     assert run["details"]["e2e-conns"]["idle_conns_alive"] == results["meta"]["params"][
         "idle_conns"]
     assert run["exit_code"] == 0  # kwire shut down cleanly after the run
+
+
+CLUSTER_FIGURES = {"rd_produce_mibs", "rd_consume_mibs", "e2e_p99_ms", "startup_s",
+                   "scale_1_mibs", "scale_2_mibs", "scale_3_mibs"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_benchmark_cluster_smoke_run(tmp_path: Path) -> None:
+    """The kwire-cluster setup of the BookKeeper set, tiny sizes: 3 brokers on a real
+    ZooKeeper and 3 bookies run the set's scenarios, the 1/2/3-broker scaling and one
+    kill -9 failover (about 2 min on the project's 2-core machine). Skipped without
+    java or the BookKeeper jars."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    pytest.importorskip("kazoo")
+    from benchmarks.bookkeeper import bookkeeper_env_module
+
+    bke = bookkeeper_env_module()
+    try:
+        bke.find_java()
+        bke.bookkeeper_libs()
+    except bke.BookKeeperEnvError as e:
+        pytest.skip(str(e))
+    out = tmp_path / "bench.md"
+    raw = tmp_path / "bench-bk.json"
+    p = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--smoke", "--only", "bookkeeper",
+         "--bk-setups", "kwire-3brokers", "--out", str(out), "--bk-json", str(raw)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=540)
+    assert p.returncode == 0, f"cluster smoke run failed (rc {p.returncode}):\n{p.stderr[-6000:]}"
+    page = out.read_text()
+    assert "Failover after kill -9 of a partition leader" in page
+    assert "Produce with 1, 2 and 3 kwire brokers on the same bookies" in page
+
+    results = json.loads(raw.read_text())
+    (run,) = results["runs"]
+    assert run["setup"] == "kwire-3brokers"
+    assert run["errors"] == {}
+    missing = CLUSTER_FIGURES - set(run["metrics"])
+    assert not missing, f"figures missing from the cluster smoke run: {missing}"
+    for key in CLUSTER_FIGURES:
+        assert run["metrics"][key] > 0, f"{key} = {run['metrics'][key]}"
+    (kill,) = run["details"]["failover"]["kills"]
+    # the new leader acknowledged within the session timeout (6 s) + hand-over
+    assert 0 < kill["failover_s"] < 60
+    assert kill["delivery_errors"] == 0
+    steps = run["details"]["scale"]["steps"]
+    assert {k: len(v["leaders"]) for k, v in steps.items()} == {"1": 1, "2": 2, "3": 3}
+    # every broker still running at the end shut down cleanly (the killed one is not listed)
+    assert set(run["exit_codes"].values()) == {0}
