@@ -52,8 +52,13 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     listener = config.listener
     server_holder: list[Server] = []
+    # The listener opens first (its port goes into the advertised address); a
+    # request that comes before the broker is ready waits for it.
+    ready = asyncio.Event()
 
     async def dispatch(frame: bytes, host: str, lease: ResponseLease) -> list[bytes] | None:
+        if not ready.is_set():
+            await ready.wait()
         return await dispatcher.dispatch(frame, host, lease)
 
     # Response budget: the batches all fetches in flight hold in memory together
@@ -87,6 +92,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     await broker.open_partitions()
     if storage.cluster is not None:
         await storage.cluster.join()
+    ready.set()
     housekeeping = asyncio.create_task(_housekeeping(broker))
     print(f"kwire ready: listening on {bound} (advertised as {advertised}), "
           f"node.id={node.node_id}, {storage.description}", flush=True)
