@@ -79,6 +79,8 @@ class ReplicaManager:
         # needs no reconfiguration, and one gone from the snapshot was deleted.
         self._applied: dict[str, TopicMetadata] = {}
         self._listeners: list[Listener] = []
+        # Notified after every pass: requests waiting for a leadership to open.
+        self._passed = asyncio.Condition()
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -106,6 +108,29 @@ class ReplicaManager:
         # Known but led elsewhere, or leadership arrived and the log is still opening.
         return ErrorCode.NOT_LEADER_OR_FOLLOWER
 
+    async def wait_for_leadership(self, topic: str, index: int,
+                                  timeout_s: float) -> Partition | ErrorCode:
+        """`get_partition_or_error`, but a partition the metadata already gives
+        this broker while its log is still being taken over is waited for (at most
+        `timeout_s`): a produce arriving during a failover is then answered once,
+        instead of NOT_LEADER_OR_FOLLOWER and a client's growing retry backoff."""
+        found = self.get_partition_or_error(topic, index)
+        if found != ErrorCode.NOT_LEADER_OR_FOLLOWER or timeout_s <= 0:
+            return found
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        async with self._passed:
+            while (self.leader_of(topic, index) == self.node_id
+                   and self.partitions.get(TopicPartition(topic, index)) is None):
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(self._passed.wait(), remaining)
+                except TimeoutError:
+                    break
+        return self.get_partition_or_error(topic, index)
+
     def leader_of(self, topic: str, index: int) -> int:
         """The partition's leader in the metadata (-1: none, or unknown partition)."""
         metadata = self._snapshot().topics.get(topic)
@@ -122,6 +147,8 @@ class ReplicaManager:
         async with self._lock:
             snapshot = self._snapshot()
             change = await self._apply(snapshot, reconfigure_all)
+        async with self._passed:
+            self._passed.notify_all()
         if change.gained or change.lost or change.deleted:
             for listener in self._listeners:
                 try:

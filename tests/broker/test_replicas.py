@@ -7,6 +7,7 @@ underneath, with leaders and epochs overridden per partition)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 
@@ -157,3 +158,22 @@ async def test_a_deleted_topic_is_closed_and_its_offsets_go(
     fetched = await broker.groups.call("g", lambda c, token, now: c.fetch_offsets(
         token, now, group_id="g", partitions=[("gone", 0)]))
     assert [p.committed_offset for p in fetched.partitions] == [-1]  # type: ignore[attr-defined]
+
+
+async def test_a_produce_waits_for_a_takeover_in_progress(
+    broker: Broker, store: MovableLeaders
+) -> None:
+    """The metadata gives this broker the partition before its log is open: a
+    request waits for the open instead of answering NOT_LEADER_OR_FOLLOWER."""
+    await broker.create_topic("t", 1, {})
+    store.moved[("t", 0)] = (2, 1)
+    await broker.replicas.apply()
+    replicas = broker.replicas
+    assert await replicas.wait_for_leadership("t", 0, 0.05) == ErrorCode.NOT_LEADER_OR_FOLLOWER
+    store.moved[("t", 0)] = (1, 2)  # the snapshot says "yours" before apply runs
+    waiting = asyncio.ensure_future(replicas.wait_for_leadership("t", 0, 5.0))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    await replicas.apply()
+    found = await waiting
+    assert not isinstance(found, ErrorCode) and found.leader_epoch == 2

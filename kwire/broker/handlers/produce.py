@@ -39,6 +39,10 @@ log = logging.getLogger("kwire.produce")
 PRODUCE_ADVERTISED_MIN = 0
 # KIP-951: the first version whose answers carry current_leader and node_endpoints.
 FIRST_LEADER_HINT_VERSION = 10
+# How long a produce waits for a partition this broker was just made leader of
+# to finish its takeover (a ledger recovery: well under a second) before it
+# answers NOT_LEADER_OR_FOLLOWER.
+LEADERSHIP_WAIT_S = 5.0
 
 
 class LeaderHints:
@@ -181,6 +185,10 @@ async def _produce_partition(
     hints: LeaderHints | None,
 ) -> dict[str, Any]:
     partition = ctx.broker.replicas.get_partition_or_error(topic, index)
+    if partition == ErrorCode.NOT_LEADER_OR_FOLLOWER:
+        # Made leader a moment ago (failover, rebalance): wait for the takeover.
+        partition = await ctx.broker.replicas.wait_for_leadership(
+            topic, index, LEADERSHIP_WAIT_S)
     if isinstance(partition, ErrorCode):
         entry = _error(index, partition)
         if partition == ErrorCode.NOT_LEADER_OR_FOLLOWER and hints is not None:
