@@ -392,12 +392,19 @@ async def zk_a_stale_controller_is_refused_by_zookeeper(env: ZkStoreEnv) -> None
 async def zk_a_lost_session_leads_nothing(env: ZkStoreEnv) -> None:
     store = await env.open_zk()
     await store.create_topic("orders", 2, {})
+    before = store.snapshot()
     store.lose_session()
     snapshot = store.snapshot()
     assert [p.leader for p in snapshot.topics["orders"].partitions] == [-1, -1]
-    assert snapshot.brokers == () and snapshot.controller_id == -1
+    # The brokers and the controller as last seen: Metadata never lists no broker.
+    assert snapshot.brokers == before.brokers != ()
+    assert snapshot.controller_id == before.controller_id
+    heard: list[int] = []
+    store.add_listener(lambda: heard.append(1))
     await store.load()  # what a new session does
     assert [p.leader for p in store.snapshot().topics["orders"].partitions] == [1, 1]
+    # The broker opens what it leads again only if it hears of the new snapshot.
+    assert heard
 
 
 SCENARIOS: tuple[Callable[[StoreEnv], Awaitable[None]], ...] = (

@@ -197,7 +197,9 @@ class ZooKeeperMetadataStore:
 
     async def load(self) -> None:
         """Read the whole tree into a snapshot, creating what a new cluster lacks
-        and finishing what a crashed broker left half-done."""
+        and finishing what a crashed broker left half-done; then tell the
+        listeners (after a lost session the new snapshot may give this broker
+        leaderships that no other change announces)."""
         async with self._lock:
             with _storage_errors("load the cluster metadata"):
                 for path in PERSISTENT_PATHS:
@@ -220,6 +222,7 @@ class ZooKeeperMetadataStore:
                 controller_id=self._broker.node_id if old is None else old.controller_id,
                 brokers=(self._broker,) if old is None else old.brokers, topics=topics,
                 broker_configs=broker_configs, group_configs=group_configs)
+        self._changed()
 
     async def _ensure(self, path: str) -> None:
         built = ""
@@ -626,14 +629,17 @@ class ZooKeeperMetadataStore:
     def lose_session(self) -> None:
         """The ZooKeeper session expired: the controller may have moved this
         broker's leaderships already, so until the tree is read again this broker
-        believes it leads nothing (and knows no live broker or controller)."""
+        believes it leads nothing. The live brokers and the controller stay as
+        last seen (Kafka's broker keeps its metadata cache too): a Metadata answer
+        listing no broker makes librdkafka decommission every broker it knows,
+        group coordinator included, and find none again for tens of seconds."""
         me = self._broker.node_id
         topics = {
             name: dataclasses.replace(topic, partitions=tuple(
                 dataclasses.replace(p, leader=-1) if p.leader == me else p
                 for p in topic.partitions))
             for name, topic in self.snapshot().topics.items()}
-        self._replace(topics=topics, brokers=(), controller_id=-1)
+        self._replace(topics=topics)
         self._changed()
 
     async def _notify(self, change: MetadataChange) -> None:
