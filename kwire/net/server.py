@@ -210,6 +210,11 @@ class Server:
             size = 0
             conn.last_active = time.monotonic()
             if chunks is not None:
+                if conn.writer.transport.is_closing():
+                    # The client went away (a reset) while its request was served:
+                    # nothing to answer, and uvloop raises on a write to a closed
+                    # transport. Ends this connection like any other disconnect.
+                    raise ConnectionResetError(f"{conn.peer} closed the connection")
                 # Chunks go out as they are: fetched batches are not copied. No
                 # reference stays here while draining, so a connection that dies
                 # mid-write frees them as soon as the transport does.

@@ -6,8 +6,12 @@ exhausted by a large unfinished one."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 import time
+from typing import Any
+
+import uvloop
 
 from kwire.net.server import Server
 
@@ -65,3 +69,35 @@ async def test_small_frames_proceed_while_a_large_frame_holds_the_pool() -> None
         assert server.request_pool.used == 0
     finally:
         await server.close(grace_seconds=1.0)
+
+
+def test_a_client_reset_while_its_request_is_served_is_no_error() -> None:
+    """A client that resets its connection while the broker still works on its
+    request (a producer giving up on a broker, a killed client) ends that
+    connection quietly; with uvloop, as kwire runs, a write to the closed
+    transport raised and asyncio logged it as an unhandled exception."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        errors: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+
+        async def slow(frame: bytes, _host: str, _lease: object) -> list[bytes]:
+            await asyncio.sleep(0.3)
+            return [frame[4:8]]
+
+        server = Server(slow, "127.0.0.1", 0, 1 << 20, 100, max_idle_ms=-1)
+        _, port = await server.start()
+        try:
+            client = socket.create_connection(("127.0.0.1", port))
+            client.sendall(_frame(7))
+            await asyncio.sleep(0.05)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()  # RST
+            await asyncio.sleep(0.6)
+            assert server.connection_count == 0
+        finally:
+            await server.close(grace_seconds=1.0)
+        return errors
+
+    errors = uvloop.run(scenario())
+    assert not errors, [ctx.get("exception") or ctx.get("message") for ctx in errors]
