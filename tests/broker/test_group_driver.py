@@ -68,3 +68,23 @@ async def test_failed_write_fails_the_request_and_reloads(
     fetched = await _fetch(kb, "g")
     # The unstored commit of 8 is gone; the stored 7 came back from the log.
     assert [p.committed_offset for p in fetched.partitions] == [7]
+
+
+async def test_a_shard_whose_partition_was_taken_over_answers_not_coordinator(
+    tmp_path: Path,
+) -> None:
+    """Cluster mode: another broker took the shard's partition over (this one's
+    log is fenced) while this broker still held the shard. The failed write
+    unloads it; reloading it here must not make an empty shard that answers for
+    the group as if it did not exist (librdkafka got GROUP_ID_NOT_FOUND for its
+    commits from a broker resumed after SIGSTOP, and its group stalled)."""
+    kb = InProcessBroker(tmp_path)
+    await kb.broker.groups.ensure_ready()
+    await _commit(kb, "g", 7)
+    stored = kb.broker.partition(OFFSETS_TOPIC, partition_for("g", 50))
+    assert stored is not None
+    stored.fenced = True  # what a LogFenced append leaves behind
+    for call in (lambda: _commit(kb, "g", 8), lambda: _fetch(kb, "g")):
+        with pytest.raises(KwireError) as failure:
+            await call()
+        assert failure.value.error_code == ErrorCode.NOT_COORDINATOR

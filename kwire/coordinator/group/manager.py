@@ -22,6 +22,7 @@ hook).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -161,19 +162,26 @@ class GroupManager:
     async def _load(self, shard: _Shard) -> None:
         async with shard.lock:
             if not shard.retired and not shard.ready:
-                await self._load_locked(shard)
+                # Not readable here now (NOT_COORDINATOR): the next call tries again.
+                with contextlib.suppress(KwireError):
+                    await self._load_locked(shard)
 
     async def _load_locked(self, shard: _Shard) -> None:
+        """Replay the shard's partition. NOT_COORDINATOR when this broker cannot
+        read it (no longer leads it, or another owner fenced its log, in cluster
+        mode): its groups live on elsewhere, and an empty shard here would answer
+        for them as if they did not exist (GROUP_ID_NOT_FOUND, no offsets)."""
         replayed = 0
         partition_log = self._host.internal_log(OFFSETS_TOPIC, shard.index)
-        if partition_log is not None:
-            try:
-                replayed = await self._replay_partition(shard, partition_log)
-            except StorageError as exc:
-                # Its groups answer NOT_COORDINATOR (their writes fail) until the
-                # partition is back; the failed write reloads the shard then.
-                log.error("%s-%d could not be read (%s): its groups wait for it",
-                          OFFSETS_TOPIC, shard.index, exc)
+        if partition_log is None:
+            raise KwireError(ErrorCode.NOT_COORDINATOR)
+        try:
+            replayed = await self._replay_partition(shard, partition_log)
+        except StorageError as exc:
+            # Its groups answer NOT_COORDINATOR (their writes fail) until the
+            # partition is back; the failed write reloads the shard then.
+            log.error("%s-%d could not be read (%s): its groups wait for it",
+                      OFFSETS_TOPIC, shard.index, exc)
         effects = shard.coordinator.loaded(self._host.now_ms())
         shard.ready = True
         await self._apply(shard, effects)
