@@ -5,11 +5,22 @@ on a free port with a temp data dir). With `--bootstrap HOST:PORT` every test
 that only needs *a* broker runs against that external broker instead (e.g. a
 real Apache Kafka from scripts/run-kafka.sh), which is how the scenarios are
 checked to be right; tests that need process control (test_durability) skip.
+
+With `--log-storage=bookkeeper --cluster-brokers=N` (N > 1) the session broker
+is a cluster instead: N kwire processes (node ids 1..N) on the session's real
+ZooKeeper and bookies (cluster_env.KwireCluster), and `broker.bootstrap` lists
+all of them. `broker.cluster` is that KwireCluster (None otherwise), so a test
+that depends on there being one node (a node id, one coordinator, a restart)
+can learn about the cluster; `kwire_cluster_factory` starts a cluster of the
+test's own, and `find_coordinator` asks any broker where a group lives.
 """
 
 from __future__ import annotations
 
+import socket
+import struct
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +30,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # 'compat-tests' is no package name
 
+from cluster_env import KwireCluster  # noqa: E402
 from harness import ALL_PROCESSES, KafkaRefProcess, KafkaTools, KwireProcess  # noqa: E402
 
 
@@ -39,6 +51,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "--bootstrap): kwire (default), or a real KRaft Kafka from the Maven jars, "
              "to check the scenarios, durability included, against Kafka itself",
     )
+    parser.addoption(
+        "--cluster-brokers", type=int, default=1, metavar="N",
+        help="with --log-storage=bookkeeper: the session broker is a cluster of N kwire "
+             "brokers (node ids 1..N) on the session's ZooKeeper and bookies, and "
+             "kwire_cluster_factory starts clusters of N; 1 (default): one broker",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    n = config.getoption("--cluster-brokers")
+    if n < 1:
+        raise pytest.UsageError(f"--cluster-brokers must be at least 1, not {n}")
+    if n > 1 and config.getoption("--log-storage") != "bookkeeper":
+        raise pytest.UsageError("--cluster-brokers > 1 needs --log-storage=bookkeeper "
+                                "(cluster brokers share BookKeeper ledgers)")
+    if n > 1 and (config.getoption("--bootstrap")
+                  or config.getoption("--process-broker") != "kwire"):
+        raise pytest.UsageError("--cluster-brokers > 1 starts kwire brokers: it does not go "
+                                "with --bootstrap or --process-broker kafka")
 
 
 @dataclass
@@ -46,11 +77,26 @@ class Broker:
     bootstrap: str
     external: bool
     process: KwireProcess | None = None
+    # --cluster-brokers > 1: the session's cluster (bootstrap lists every broker)
+    cluster: KwireCluster | None = None
 
 
 @pytest.fixture(scope="session")
 def external_bootstrap(request: pytest.FixtureRequest) -> str | None:
     return request.config.getoption("--bootstrap")
+
+
+@pytest.fixture(scope="session")
+def cluster_brokers(request: pytest.FixtureRequest) -> int:
+    """--cluster-brokers: how many brokers the session broker (and each
+    kwire_cluster_factory cluster) has; 1 means a single node."""
+    return int(request.config.getoption("--cluster-brokers"))
+
+
+# What every cluster compat-tests start gets: a ZooKeeper session short enough
+# that a killed broker's partitions move within seconds (the group tests' own
+# session.timeout.ms is 6 s too).
+CLUSTER_SETTINGS = {"zookeeper.session.timeout.ms": "6000"}
 
 
 def _new_process(request: pytest.FixtureRequest, root: Path, name: str,
@@ -80,6 +126,18 @@ def broker(
     """The broker most tests talk to: --bootstrap's, else one kwire for the session."""
     if external_bootstrap:
         yield Broker(external_bootstrap, external=True)
+        return
+    n = request.config.getoption("--cluster-brokers")
+    if n > 1:
+        env = request.getfixturevalue("bookkeeper")
+        with KwireCluster(tmp_path_factory.mktemp("cluster-session"), env=env,
+                          settings=CLUSTER_SETTINGS) as cluster:
+            cluster.start_brokers(range(1, n + 1))
+            yield Broker(cluster.bootstrap, external=False, cluster=cluster)
+            codes = cluster.stop_all()  # graceful shutdown must exit 0, on every broker
+            assert set(codes.values()) == {0}, (
+                f"exit codes after SIGTERM: {codes}\n"
+                + "\n".join(f"--- kwire-{i} ---\n{cluster.log_tail(i, 40)}" for i in codes))
         return
     proc = _new_process(request, tmp_path_factory.mktemp("broker-session"), "broker")
     proc.start()
@@ -111,6 +169,80 @@ def kwire_factory(
     for p in made:
         p.close()
         ALL_PROCESSES.remove(p)  # after the call-phase report, which shows its log
+
+
+@pytest.fixture
+def kwire_cluster_factory(
+    request: pytest.FixtureRequest, external_bootstrap: str | None, cluster_brokers: int,
+    tmp_path: Path,
+) -> Iterator[Callable[..., KwireCluster]]:
+    """Make KwireClusters this test controls, on the session's ZooKeeper and
+    bookies (each on a chroot of its own), closed at teardown.
+
+    make(settings=None, brokers=None, start=True): `settings` go to every broker
+    on top of CLUSTER_SETTINGS; brokers 1..`brokers` (default --cluster-brokers)
+    are started in parallel unless start=False (then the test starts them, e.g.
+    with per-broker settings). Skips under --bootstrap.
+    """
+    if external_bootstrap:
+        pytest.skip("needs to start kwire brokers itself; not possible with --bootstrap")
+    env = request.getfixturevalue("bookkeeper")
+    made: list[KwireCluster] = []
+
+    def make(settings: dict[str, str] | None = None, brokers: int | None = None,
+             start: bool = True) -> KwireCluster:
+        cluster = KwireCluster(tmp_path / f"cluster-{len(made)}", env=env,
+                               settings={**CLUSTER_SETTINGS, **(settings or {})})
+        made.append(cluster)
+        if start:
+            cluster.start_brokers(range(1, (brokers or cluster_brokers) + 1))
+        return cluster
+
+    yield make
+    for cluster in made:
+        cluster.close()
+
+
+def find_coordinator_at(bootstrap: str, group: str, timeout: float = 30.0) -> tuple[int, str]:
+    """(node id, "host:port") of the group's coordinator, by FindCoordinator v0
+    to the brokers of `bootstrap` in turn, retrying errors (the offsets topic
+    being created or loaded, a broker just gone) for up to `timeout` s."""
+    key = group.encode()
+    client_id = b"compat-find-coordinator"
+    request = (struct.pack(">hhih", 10, 0, 1, len(client_id)) + client_id
+               + struct.pack(">h", len(key)) + key)
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        for address in bootstrap.split(","):
+            host, port = address.rsplit(":", 1)
+            try:
+                with socket.create_connection((host, int(port)), timeout=5) as sock:
+                    sock.sendall(struct.pack(">i", len(request)) + request)
+                    data = b""
+                    while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:
+                        chunk = sock.recv(65536)
+                        if not chunk:
+                            raise ConnectionError("connection closed")
+                        data += chunk
+            except OSError as exc:
+                last = f"{address}: {exc}"
+                continue
+            _corr, error, node_id, host_len = struct.unpack(">ihih", data[4:16])
+            found_host = data[16:16 + host_len].decode()
+            (found_port,) = struct.unpack(">i", data[16 + host_len:20 + host_len])
+            if error == 0:
+                return node_id, f"{found_host}:{found_port}"
+            last = f"{address}: error code {error}"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"FindCoordinator({group!r}) failed for {timeout:.0f} s: {last}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def find_coordinator() -> Callable[[str, str], tuple[int, str]]:
+    """find_coordinator(bootstrap, group) -> (node id, "host:port") of its coordinator."""
+    return find_coordinator_at
 
 
 @pytest.fixture(scope="session")

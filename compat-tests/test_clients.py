@@ -18,6 +18,7 @@ from collections import defaultdict
 
 import pytest
 from clients import CLIENT_NAMES, CODECS, Message, codec_unavailable, make_client
+from kafka.admin import KafkaAdminClient
 from wire import CODEC_IDS, fetch_batches
 
 N_MESSAGES = 10_000
@@ -42,6 +43,20 @@ def make_messages(client_name: str, n: int, seed: int) -> list[Message]:
                    ("bin", tail), ("empty", b""), ("idx", b"repeated key"))
         out.append(Message(key, value, headers, base_ts + i))
     return out
+
+
+def leader_addresses(broker, topic: str) -> dict[int, str]:  # noqa: ANN001
+    """partition -> "host:port" of its leader, for the raw Fetch: the broker itself
+    on a single node; in a cluster (--cluster-brokers), each partition's leader."""
+    if broker.cluster is None:
+        return dict.fromkeys(range(PARTITIONS), broker.bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, client_id="compat-leaders")
+    try:
+        (t,) = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    return {p["partition_index"]: broker.cluster.brokers[p["leader_id"]].bootstrap
+            for p in t["partitions"]}
 
 
 @pytest.mark.slow
@@ -76,8 +91,9 @@ def test_produce_consume_roundtrip(broker, client_name: str, codec: str, topic_n
                 f"partition {p}: acked offsets not 0..n-1 in send order")
 
         # -- the stored batches, seen without a client library ------------------
+        leaders = leader_addresses(broker, topic_name)
         for p in range(PARTITIONS):
-            batches = fetch_batches(broker.bootstrap, topic_name, p, 0)
+            batches = fetch_batches(leaders[p], topic_name, p, 0)
             assert batches, f"partition {p}: raw Fetch returned no batch"
             assert batches[0].base_offset == 0
             for prev, b in zip(batches, batches[1:], strict=False):

@@ -49,8 +49,20 @@ def table(out: str, first_column: str = "GROUP") -> tuple[list[str], list[list[s
     return lines[idx].split(), rows
 
 
+def coordinator_column(broker, group: str, find_coordinator) -> str:  # noqa: ANN001
+    """What --describe --state should print as COORDINATOR (ID): this broker, node
+    1, on a single node; in a cluster (--cluster-brokers), the broker FindCoordinator
+    names (the leader of the group's __consumer_offsets partition), which must be
+    one of the cluster's brokers at its own address."""
+    if broker.cluster is None:
+        return rf"{re.escape(broker.bootstrap)}\s+\(1\)"
+    node_id, address = find_coordinator(broker.bootstrap, group)
+    assert broker.cluster.brokers[node_id].bootstrap == address, (node_id, address)
+    return rf"{re.escape(address)}\s+\({node_id}\)"
+
+
 def test_consumer_group_command(broker, kafka_tools, tmp_path: Path,  # noqa: ANN001
-                                topic_name: str) -> None:
+                                topic_name: str, find_coordinator) -> None:  # noqa: ANN001
     b = broker.bootstrap
     group = f"cg-{topic_name}"
     topic = topic_name
@@ -108,7 +120,8 @@ def test_consumer_group_command(broker, kafka_tools, tmp_path: Path,  # noqa: AN
         out = cgc("--describe", "--group", group, "--state")
         assert re.search(r"^GROUP\s+COORDINATOR \(ID\)\s+ASSIGNMENT-STRATEGY\s+STATE\s+"
                          r"#MEMBERS\s*$", out, re.M), out
-        assert re.search(rf"^{re.escape(group)}\s+{re.escape(b)}\s+\(1\)\s+range\s+Stable\s+1\s*$",
+        coordinator = coordinator_column(broker, group, find_coordinator)
+        assert re.search(rf"^{re.escape(group)}\s+{coordinator}\s+range\s+Stable\s+1\s*$",
                          out, re.M), out
 
         # Refused while the group has a member; nothing changes.
@@ -145,7 +158,8 @@ def test_consumer_group_command(broker, kafka_tools, tmp_path: Path,  # noqa: AN
         assert (header, rows) == (VERBOSE_HEADER if extra else MEMBERS_HEADER, []), out
     out, err = cgc_both("--describe", "--group", group, "--state")
     assert err.strip() == no_members, err
-    assert re.search(rf"^{re.escape(group)}\s+{re.escape(b)}\s+\(1\)\s+-\s+Empty\s+0\s*$",
+    coordinator = coordinator_column(broker, group, find_coordinator)
+    assert re.search(rf"^{re.escape(group)}\s+{coordinator}\s+-\s+Empty\s+0\s*$",
                      out, re.M), out
     assert listed().get(group) == "Empty"
 

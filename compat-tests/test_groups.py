@@ -28,7 +28,11 @@ test_committed_offsets_survive_broker_restart[mode-client]: a member consumes
 part of a topic, commits, leaves; the broker is stopped gracefully (SIGTERM) or
 killed (-9) right away and restarted on the same data dir; OffsetFetch answers
 the same offsets and a new member process resumes exactly there: nothing
-skipped, nothing that was committed delivered again.
+skipped, nothing that was committed delivered again. In a cluster
+(--cluster-brokers) the broker is the group's coordinator: while it is down
+another broker must take its __consumer_offsets partition over (after the
+ZooKeeper session timeout when killed) and answer the same offsets, and after
+its restart (which may move the partition back) they are still the same.
 
 Rebalance delay: the rebalance test runs on the session broker as configured
 (kwire's default group.initial.rebalance.delay.ms=3000; the reference Kafka of
@@ -43,9 +47,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cluster_env import KwireCluster
 from groups_support import (
     NO_COMMIT,
     GroupAdmin,
@@ -59,6 +65,7 @@ from groups_support import (
     produce_now,
     wait_for,
 )
+from harness import KwireProcess
 
 pytestmark = [pytest.mark.slow]
 
@@ -316,13 +323,103 @@ def test_group_rebalance_kill_and_leave(kind: str, broker, request, tmp_path: Pa
 RESTART_CLIENTS = ("kafka-python", "confluent-kafka", "aiokafka")
 
 
+class RestartTarget:
+    """The broker the restart test stops and restarts: its own kwire on a single
+    node; in a cluster, the group's coordinator (the test's own cluster)."""
+
+    def __init__(self, request: pytest.FixtureRequest, settings: dict[str, str],
+                 cluster_brokers: int) -> None:
+        self.cluster: KwireCluster | None = None
+        self.process: KwireProcess | None = None
+        if cluster_brokers > 1:  # the fixture needs the bookies: only ask for it here
+            self.cluster = request.getfixturevalue("kwire_cluster_factory")(settings)
+        else:
+            self.process = request.getfixturevalue("kwire_factory")(settings).start()
+        self.find_coordinator = request.getfixturevalue("find_coordinator")
+
+    @property
+    def bootstrap(self) -> str:
+        """Every broker running now."""
+        if self.cluster is not None:
+            return self.cluster.bootstrap
+        assert self.process is not None
+        return self.process.bootstrap
+
+    def restart(self, mode: str, group: str, check: Callable[[str], None]) -> None:
+        """Stop (graceful) or kill -9 the broker, restart it; `check(bootstrap)`
+        runs while a cluster's coordinator is down (its offsets must be served by
+        the broker that took its partition over)."""
+        if self.cluster is None:
+            assert self.process is not None
+            if mode == "graceful":
+                self.process.stop()
+            else:
+                self.process.kill()  # right after the last OffsetCommit was answered
+            self.process.restart()
+            return
+        node_id, _address = self.find_coordinator(self.bootstrap, group)
+        if mode == "graceful":
+            assert self.cluster.sigterm(node_id) == 0, self.cluster.log_tail(node_id, 40)
+        else:
+            self.cluster.kill9(node_id)  # right after the last OffsetCommit was answered
+        survivors = self.cluster.bootstrap
+
+        def taken_over() -> int | None:
+            now, _address = self.find_coordinator(survivors, group)
+            return now if now != node_id else None
+
+        t0 = time.monotonic()
+        new_id = wait_for(taken_over, 30,
+                          f"another broker to coordinate {group} after broker {node_id} went")
+        print(f"{mode}: broker {new_id} took {group} over from broker {node_id} "
+              f"{time.monotonic() - t0:.1f} s after it went")
+        check(survivors)
+        self.cluster.restart(node_id)
+
+    def stop(self) -> None:
+        if self.cluster is None:
+            assert self.process is not None
+            self.process.stop()
+            return
+        codes = self.cluster.stop_all()
+        assert set(codes.values()) == {0}, f"exit codes after SIGTERM: {codes}"
+
+
+def committed_anew(bootstrap: str, group: str, topic: str, partitions: range,
+                   retry_for: float = 30.0) -> dict[int, int]:
+    """GroupAdmin.committed through a new admin client per attempt, retrying errors
+    (the broker loading the offsets after its restart, clients not reconnected
+    yet) for `retry_for` s. A new client each time because kafka-python's admin
+    caches a group's coordinator and does not look it up again after
+    NOT_COORDINATOR, and in a cluster a restart moves the coordinator (away, and
+    back with the controller's rebalance when the broker returns)."""
+    deadline = time.monotonic() + retry_for
+    while True:
+        adm = None
+        try:
+            adm = GroupAdmin(bootstrap)
+            return adm.committed(group, topic, partitions, retry_for=0)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+        finally:
+            if adm is not None:
+                adm.close()
+
+
+RESTART_CLIENTS = ("kafka-python", "confluent-kafka", "aiokafka")
+
+
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("client", RESTART_CLIENTS)
 @pytest.mark.parametrize("mode", ["graceful", "kill9"])
-def test_committed_offsets_survive_broker_restart(mode: str, client: str, kwire_factory,  # noqa: ANN001
+def test_committed_offsets_survive_broker_restart(mode: str, client: str,
+                                                  request: pytest.FixtureRequest,
+                                                  cluster_brokers: int,
                                                   tmp_path: Path, topic_name: str) -> None:
     parts = 3
-    broker = kwire_factory({"group.initial.rebalance.delay.ms": "0"}).start()
+    broker = RestartTarget(request, {"group.initial.rebalance.delay.ms": "0"}, cluster_brokers)
     create_topic(broker.bootstrap, topic_name, parts)
     adm = GroupAdmin(broker.bootstrap)
     expected = produce_now(broker.bootstrap, topic_name, {0: 1000, 1: 700, 2: 400})
@@ -340,15 +437,15 @@ def test_committed_offsets_survive_broker_restart(mode: str, client: str, kwire_
         assert c1 == {p: max(offs) + 1 for p, offs in consumed1.items()}, (c1, m1.tail())
         before = adm.committed(group, topic_name, range(parts))
         assert before == {p: c1.get(p, NO_COMMIT) for p in range(parts)}, (before, c1)
+        adm.close()  # (closing twice is harmless)
 
-        if mode == "graceful":
-            broker.stop()
-        else:
-            broker.kill()  # right after the last OffsetCommit was answered
-        broker.restart()
-        adm.close()
-        adm = GroupAdmin(broker.bootstrap)
-        after = adm.committed(group, topic_name, range(parts), retry_for=30)
+        def while_down(survivors: str) -> None:
+            got = committed_anew(survivors, group, topic_name, range(parts))
+            assert got == before, (
+                f"committed offsets before {before}, while the coordinator was down {got}")
+
+        broker.restart(mode, group, while_down)
+        after = committed_anew(broker.bootstrap, group, topic_name, range(parts))
         assert after == before, (
             f"committed offsets before {before}, after the {mode} restart {after}")
         expected.update(produce_now(broker.bootstrap, topic_name, {0: 50, 1: 50, 2: 50}, "after"))

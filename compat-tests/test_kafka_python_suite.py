@@ -12,6 +12,10 @@ kwire is started with the settings of the suite's own broker fixture
 (servers/resources/default/kafka.properties in kafka-python's repository):
 node.id 0, an explicit advertised.listeners, 4 partitions per topic,
 group.min.session.timeout.ms 1000 and group.initial.rebalance.delay.ms 0.
+With `--log-storage=bookkeeper --cluster-brokers=N` the suite runs against a
+cluster of N kwire brokers instead (node ids 0..N-1, the same settings, each
+its own advertised.listeners); KAFKA_URI names broker 0 and the clients
+discover the others from Metadata.
 
 The suite runs in a subprocess (`python -m pytest test/integration`, SSL tests
 left out) and its junit XML is compared with EXPECTED_FAILURES and EXPECTED_SKIPS:
@@ -45,6 +49,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness, when run as a script
 
+from cluster_env import KwireCluster  # noqa: E402
 from harness import KafkaRefProcess, KafkaTools, KwireProcess, free_port  # noqa: E402
 
 pytestmark = [pytest.mark.slow]
@@ -180,15 +185,7 @@ def prepare_suite(python: str = sys.executable) -> Path:
 
 def broker_settings(proc: KwireProcess, port: int) -> dict[str, str]:
     """The settings of kafka-python's own broker fixture (kafka.properties, Kafka 4.x)."""
-    settings = {
-        "node.id": "0",
-        "advertised.listeners": f"PLAINTEXT://{proc.host}:{port}",
-        "num.partitions": "4",
-        "default.replication.factor": "1",
-        "offsets.topic.num.partitions": "2",
-        "group.min.session.timeout.ms": "1000",
-        "group.initial.rebalance.delay.ms": "0",
-    }
+    settings = {"node.id": "0", **suite_settings(proc.host, port)}
     if isinstance(proc, KafkaRefProcess):  # the reference Kafka: KRaft quorum on node 0, ACLs on
         proc.controller_port = free_port(proc.host)
         settings.update({
@@ -198,6 +195,30 @@ def broker_settings(proc: KwireProcess, port: int) -> dict[str, str]:
             "allow.everyone.if.no.acl.found": "true",
         })
     return settings
+
+
+def suite_settings(host: str, port: int) -> dict[str, str]:
+    """Those settings but node.id: what every broker of a cluster gets too."""
+    return {
+        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "num.partitions": "4",
+        "default.replication.factor": "1",
+        "offsets.topic.num.partitions": "2",
+        "group.min.session.timeout.ms": "1000",
+        "group.initial.rebalance.delay.ms": "0",
+    }
+
+
+def start_suite_cluster(make_cluster: Callable[..., KwireCluster], brokers: int
+                        ) -> KwireCluster:
+    """A cluster of `brokers` kwire brokers with the suite's settings, node ids
+    0..N-1: the suite's fixture numbers its brokers from 0, and a test or two
+    (test_create_partitions: new partitions on broker 0) count on a broker 0."""
+    cluster = make_cluster(start=False)
+    for node_id in range(brokers):
+        port = free_port(cluster.host)
+        cluster.start_broker(node_id, extra=suite_settings(cluster.host, port), port=port)
+    return cluster
 
 
 def suite_command(python: str, junit: Path | None, extra: list[str]) -> list[str]:
@@ -294,7 +315,8 @@ def summary(results: dict[str, tuple[str, str]]) -> str:
 
 @pytest.mark.timeout(600)
 def test_kafka_python_integration_suite(
-    request: pytest.FixtureRequest, kwire_factory: Callable[..., KwireProcess], tmp_path: Path
+    request: pytest.FixtureRequest, kwire_factory: Callable[..., KwireProcess],
+    cluster_brokers: int, tmp_path: Path,
 ) -> None:
     # `--process-broker kafka`: the reference Kafka with the same settings must pass it all.
     reference = request.config.getoption("--process-broker") == "kafka"
@@ -307,29 +329,42 @@ def test_kafka_python_integration_suite(
         p = subprocess.run([sys.executable, "-c", f"import {plugin}"], capture_output=True)
         assert p.returncode == 0, f"{plugin} is not installed (pip install -e '.[test]')"
 
-    broker = kwire_factory()
-    port = free_port(broker.host)
-    broker.settings.update(broker_settings(broker, port))
-    broker.start(port)
+    cluster: KwireCluster | None = None
+    if cluster_brokers > 1:  # the fixture needs the bookies: only ask for it here
+        cluster = start_suite_cluster(request.getfixturevalue("kwire_cluster_factory"),
+                                      cluster_brokers)
+        brokers = list(cluster.brokers.values())
+        name = f"a {cluster_brokers}-broker kwire cluster"
+    else:
+        broker = kwire_factory()
+        port = free_port(broker.host)
+        broker.settings.update(broker_settings(broker, port))
+        broker.start(port)
+        brokers, name = [broker], broker.name
 
     junit, out_path = tmp_path / "suite.xml", tmp_path / "suite.out"
     started = time.monotonic()
-    rc = run_suite(tree, broker.bootstrap, junit, out_path)
+    rc = run_suite(tree, brokers[0].bootstrap, junit, out_path)
     elapsed = time.monotonic() - started
     output = out_path.read_text("utf-8", "replace")
     tail = "\n".join(output.splitlines()[-60:])
     assert rc in (0, 1) and junit.is_file(), (
         f"kafka-python's suite did not run properly (pytest exit {rc}):\n{tail}")
-    assert broker.running, f"{broker.name} died during the suite:\n{broker.log_tail(80)}"
+    for broker in brokers:
+        assert broker.running, f"{broker.name} died during the suite:\n{broker.log_tail(80)}"
 
     results = parse_junit(junit)
     problems = judge(results, expected_failures)
-    print(f"kafka-python {KAFKA_PYTHON} suite against {broker.name}: {summary(results)} "
+    print(f"kafka-python {KAFKA_PYTHON} suite against {name}: {summary(results)} "
           f"in {elapsed:.0f} s")
     assert not problems, (
         f"kafka-python {KAFKA_PYTHON} suite: {summary(results)} in {elapsed:.0f} s\n"
         + "\n".join(problems) + f"\n--- suite output ({out_path}), last 60 lines ---\n{tail}")
-    broker.stop()  # graceful shutdown must exit 0
+    if cluster is not None:  # graceful shutdown must exit 0, on every broker
+        codes = cluster.stop_all()
+        assert set(codes.values()) == {0}, f"exit codes after SIGTERM: {codes}"
+    else:
+        broker.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
