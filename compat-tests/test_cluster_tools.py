@@ -357,7 +357,7 @@ def test_consumer_groups_list_and_describe_on_three_coordinators(
         assert find_coordinator(b, group) == (node_id, cluster.brokers[node_id].bootstrap)
 
     # The controller's group has a live member that committed everything; the other
-    # two groups committed part of the topic and left.
+    # two groups each had a member that read, committed and left.
     ctrl = controller_id(b)
     live = groups[ctrl]
     idle = [i for i in BROKERS if i != ctrl]
@@ -419,6 +419,7 @@ def test_consumer_groups_list_and_describe_on_three_coordinators(
     try:
         cluster.kill9(ctrl)
         b = cluster.bootstrap
+
         def taken_over() -> int | None:
             node_id, _address = find_coordinator(b, live)
             return node_id if node_id != ctrl else None
