@@ -92,7 +92,8 @@ def test_console_producer_consumer_and_get_offsets(broker, kafka_tools, topic_na
     lines = [(f"key-{i}", f"value {i}: the quick brown fox") for i in range(40)]
     # Default producer settings of the 4.4 tool: enable.idempotence=true, acks=all.
     ok(kafka_tools.run(PRODUCER, "--bootstrap-server", b, "--topic", topic_name,
-                       "--reader-property", "parse.key=true", "--reader-property", "key.separator=:",
+                       "--reader-property", "parse.key=true",
+                       "--reader-property", "key.separator=:",
                        input="".join(f"{k}:{v}\n" for k, v in lines)), "console producer")
 
     per_part: dict[int, list[tuple[str, str]]] = {0: [], 1: [], 2: []}

@@ -76,16 +76,10 @@ def _api(key: int, name: str, what: str) -> str:
 EXPECTED_FAILURES: dict[str, str] = {
     "test/integration/test_admin_integration.py::test_create_describe_delete_acls":
         _api(29, "DescribeAcls", "(nor CreateAcls 30 / DeleteAcls 31: no authorizer)"),
-    "test/integration/test_admin_integration.py::test_elect_leaders":
-        _api(43, "ElectLeaders", "(single broker, no replica leadership to elect)"),
     "test/integration/test_admin_integration.py::test_alter_replica_log_dirs":
         _api(34, "AlterReplicaLogDirs", "(one log dir, no JBOD moves)"),
     "test/integration/test_admin_integration.py::test_describe_metadata_quorum":
         _api(55, "DescribeQuorum", "(no KRaft quorum / __cluster_metadata log)"),
-    "test/integration/test_admin_integration.py::test_alter_partition_reassignments":
-        _api(45, "AlterPartitionReassignments", "(no replica reassignment)"),
-    "test/integration/test_admin_integration.py::test_list_partition_reassignments":
-        _api(46, "ListPartitionReassignments", "(no replica reassignment)"),
     "test/integration/test_admin_integration.py::test_list_config_resources":
         _api(74, "ListConfigResources", "(KIP-1142, Kafka 4.1)"),
     "test/integration/test_producer_integration.py::test_transactional_producer_messages": _TXN,

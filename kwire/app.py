@@ -102,7 +102,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         log.info("shutting down")
         if storage.cluster is not None:
             if config["controlled.shutdown.enable"]:
-                await storage.cluster.leave(lambda: not any(True for _ in broker.partitions),
+                await storage.cluster.leave(broker.partitions.leads_nothing,
                                             CONTROLLED_SHUTDOWN_SECONDS)
             else:
                 await storage.cluster.close()

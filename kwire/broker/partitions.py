@@ -275,6 +275,8 @@ class PartitionManager:
         self._store = store
         self._snapshot_dir = snapshot_dir
         self._partitions: dict[TopicPartition, Partition] = {}
+        # Partitions given up whose logs are still closing.
+        self._closing: set[TopicPartition] = set()
         self.producer_id_expiration_ms = producer_id_expiration_ms
         self._now_ms = now_ms
 
@@ -428,10 +430,18 @@ class PartitionManager:
         partition._wake()
         # No producer-state snapshot here: the next leader is already taking the
         # log over, and a snapshot would only race its takeover for the ledger list.
+        self._closing.add(tp)
         try:
             await partition.log.close()
         except (StorageError, LogFenced) as exc:
             log.info("closing %s while giving it up: %s", tp, exc)
+        finally:
+            self._closing.discard(tp)
+
+    def leads_nothing(self) -> bool:
+        """No partition is open or still closing (controlled shutdown waits for
+        this, so the session does not end under a log recording its last ledger)."""
+        return not self._partitions and not self._closing
 
     async def write_log_snapshots(self) -> int:
         """Store each partition's producer state in its log, where the log keeps
