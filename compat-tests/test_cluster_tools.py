@@ -43,6 +43,8 @@ from harness import KafkaTools
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
+from kwire.coordinator.group.manager import partition_for
+
 pytestmark = [pytest.mark.java, pytest.mark.slow, pytest.mark.timeout(300)]
 
 API_VERSIONS = "org.apache.kafka.tools.BrokerApiVersionsCommand"
@@ -269,20 +271,6 @@ def test_topics_describe_failover_and_rebalance(all_running: KwireCluster,
 
 
 # -- kafka-consumer-groups: coordinators on three brokers --------------------------
-
-def java_string_hash(value: str) -> int:
-    h = 0
-    data = value.encode("utf-16-be")
-    for i in range(0, len(data), 2):
-        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
-    return h - (1 << 32) if h & 0x80000000 else h
-
-
-def partition_for(group: str, partitions: int) -> int:
-    """Kafka's GroupCoordinator.partitionFor: Utils.abs(String.hashCode) % partitions."""
-    h = java_string_hash(group)
-    return (0 if h == -(2**31) else abs(h)) % partitions
-
 
 def offsets_topic_leaders(bootstrap: str) -> dict[int, int] | None:
     """__consumer_offsets partition -> leader, from Metadata; None until every

@@ -5,9 +5,9 @@ against a real ZooKeeper: compat-tests/test_zookeeper_cluster_primitives.py."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
+from log.bookkeeper.eventually import eventually
 from log.bookkeeper.fake_zk import FakeZooKeeper
 
 from kwire.clock import ManualClock
@@ -26,21 +26,6 @@ B1 = BrokerInfo(1, "b1.example", 9092)
 B2 = BrokerInfo(2, "b2.example", 9092, rack="r2")
 
 
-async def eventually(condition: Callable[[], bool], turns: int = 500,
-                     timeout_s: float = 3.0) -> None:
-    """Loop turns first (the fake's watches need only those), then short waits
-    for a retry's backoff; bounded either way."""
-    for _ in range(turns):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 def registration(zk: FakeZooKeeper, broker: BrokerInfo = B1,
