@@ -17,7 +17,8 @@ Theory of operation
   move at once instead of after its session timeout.
 * Writes are compare-and-set on each partition's state znode and fenced by the
   controller epoch; a write refused (StaleMetadata) means the snapshot moved or
-  this broker was deposed, and the next reconcile works from fresh metadata.
+  this broker was deposed, TopicNotFound that the topic was deleted meanwhile;
+  either way the next reconcile works from fresh metadata.
 * The controller also purges the oldest change notifications, keeping
   KEEP_CHANGES of them.
 """
@@ -28,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 
-from kwire.cluster.api import PartitionChange, StaleMetadata, TopicIndex
+from kwire.cluster.api import PartitionChange, StaleMetadata, TopicIndex, TopicNotFound
 from kwire.cluster.controller import (
     apply_changes,
     elect_for_dead_brokers,
@@ -104,7 +105,7 @@ class ZooKeeperController:
                 if purge_due:
                     await self._purge_changes()
                 purge_due = not purge_due  # every other reconcile is plenty
-            except (StaleMetadata, StorageError, ZooKeeperError) as exc:
+            except (StaleMetadata, TopicNotFound, StorageError, ZooKeeperError) as exc:
                 log.info("controller: %s; reconciling again", exc)
                 await asyncio.sleep(RETRY_SECONDS)
                 self._wake.set()
