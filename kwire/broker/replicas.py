@@ -209,11 +209,6 @@ class ReplicaManager:
                 tp, leader_epoch, settings.log_config, settings.log_append_time,
                 settings.max_message_bytes, settings.validation)
 
-    def forget(self, topic: str) -> None:
-        """The broker deleted the topic's data itself: the next pass must not
-        report it deleted again."""
-        self._applied.pop(topic, None)
-
 
 def _names(tps: Sequence[TopicPartition], most: int = 10) -> str:
     shown = ", ".join(str(tp) for tp in tps[:most])

@@ -287,38 +287,6 @@ def elect_for_dead_brokers(
     return changes
 
 
-def move_leadership_away(
-    partitions: Mapping[TopicIndex, PartitionState], live: Sequence[BrokerInfo], leaving: int
-) -> dict[TopicIndex, PartitionState]:
-    """Controlled shutdown: every partition `leaving` leads gets another live leader.
-
-    The first live replica other than `leaving` takes over and the replicas stay
-    as they are (so a preferred election can hand the partition back when the
-    broker returns, as Kafka's does). With none, the least-loaded other live
-    broker takes over and replaces `leaving` in the replicas, at the front.
-    With no other broker live, nothing moves: {} (Kafka's controlled shutdown
-    then just proceeds).
-    """
-    others = _live_ids(live) - {leaving}
-    if not others:
-        return {}
-    loads = _loads(partitions, others)
-    changes: dict[TopicIndex, PartitionState] = {}
-    for tp in sorted(partitions):
-        state = partitions[tp]
-        if state.leader != leaving:
-            continue
-        leader = next((r for r in state.replicas if r in others), None)
-        if leader is not None:
-            changes[tp] = _new_leader(state, leader)
-        else:
-            leader = _least_loaded(loads)
-            changes[tp] = _new_leader(state, leader,
-                                      _leader_first(state.replicas, leader, leaving))
-        loads[leader] += 1
-    return changes
-
-
 # ---------------------------------------------------------------- rebalance
 #
 # Theory of operation. Let n partitions have a live leader and b brokers be live,

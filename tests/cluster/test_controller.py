@@ -1,6 +1,7 @@
 """The controller's pure decisions: Kafka's replica placement (against Kafka's own unit-test
-expectations and hand-derived placements), failover, rebalance, controlled shutdown,
-preferred election and reassignment, with hypothesis properties for the invariants."""
+expectations and hand-derived placements), failover (also what a controlled shutdown gets:
+the leaving broker is unregistered first), rebalance, preferred election and reassignment,
+with hypothesis properties for the invariants."""
 
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ from kwire.cluster.controller import (
     elect_preferred,
     isr,
     leader_counts,
-    move_leadership_away,
     offline_replicas,
     reassign,
     rebalance,
@@ -188,21 +188,6 @@ def test_rebalance_leaves_a_balanced_cluster_alone() -> None:
     assert rebalance(parts, brokers(1, 2)) == {}
 
 
-# ---------------------------------------------------------------- move_leadership_away
-
-
-def test_move_leadership_away() -> None:
-    parts = {("t", 0): ps(1, 2, 1, 2), ("t", 1): ps(1, 0, 1), ("t", 2): ps(2, 0, 2, 1),
-             ("t", 3): ps(3, 0, 3, 1)}
-    changes = move_leadership_away(parts, brokers(1, 2, 3), 1)
-    # First live replica; replicas unchanged so a preferred election can hand it back.
-    assert changes[("t", 0)] == ps(2, 3, 1, 2)
-    # No other replica: the least-loaded other broker (3 leads 1, 2 leads 2 by now).
-    assert changes[("t", 1)] == ps(3, 1, 3)
-    assert set(changes) == {("t", 0), ("t", 1)}
-    assert move_leadership_away(parts, brokers(1), 1) == {}
-
-
 # ---------------------------------------------------------------- elect_preferred
 
 
@@ -361,24 +346,6 @@ def test_rebalance_properties(cluster: tuple[Partitions, list[BrokerInfo]], seed
         assert len(state.replicas) == len(old.replicas)
         assert set(state.replicas) - {state.leader} <= set(old.replicas)
     assert rebalance(after, live) == {}
-
-
-@settings(max_examples=200, deadline=None)
-@given(clusters(), st.integers(0, 1000), st.sampled_from(IDS))
-def test_move_leadership_away_properties(cluster: tuple[Partitions, list[BrokerInfo]],
-                                         seed: int, leaving: int) -> None:
-    parts, live = cluster
-    parts = apply_changes(parts, elect_for_dead_brokers(parts, live))
-    others = {b.node_id for b in live} - {leaving}
-    changes = move_leadership_away(parts, live, leaving)
-    check_epochs(parts, changes)
-    assert changes == move_leadership_away(shuffled(parts, seed), live[::-1], leaving)
-    after = apply_changes(parts, changes)
-    for tp, state in after.items():
-        if others and parts[tp].leader == leaving:
-            assert state.leader in others and state.leader in state.replicas
-        else:
-            assert tp not in changes
 
 
 @settings(max_examples=200, deadline=None)

@@ -114,10 +114,6 @@ T = TypeVar("T")
 
 # Producer ids are int64 (Kafka: "Exhausted all producerIds").
 MAX_PRODUCER_ID = 2**63 - 1
-# Operations per ZooKeeper transaction: a multi travels as one packet, which
-# jute.maxbuffer (1 MiB by default) bounds.
-MULTI_OPS = 200
-
 # Adds the controller's fence (a Check of /controller_epoch) to a transaction.
 Fence = Callable[[Sequence[Op]], list[Op]]
 
