@@ -184,11 +184,14 @@ class Broker:
                 self._metadata_changed.set()
 
     def _refresh_config(self) -> bool:
-        """Take the stored dynamic broker configs; True when they changed."""
+        """Take the stored dynamic broker configs; True when a value changed. The
+        config is replaced even when no value did: a dynamic config set to its
+        default still changes the source DescribeConfigs reports."""
         config = self._dynamic_config()
-        if config.values == self.config.values:
-            return False
+        changed = config.values != self.config.values
         self.config = config
+        if not changed:
+            return False
         expiration = int(config["producer.id.expiration.ms"])
         self.partitions.producer_id_expiration_ms = expiration
         for partition in self.partitions:

@@ -25,6 +25,7 @@ from kwire.config.types import (
     INT,
     LIST,
     LONG,
+    SHORT,
     STRING,
     ConfigException,
     ConfigKey,
@@ -169,7 +170,7 @@ _PROPERTIES = [
     ConfigKey("controlled.shutdown.enable", BOOLEAN, "true"),
     # Replicas of __consumer_offsets partitions (a leadership preference list in
     # cluster mode), capped at the live brokers when the topic is created.
-    ConfigKey("offsets.topic.replication.factor", INT, "3", at_least(1)),
+    ConfigKey("offsets.topic.replication.factor", SHORT, "3", at_least(1)),
     # GroupCoordinatorConfig / ShareGroupConfig (Kafka 4.4): the defaults of the
     # GROUP config resource (kwire/config/group.py) and the bounds it is checked
     # against. kwire runs classic groups only; these are read, not yet used by a
