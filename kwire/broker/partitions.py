@@ -2,8 +2,12 @@
 and the waiters of long-polling fetches.
 
 `Partition.append` is the produce hot path: the batch header was validated by
-the handler; here come the idempotence checks, LogAppendTime, the append to
-the `PartitionLog`, and waking fetches. Records are never decoded.
+the handler; here come the idempotence and transaction checks, LogAppendTime,
+the append to the `PartitionLog`, and waking fetches. Records are never decoded.
+
+Transactions (KIP-98): `write_txn_marker` appends a commit/abort marker for the
+transaction coordinator, `offsets()` carries the last stable offset (LSO) and
+`aborted_transactions` answers read_committed fetches (kwire/broker/txn_index.py).
 """
 
 from __future__ import annotations
@@ -24,19 +28,22 @@ from kwire.broker.producer_state import (
     ProducerStateManager,
     Reject,
 )
+from kwire.broker.txn_index import AbortedTxn
 from kwire.broker.unopened_log import UnopenedLog
 from kwire.errors import ErrorCode, StorageError
 from kwire.fs import MAX_FILE_NAME_BYTES
 from kwire.log.api import (
     LogConfig,
     LogFenced,
+    LogOffsets,
     LogStore,
     PartitionLog,
     ProducerSnapshots,
     TopicPartition,
 )
 from kwire.log.scan import stored_batches
-from kwire.records.batch import BatchHeader, set_log_append_time
+from kwire.records.batch import BatchHeader, parse_header, set_log_append_time
+from kwire.records.builder import EndTxnMarker, build_end_txn_marker
 from kwire.records.validator import Settings
 
 log = logging.getLogger("kwire.partitions")
@@ -101,9 +108,13 @@ class Partition:
         if start is None:
             self.producers = ProducerStateManager()
             start = self.log.offsets().log_start_offset
+        # Markers are read whole (their record says commit or abort); data batches
+        # by their header alone.
         self.producers.rebuild_from(
-            [header async for _batch, header in stored_batches(self.log, start)
+            [(header, bytes(batch)) if header.is_control else header
+             async for batch, header in stored_batches(self.log, start)
              if header.has_producer_id])
+        self.producers.truncate_head(self.log.offsets().log_start_offset)
         self.producers.remove_expired(now_ms, self.producer_id_expiration_ms)
         self.producer_state_loaded = True
         self.snapshot_offset = start
@@ -142,18 +153,43 @@ class Partition:
             if offset - replay_from < SNAPSHOT_MIN_OFFSETS:
                 return False
             self.producers.remove_expired(now_ms, self.producer_id_expiration_ms)
+            self.producers.truncate_head(self.log.offsets().log_start_offset)
             data = json.dumps(self.producers.to_snapshot()).encode()
         await self.log.write_producer_snapshot(offset, data)
         self.snapshot_offset = offset
         return True
 
-    async def append(self, batch: bytearray, header: BatchHeader, now_ms: int) -> ProduceOutcome:
+    def offsets(self) -> LogOffsets:
+        """The log's offsets, with the partition's last stable offset: the first
+        offset of the earliest ongoing transaction when below the high watermark,
+        else the high watermark (UnifiedLog)."""
+        offsets = self.log.offsets()
+        lso = self.producers.txns.last_stable_offset(offsets.high_watermark)
+        if lso == offsets.last_stable_offset:
+            return offsets
+        return LogOffsets(offsets.log_start_offset, offsets.high_watermark, lso,
+                          offsets.log_end_offset)
+
+    def aborted_transactions(self, fetch_offset: int, upper_bound_offset: int
+                             ) -> list[AbortedTxn]:
+        """The aborted transactions a read_committed fetch of [fetch_offset,
+        upper_bound_offset) must be told about (Kafka's collectAbortedTransactions)."""
+        self.producers.truncate_head(self.log.offsets().log_start_offset)
+        return self.producers.txns.collect_aborted(fetch_offset, upper_bound_offset)
+
+    async def append(self, batch: bytearray, header: BatchHeader, now_ms: int, *,
+                     from_coordinator: bool = False) -> ProduceOutcome:
+        """Append one validated batch. `from_coordinator`: the broker writes it
+        itself (TxnOffsetCommit records in __consumer_offsets, sequence -1), so
+        sequences are not checked, epochs and transaction state are (Kafka's
+        AppendOrigin.COORDINATOR)."""
         try:
             if header.has_producer_id:
                 async with self._idempotent_lock:
                     if not self.producer_state_loaded:
                         await self.replay_producer_state(now_ms)
-                    return await self._append_idempotent(batch, header, now_ms)
+                    return await self._append_idempotent(batch, header, now_ms,
+                                                         from_coordinator)
             return await self._append(batch, now_ms)
         except StorageError as exc:
             return ProduceOutcome(ErrorCode.KAFKA_STORAGE_ERROR, error_message=str(exc))
@@ -168,11 +204,48 @@ class Partition:
         self.fenced = True
         self._wake()
 
+    async def write_txn_marker(
+        self, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool,
+        now_ms: int,
+    ) -> ErrorCode:
+        """Append a COMMIT or ABORT marker for the producer's transaction (Kafka's
+        WriteTxnMarkers append, origin COORDINATOR, transaction version 0/1). It is
+        written even when no transaction is ongoing here, as Kafka does; an older
+        producer epoch is INVALID_PRODUCER_EPOCH, an older coordinator epoch than
+        the producer's last marker TRANSACTION_COORDINATOR_FENCED."""
+        try:
+            async with self._idempotent_lock:
+                if not self.producer_state_loaded:
+                    await self.replay_producer_state(now_ms)
+                code = self.producers.check_marker(producer_id, producer_epoch,
+                                                   coordinator_epoch)
+                if code != ErrorCode.NONE:
+                    return code
+                batch = bytearray(build_end_txn_marker(
+                    producer_id, producer_epoch, coordinator_epoch, commit, now_ms))
+                outcome = await self._append(batch, now_ms)
+                if outcome.error_code == ErrorCode.NONE:
+                    # The stored timestamp: the append time on a LogAppendTime topic.
+                    timestamp = parse_header(batch).max_timestamp
+                    self.producers.record_marker(
+                        producer_id, producer_epoch, timestamp,
+                        EndTxnMarker(commit, coordinator_epoch), outcome.base_offset)
+                    # _append woke the fetches waiting on this partition (the LSO
+                    # may have moved); they run only after this state is updated.
+                return outcome.error_code
+        except StorageError:
+            return ErrorCode.KAFKA_STORAGE_ERROR
+        except LogFenced as exc:
+            self._lose(exc)
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+
     async def _append_idempotent(
-        self, batch: bytearray, header: BatchHeader, now_ms: int
+        self, batch: bytearray, header: BatchHeader, now_ms: int, from_coordinator: bool = False
     ) -> ProduceOutcome:
         decision = self.producers.check(
-            header.producer_id, header.producer_epoch, header.base_sequence, header.last_sequence
+            header.producer_id, header.producer_epoch, header.base_sequence,
+            header.last_sequence, transactional=header.is_transactional,
+            from_coordinator=from_coordinator,
         )
         if isinstance(decision, Reject):
             # Kafka's OutOfOrderSequence / InvalidProducerEpoch go through
@@ -195,6 +268,7 @@ class Partition:
                 header.last_sequence, outcome.base_offset,
                 outcome.base_offset + header.last_offset_delta,
                 now_ms if self.log_append_time else header.max_timestamp,
+                header.is_transactional,
             )
         return outcome
 

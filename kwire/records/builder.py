@@ -15,6 +15,7 @@ A record, all varints zigzag-encoded (protobuf style):
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -227,3 +228,51 @@ def _compress(compression: Compression, data: bytes) -> bytes:
 
 def _decompress(compression: Compression, data: bytes) -> bytes:
     return decompress(compression, data)
+
+
+# Control records (KIP-98): the key is int16 version 0 + int16 type; an end
+# transaction marker's value is int16 version 0 + int32 coordinator epoch
+# (Kafka's ControlRecordType and EndTransactionMarker).
+CONTROL_TYPE_ABORT = 0
+CONTROL_TYPE_COMMIT = 1
+_CONTROL_KEY = struct.Struct(">hh")
+_END_TXN_VALUE = struct.Struct(">hi")
+
+
+@dataclass(frozen=True, slots=True)
+class EndTxnMarker:
+    """The record of a transaction marker's control batch."""
+
+    commit: bool
+    coordinator_epoch: int
+
+
+def build_end_txn_marker(
+    producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool, timestamp: int
+) -> bytes:
+    """One control batch holding one end transaction marker, as Kafka's
+    MemoryRecords.withEndTransactionMarker writes it: uncompressed, transactional
+    and control bits, no sequence, the marker's record at offset delta 0."""
+    key = _CONTROL_KEY.pack(0, CONTROL_TYPE_COMMIT if commit else CONTROL_TYPE_ABORT)
+    value = _END_TXN_VALUE.pack(0, coordinator_epoch)
+    return build_batch([(key, value, ())], timestamp, producer_id=producer_id,
+                       producer_epoch=producer_epoch, transactional=True, control=True)
+
+
+def read_end_txn_marker(batch: Buffer) -> EndTxnMarker | None:
+    """The marker in a control batch; None when the batch is empty (the cleaner
+    emptied it) or its first record is not a COMMIT/ABORT marker. Raises
+    BatchError when the record cannot be read."""
+    records = decode_records(batch)
+    if not records:
+        return None
+    key, value = records[0].key, records[0].value
+    if key is None or len(key) < _CONTROL_KEY.size:
+        raise BatchError("control record without a valid key")
+    _version, control_type = _CONTROL_KEY.unpack_from(key)
+    if control_type not in (CONTROL_TYPE_ABORT, CONTROL_TYPE_COMMIT):
+        return None
+    if value is None or len(value) < _END_TXN_VALUE.size:
+        raise BatchError("end transaction marker without a valid value")
+    _value_version, coordinator_epoch = _END_TXN_VALUE.unpack_from(value)
+    return EndTxnMarker(control_type == CONTROL_TYPE_COMMIT, coordinator_epoch)
