@@ -275,6 +275,60 @@ def _list_partition_reassignments(version: int, request: Any, code: ErrorCode,
                 for t in (request.topics or ())]}
 
 
+def _add_partitions_to_txn(version: int, request: Any, code: ErrorCode, message: str | None
+                           ) -> dict[str, Any]:
+    # AddPartitionsToTxnRequest.getErrorResponse: v4+ one top-level error; before,
+    # the error for every partition named.
+    if version >= 4:
+        return {"throttle_time": 0, "error_code": code, "results_by_transaction": ()}
+    return {"throttle_time": 0, "results_by_topic_v3_and_below": [
+        {"name": t.name, "results_by_partition": [
+            {"partition_index": p, "partition_error_code": code} for p in t.partitions]}
+        for t in request.v3_and_below_topics]}
+
+
+def _write_txn_markers(version: int, request: Any, code: ErrorCode, message: str | None
+                       ) -> dict[str, Any]:
+    return {"markers": [
+        {"producer_id": m.producer_id, "topics": [
+            {"name": t.name, "partitions": [
+                {"partition_index": p, "error_code": code} for p in t.partition_indexes]}
+            for t in m.topics]}
+        for m in request.markers]}
+
+
+def _txn_offset_commit(version: int, request: Any, code: ErrorCode, message: str | None
+                       ) -> dict[str, Any]:
+    return {"throttle_time": 0, "topics": [
+        {"name": t.name, "partitions": [
+            {"partition_index": p.partition_index, "error_code": code} for p in t.partitions]}
+        for t in request.topics]}
+
+
+def _describe_producers(version: int, request: Any, code: ErrorCode, message: str | None
+                        ) -> dict[str, Any]:
+    shown = api_message(code, message)
+    return {"throttle_time": 0, "topics": [
+        {"name": t.name, "partitions": [
+            {"partition_index": p, "error_code": code, "error_message": shown,
+             "active_producers": ()} for p in t.partition_indexes]}
+        for t in request.topics]}
+
+
+def _describe_transactions(version: int, request: Any, code: ErrorCode, message: str | None
+                           ) -> dict[str, Any]:
+    return {"throttle_time": 0, "transaction_states": [
+        {"error_code": code, "transactional_id": t, "transaction_state": "",
+         "transaction_timeout": 0, "transaction_start_time": -1, "producer_id": -1,
+         "producer_epoch": -1, "topics": ()} for t in request.transactional_ids]}
+
+
+def _list_transactions(version: int, request: Any, code: ErrorCode, message: str | None
+                       ) -> dict[str, Any]:
+    return {"throttle_time": 0, "error_code": code, "unknown_state_filters": (),
+            "transaction_states": ()}
+
+
 def _api_versions(version: int, request: Any, code: ErrorCode, message: str | None
                   ) -> dict[str, Any]:
     return {"throttle_time": 0, "error_code": code, "api_keys": ()}
@@ -299,6 +353,11 @@ ERROR_BODIES: dict[int, ErrorBody] = {
     21: _delete_records,
     22: _init_producer_id,
     23: _offset_for_leader_epoch,
+    24: _add_partitions_to_txn,
+    25: _top_level_only,
+    26: _top_level_only,
+    27: _write_txn_markers,
+    28: _txn_offset_commit,
     32: _describe_configs,
     33: _alter_configs,
     35: _top_level_only,
@@ -310,6 +369,9 @@ ERROR_BODIES: dict[int, ErrorBody] = {
     46: _list_partition_reassignments,
     47: _top_level_only,
     60: _describe_cluster,
+    61: _describe_producers,
+    65: _describe_transactions,
+    66: _list_transactions,
 }
 
 

@@ -14,6 +14,7 @@ from kwire.broker import topic_config
 from kwire.broker.fetch_session import FetchSessionCache
 from kwire.broker.partitions import Partition, PartitionManager
 from kwire.broker.replicas import LeadershipChange, PartitionSettings, ReplicaManager
+from kwire.broker.txn_markers import MarkerRouter
 from kwire.clock import Clock
 from kwire.cluster.admin import ClusterAdmin
 from kwire.cluster.api import (
@@ -28,6 +29,11 @@ from kwire.cluster.controller import ApiError, assign_replicas
 from kwire.config import Config
 from kwire.coordinator.group import GroupCoordinator
 from kwire.coordinator.group.manager import OFFSETS_TOPIC, GroupManager
+from kwire.coordinator.txn.manager import (
+    TRANSACTION_STATE_TOPIC,
+    TransactionManager,
+    TxnSettings,
+)
 from kwire.errors import ErrorCode
 from kwire.log.api import LogStore, PartitionLog, TopicPartition
 from kwire.records.batch import parse_header
@@ -110,6 +116,16 @@ class Broker:
             group_max_session_timeout_ms=int(config["group.max.session.timeout.ms"]),
             offsets_retention_ms=int(config["offsets.retention.minutes"]) * 60_000,
         ), offsets_topic_partitions=int(config["offsets.topic.num.partitions"]))
+        self.transactions = TransactionManager(self, TxnSettings(
+            num_partitions=int(config["transaction.state.log.num.partitions"]),
+            max_timeout_ms=int(config["transaction.max.timeout.ms"]),
+            id_expiration_ms=int(config["transactional.id.expiration.ms"]),
+            abort_interval_ms=int(
+                config["transaction.abort.timed.out.transaction.cleanup.interval.ms"]),
+            expiry_interval_ms=int(
+                config["transaction.remove.expired.transaction.cleanup.interval.ms"]),
+        ))
+        self._markers = MarkerRouter(self)
 
     def snapshot(self) -> ClusterMetadata:
         return self.metadata.snapshot()
@@ -139,6 +155,26 @@ class Broker:
         partition = self.replicas.get_partition_or_error(name, index)
         return None if isinstance(partition, ErrorCode) else partition.log
 
+    # The transaction coordinator's view (coordinator/txn/manager.py: TxnHost).
+
+    async def allocate_producer_id(self) -> int:
+        return await self.producer_ids.next_id()
+
+    def internal_leader_epoch(self, name: str, index: int) -> int:
+        partition = self.replicas.get_partition_or_error(name, index)
+        return -1 if isinstance(partition, ErrorCode) else partition.leader_epoch
+
+    def partition_exists(self, topic: str, index: int) -> bool:
+        metadata = self.snapshot().topics.get(topic)
+        return metadata is not None and 0 <= index < len(metadata.partitions)
+
+    async def write_txn_markers(
+        self, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool,
+        partitions: Sequence[tuple[str, int]],
+    ) -> dict[tuple[str, int], ErrorCode]:
+        return await self._markers.write(producer_id, producer_epoch, coordinator_epoch,
+                                         commit, partitions)
+
     def leader_node(self, topic: str, index: int) -> BrokerInfo | None:
         """The live broker leading the partition, or None."""
         leader = self.replicas.leader_of(topic, index)
@@ -149,7 +185,10 @@ class Broker:
         partition = self.replicas.get_partition_or_error(name, index)
         if isinstance(partition, ErrorCode):
             return ErrorCode.NOT_LEADER_OR_FOLLOWER
-        outcome = await partition.append(batch, parse_header(batch), now_ms)
+        # The coordinators' own writes: no producer sequences to check (Kafka's
+        # AppendOrigin.COORDINATOR), the epochs of TxnOffsetCommit batches still are.
+        outcome = await partition.append(batch, parse_header(batch), now_ms,
+                                         from_coordinator=True)
         return outcome.error_code
 
     async def open_partitions(self) -> None:
@@ -157,6 +196,8 @@ class Broker:
         coordinator loads the `__consumer_offsets` shards among them as they open."""
         await self.replicas.apply()
         await self.groups.wait_loaded()
+        await self.transactions.wait_loaded()
+        self.transactions.start()
         self._metadata_follower = asyncio.create_task(self._follow_metadata())
         self._producer_expiry = asyncio.create_task(self._expire_producers())
         self._producer_snapshots = asyncio.create_task(self._snapshot_producers())
@@ -165,6 +206,8 @@ class Broker:
         for task in (self._metadata_follower, self._producer_expiry, self._producer_snapshots):
             if task is not None:
                 task.cancel()
+        await self.transactions.close()
+        await self._markers.close()
         await self.groups.close()
         await self.partitions.close()
 
@@ -228,11 +271,15 @@ class Broker:
             validation=topic_config.validation_settings(self.config, topic.configs))
 
     async def _on_leadership_change(self, change: LeadershipChange) -> None:
-        """Group coordinator shards follow the `__consumer_offsets` partitions this
-        broker leads; offsets of deleted partitions go (Kafka's onPartitionsDeleted)."""
+        """Group and transaction coordinator shards follow the `__consumer_offsets`
+        and `__transaction_state` partitions this broker leads; offsets of deleted
+        partitions go (Kafka's onPartitionsDeleted)."""
         await self.groups.on_leadership_change(
             gained=[tp.partition for tp in change.gained if tp.topic == OFFSETS_TOPIC],
             lost=[tp.partition for tp in change.lost if tp.topic == OFFSETS_TOPIC])
+        await self.transactions.on_leadership_change(
+            gained=[tp.partition for tp in change.gained if tp.topic == TRANSACTION_STATE_TOPIC],
+            lost=[tp.partition for tp in change.lost if tp.topic == TRANSACTION_STATE_TOPIC])
         deleted = [tp for tp in change.deleted if tp.topic != OFFSETS_TOPIC]
         if deleted:
             await self.groups.on_partitions_deleted(deleted)

@@ -171,6 +171,15 @@ _PROPERTIES = [
     # Replicas of __consumer_offsets partitions (a leadership preference list in
     # cluster mode), capped at the live brokers when the topic is created.
     ConfigKey("offsets.topic.replication.factor", SHORT, "3", at_least(1)),
+    # TransactionStateManagerConfig / TransactionLogConfig (the transaction coordinator).
+    ConfigKey("transaction.state.log.num.partitions", INT, "50", at_least(1)),
+    ConfigKey("transaction.state.log.replication.factor", SHORT, "3", at_least(1)),
+    ConfigKey("transaction.max.timeout.ms", INT, "900000", at_least(1)),
+    ConfigKey("transactional.id.expiration.ms", INT, "604800000", at_least(1)),
+    ConfigKey("transaction.abort.timed.out.transaction.cleanup.interval.ms", INT, "10000",
+              at_least(1)),
+    ConfigKey("transaction.remove.expired.transaction.cleanup.interval.ms", INT, "3600000",
+              at_least(1)),
     # GroupCoordinatorConfig / ShareGroupConfig (Kafka 4.4): the defaults of the
     # GROUP config resource (kwire/config/group.py) and the bounds it is checked
     # against. kwire runs classic groups only; these are read, not yet used by a

@@ -1,11 +1,12 @@
 """FindCoordinator (10): which broker coordinates a group (v0-3 one key, v4+ a batch).
 
 A group's coordinator is the leader of its `__consumer_offsets` partition
-(Kafka's partitionFor: the group id's hash); on a single node that is always
-this broker. A partition without a live leader answers
-COORDINATOR_NOT_AVAILABLE, which clients retry. The first lookup creates the
-internal `__consumer_offsets` topic, as Kafka does, so a broker that never sees
-a group never pays for its 50 partitions.
+(Kafka's partitionFor: the group id's hash), a transactional id's the leader
+of its `__transaction_state` partition; on a single node that is always this
+broker. A partition without a live leader answers COORDINATOR_NOT_AVAILABLE,
+which clients retry. The first lookup of each kind creates its internal topic,
+as Kafka does, so a broker that never sees a group or a transaction never pays
+for its 50 partitions.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from kwire.broker.context import RequestContext
 from kwire.broker.error_responses import default_message
 from kwire.broker.registry import handler
 from kwire.coordinator.group.manager import OFFSETS_TOPIC
+from kwire.coordinator.txn.manager import TRANSACTION_STATE_TOPIC
 from kwire.errors import ErrorCode, KwireError
 
 KEY_TYPE_GROUP = 0
@@ -47,22 +49,20 @@ async def _find(ctx: RequestContext, key_type: int, key: str, ok_message: str
     answer: dict[str, Any] = {"key": key, "node_id": node.node_id, "host": node.host,
                               "port": node.port, "error_code": ErrorCode.NONE,
                               "error_message": ok_message}
-    code, message = ErrorCode.NONE, None
+    code = ErrorCode.NONE
     if key_type == KEY_TYPE_TRANSACTION:
-        # No transaction coordinator yet. A retriable code would make producers
-        # retry until max.block.ms; this one fails them at once, and is what
-        # Kafka answers a client that may not use that transactional id.
-        code, message = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, (
-            "transactions are not supported by kwire yet")
+        await ctx.broker.transactions.ensure_ready()
+        leader = ctx.broker.leader_node(TRANSACTION_STATE_TOPIC,
+                                        ctx.broker.transactions.partition_for(key))
     else:
         code = await ctx.broker.groups.ensure_ready()
         # The coordinator is the leader of the group's __consumer_offsets partition.
         leader = ctx.broker.leader_node(OFFSETS_TOPIC, ctx.broker.groups.partition_for(key))
-        if leader is None:
-            code = ErrorCode.COORDINATOR_NOT_AVAILABLE
-        else:
-            answer.update(node_id=leader.node_id, host=leader.host, port=leader.port)
+    if leader is None:
+        code = ErrorCode.COORDINATOR_NOT_AVAILABLE
+    else:
+        answer.update(node_id=leader.node_id, host=leader.host, port=leader.port)
     if code != ErrorCode.NONE:
         answer.update(node_id=-1, host="", port=-1, error_code=code,
-                      error_message=message or default_message(code))
+                      error_message=default_message(code))
     return answer
