@@ -48,7 +48,8 @@ async def _transactional(ctx: RequestContext, request: Any) -> dict[str, Any]:
     else:
         try:
             result = await ctx.broker.transactions.init_producer_id(
-                request.transactional_id, int(request.transaction_timeout), producer_id,
+                request.transactional_id,
+                int(request.transaction_timeout.total_seconds() * 1000), producer_id,
                 producer_epoch)
             code, producer_id, producer_epoch = (
                 result.error_code, result.producer_id, result.producer_epoch)
