@@ -120,8 +120,13 @@ class AdminMixin(OffsetsMixin):
             return ErrorCode.GROUP_ID_NOT_FOUND
         if not group.is_in(EMPTY):
             return ErrorCode.NON_EMPTY_GROUP
-        for topic, by_partition in list(self.offsets.get(group_id, {}).items()):
-            for partition in list(by_partition):
-                self._write_offset(fx, group_id, topic, partition, None)
+        committed = self.offsets.get(group_id, {})
+        # Kafka's deleteAllOffsets: the committed offsets, then the partitions that
+        # only a pending transaction has (one tombstone per partition).
+        doomed = {(t, p): None for t, by_partition in committed.items() for p in by_partition}
+        for topic, partition in self.pending.partitions(group_id):
+            doomed[(topic, partition)] = None
+        for topic, partition in doomed:
+            self._write_offset(fx, group_id, topic, partition, None)
         self.write_group_tombstone(fx, group_id)
         return ErrorCode.NONE

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kwire.coordinator.group.classic_group import ClassicGroup, ClassicGroupMember
 from kwire.coordinator.group.effects import (
@@ -19,6 +19,7 @@ from kwire.coordinator.group.effects import (
     TimerKey,
     heartbeat_key,
 )
+from kwire.coordinator.group.pending_offsets import PendingTxnOffsets
 from kwire.coordinator.group.records import group_metadata_record
 from kwire.coordinator.group.responses import JoinGroupResponse, SyncGroupResponse
 from kwire.errors import ErrorCode
@@ -39,6 +40,10 @@ class OffsetAndMetadata:
     metadata: str
     commit_timestamp_ms: int
     expire_timestamp_ms: int | None = None  # only from OffsetCommit v1-4 retention
+    # Position of its record among the shard's records (Kafka keeps the record
+    # offset): a committed transaction's offset replaces a committed one only when
+    # its record is the later one. Not part of the value's identity.
+    record_seq: int = field(default=-1, compare=False)
 
 
 # group id -> topic -> partition -> committed offset
@@ -70,6 +75,10 @@ class CoordinatorBase:
         self._uuid = uuid_factory
         self.groups: dict[str, ClassicGroup] = {}
         self.offsets: OffsetStore = {}
+        self.pending = PendingTxnOffsets()
+        # Counts offset records in log order, live and in replay alike (records are
+        # applied in the order they are stored), standing in for record offsets.
+        self.record_seq = 0
         self.timers: dict[TimerKey, int] = {}
         self.loading = True
 
@@ -137,6 +146,10 @@ class CoordinatorBase:
         self.cancel(fx, heartbeat_key(group.group_id, member_id))
         if removed is not None:
             self.complete_sync(fx, removed, SyncGroupResponse(ErrorCode.UNKNOWN_MEMBER_ID))
+
+    def next_record_seq(self) -> int:
+        self.record_seq += 1
+        return self.record_seq
 
     # -- groups ----------------------------------------------------------------------------
 

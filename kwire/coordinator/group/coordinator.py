@@ -1,6 +1,7 @@
 """The classic group coordinator of one `__consumer_offsets` partition: pure, driven by calls.
 
-`GroupCoordinator` joins the mixins (join, membership, offsets, admin) and adds
+`GroupCoordinator` joins the mixins (join, membership, offsets, transactional
+offsets, admin) and adds
 the lifecycle Kafka's GroupCoordinatorShard has: replay of the partition's
 records while loading, `loaded` (session timers for loaded members,
 the offsets-retention timer), `on_timer` dispatch, and `unload`.
@@ -9,7 +10,9 @@ Lifecycle for the driver:
 
     coordinator = GroupCoordinator(...)          # starts loading: requests get
     for key, value in partition records:         #   COORDINATOR_LOAD_IN_PROGRESS
-        coordinator.replay(key, value)
+        coordinator.replay(key, value, producer_id)  # producer_id of a transactional batch
+    for each end transaction marker:
+        coordinator.complete_transaction(producer_id, commit)
     effects = coordinator.loaded(now)        # arm its timers
     ... request calls and on_timer(key, now) ... # each returns Effects
 """
@@ -35,28 +38,39 @@ from kwire.coordinator.group.records import (
 )
 from kwire.coordinator.group.responses import JoinGroupResponse, SyncGroupResponse
 from kwire.coordinator.group.state import GroupState
+from kwire.coordinator.group.txn_offsets import NO_PRODUCER_ID, TxnOffsetsMixin
 from kwire.errors import ErrorCode
 
 
-class GroupCoordinator(JoinMixin, MembershipMixin, AdminMixin):
+class GroupCoordinator(JoinMixin, MembershipMixin, AdminMixin, TxnOffsetsMixin):
     """Classic consumer groups and their offsets; see the module docstring for the driver."""
 
     # -- loading ---------------------------------------------------------------------------
 
-    def replay(self, key: bytes, value: bytes | None) -> None:
-        """Apply one `__consumer_offsets` record (value None = tombstone).
+    def replay(self, key: bytes, value: bytes | None, producer_id: int = NO_PRODUCER_ID) -> None:
+        """Apply one `__consumer_offsets` record (value None = tombstone);
+        `producer_id` is the producer of a transactional batch, whose offsets
+        stay pending until its marker (`complete_transaction`).
 
         Record types kwire does not model (KIP-848, share groups) are ignored.
         Meant for loading; records this coordinator emits are already applied.
         """
         record_key = decode_key(key)
-        self.replay_record(record_key, None if value is None else decode_value(record_key, value))
+        self.replay_record(
+            record_key, None if value is None else decode_value(record_key, value), producer_id
+        )
 
-    def replay_record(self, key: RecordKey, value: RecordValue | None) -> None:
+    def replay_record(
+        self, key: RecordKey, value: RecordValue | None, producer_id: int = NO_PRODUCER_ID
+    ) -> None:
         if isinstance(key, OffsetCommitKey):
             if value is not None and not isinstance(value, OffsetCommitValue):
                 raise TypeError("OffsetCommitKey needs an OffsetCommitValue")
-            self.apply_offset(key.group, key.topic, key.partition, _offset_from_record(value))
+            offset = _offset_from_record(value)
+            if offset is not None and producer_id != NO_PRODUCER_ID:
+                self.apply_txn_offset(producer_id, key.group, key.topic, key.partition, offset)
+            else:
+                self.apply_offset(key.group, key.topic, key.partition, offset)
         elif isinstance(key, GroupMetadataKey):
             if value is None:
                 self.delete_group_state(EffectsBuilder(), key.group)
@@ -97,6 +111,7 @@ class GroupCoordinator(JoinMixin, MembershipMixin, AdminMixin):
             self.cancel(fx, key)
         self.groups.clear()
         self.offsets.clear()
+        self.pending.clear()
         self.loading = True
         return fx.build()
 

@@ -3,7 +3,10 @@
 The group coordinator is pure; every call returns an `Effects`. The driver (an
 asyncio task) then, in this order:
 
-1. appends `records` (key, value; value None = tombstone) to `__consumer_offsets`;
+1. appends `records` (key, value; value None = tombstone) to `__consumer_offsets`,
+   as one batch — a transactional one of `producer` when set (TxnOffsetCommit);
+   when that append is refused, `revert` undoes the call's state change and the
+   requests get the append's error;
 2. applies `timers` in list order: `ScheduleTimer` arms — or re-arms, replacing
    any earlier deadline — the timer of that key; `CancelTimer` disarms it;
 3. completes the driver future behind each token in `responses`.
@@ -14,6 +17,7 @@ write only once its records are committed, hence records before responses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -65,10 +69,20 @@ TimerOp: TypeAlias = ScheduleTimer | CancelTimer
 
 
 @dataclass(frozen=True)
+class TxnProducer:
+    """The transactional producer whose transaction the records belong to."""
+
+    producer_id: int
+    producer_epoch: int
+
+
+@dataclass(frozen=True)
 class Effects:
     responses: list[tuple[object, Response]] = field(default_factory=list)
     timers: list[TimerOp] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
+    producer: TxnProducer | None = None
+    revert: Callable[[], None] | None = None
 
     def response_for(self, token: object) -> Response | None:
         """The response completed for `token` by this call, if any (identity match)."""
@@ -85,6 +99,8 @@ class EffectsBuilder:
         self.responses: list[tuple[object, Response]] = []
         self.records: list[Record] = []
         self._timers: dict[TimerKey, TimerOp] = {}
+        self._producer: TxnProducer | None = None
+        self._revert: Callable[[], None] | None = None
 
     def respond(self, token: object, response: Response) -> None:
         self.responses.append((token, response))
@@ -96,5 +112,15 @@ class EffectsBuilder:
         self._timers.pop(op.key, None)  # re-insert so list order follows the last op
         self._timers[op.key] = op
 
+    def transactional(self, producer: TxnProducer, revert: Callable[[], None]) -> None:
+        """The records are `producer`'s transactional writes; `revert` undoes them."""
+        self._producer, self._revert = producer, revert
+
     def build(self) -> Effects:
-        return Effects(list(self.responses), list(self._timers.values()), list(self.records))
+        return Effects(
+            list(self.responses),
+            list(self._timers.values()),
+            list(self.records),
+            self._producer,
+            self._revert,
+        )

@@ -12,6 +12,11 @@ Each coordinator call runs under its shard's lock and returns `Effects`; the
 driver appends their records to the shard's partition (through the same
 PartitionLog as user data), re-arms or cancels timers, then completes the
 waiting requests, in that order — Kafka answers a write only once it is stored.
+A TxnOffsetCommit's records are one transactional batch of its producer; when
+the partition refuses it (a fenced epoch) the call is reverted and answered
+with the error, the shard stays loaded. `on_transaction_completed` (called by
+WriteTxnMarkers once a marker is stored here) commits or drops a producer's
+pending offsets; replay does the same from the stored control batches.
 A record that cannot be decoded or applied (a damaged topic, or one a client
 wrote before kwire refused that) is skipped and reported in one log line per
 partition, so a damaged topic never stops the broker. When a topic is deleted,
@@ -29,11 +34,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kwire.coordinator.group.effects import CancelTimer, Effects, ScheduleTimer, TimerKey
+from kwire.coordinator.group.records import end_txn_marker_commit
+from kwire.coordinator.group.txn_offsets import NO_PRODUCER_ID
 from kwire.errors import ErrorCode, KwireError, StorageError
 from kwire.log.api import TopicPartition
 from kwire.log.scan import stored_batches
 from kwire.records.batch import InvalidBatch
-from kwire.records.builder import build_batch, decode_records
+from kwire.records.builder import Record, RecordInput, build_batch, decode_records
 
 if TYPE_CHECKING:
     from kwire.coordinator.group.coordinator import GroupCoordinator
@@ -199,17 +206,52 @@ class GroupManager:
             except (InvalidBatch, ValueError) as exc:
                 skipped.add(header.base_offset, header.records_count, exc)
                 continue
+            if header.is_control:
+                replayed += self._replay_markers(shard, header.producer_id, records, skipped)
+                continue
+            # Offsets of a transactional batch stay pending until its marker.
+            producer_id = header.producer_id if header.is_transactional else NO_PRODUCER_ID
             for record in records:
                 if record.key is None:
                     continue
                 try:
-                    shard.coordinator.replay(record.key, record.value)
+                    shard.coordinator.replay(record.key, record.value, producer_id)
                 except Exception as exc:  # any record that cannot be applied is skipped
                     skipped.add(record.offset, 1, exc)
                 else:
                     replayed += 1
         skipped.report()
         return replayed
+
+    @staticmethod
+    def _replay_markers(shard: _Shard, producer_id: int, records: list[Record],
+                        skipped: Skipped) -> int:
+        replayed = 0
+        for record in records:
+            try:
+                commit = end_txn_marker_commit(record.key)
+            except ValueError as exc:
+                skipped.add(record.offset, 1, exc)
+                continue
+            if commit is not None:
+                shard.coordinator.complete_transaction(producer_id, commit)
+                replayed += 1
+        return replayed
+
+    async def on_transaction_completed(self, offsets_partition: int, producer_id: int,
+                                       commit: bool) -> None:
+        """The producer's COMMIT or ABORT marker is now stored in this partition of
+        `__consumer_offsets`: its pending offsets there become committed or are
+        dropped. A shard not held or not loaded has nothing to do: its load
+        replays the marker from the log. Callers must await this before answering
+        WriteTxnMarkers, so the producer's next transaction cannot start first."""
+        shard = self._shards.get(offsets_partition)
+        if shard is None:
+            return
+        async with shard.lock:
+            if shard.retired or not shard.ready:
+                return
+            shard.coordinator.complete_transaction(producer_id, commit)
 
     # ---- calls ----------------------------------------------------------------------------
 
@@ -253,7 +295,18 @@ class GroupManager:
     async def _apply(self, shard: _Shard, effects: Effects) -> None:
         if effects.records:
             try:
-                await self._append(shard, effects.records)
+                await self._append(shard, effects)
+            except AppendRefused as exc:
+                if effects.revert is None:
+                    log.error("writing %s-%d failed (%s); reloading its group state from it",
+                              OFFSETS_TOPIC, shard.index, exc)
+                    self._unload(shard, effects)
+                    return
+                # A transactional write the partition refused (e.g. a fenced producer
+                # epoch): nothing was stored, so undoing the call is enough.
+                effects.revert()
+                self._fail(effects, _operation_error(exc.error_code))
+                return
             except Exception as exc:  # a full or failing disk: the append said why
                 log.error("writing %s-%d failed (%s); reloading its group state from it",
                           OFFSETS_TOPIC, shard.index, exc)
@@ -267,9 +320,13 @@ class GroupManager:
         partition on the next request, as Kafka does when it loses a partition."""
         shard.ready = False
         self._carry_out(shard, shard.coordinator.unload(self._host.now_ms()))
+        self._fail(failed, ErrorCode.NOT_COORDINATOR)
+
+    @staticmethod
+    def _fail(failed: Effects, error: ErrorCode) -> None:
         for token, _response in failed.responses:
             if isinstance(token, asyncio.Future) and not token.done():
-                token.set_exception(KwireError(ErrorCode.NOT_COORDINATOR))
+                token.set_exception(KwireError(error))
 
     def _carry_out(self, shard: _Shard, effects: Effects) -> None:
         """Timers, then responses, of effects whose records are stored."""
@@ -297,13 +354,22 @@ class GroupManager:
             if not shard.retired:
                 await self._apply(shard, shard.coordinator.on_timer(key, self._host.now_ms()))
 
-    async def _append(self, shard: _Shard, records: list[tuple[bytes, bytes | None]]) -> None:
-        """Every record of a shard belongs to its own partition: its groups hash there."""
+    async def _append(self, shard: _Shard, effects: Effects) -> None:
+        """Every record of a shard belongs to its own partition: its groups hash there.
+        Transactional offsets go as their producer's batch, without a sequence
+        (Kafka's coordinator writes them so; the partition checks only the epoch)."""
         now = self._host.now_ms()
-        batch = bytearray(build_batch([(k, v, []) for k, v in records], base_timestamp=now))
-        error = await self._host.append_internal(OFFSETS_TOPIC, shard.index, batch, now)
+        records: list[RecordInput] = [(k, v, []) for k, v in effects.records]
+        producer = effects.producer
+        if producer is None:
+            batch = build_batch(records, base_timestamp=now)
+        else:
+            batch = build_batch(records, base_timestamp=now, producer_id=producer.producer_id,
+                                producer_epoch=producer.producer_epoch, transactional=True)
+        error = await self._host.append_internal(OFFSETS_TOPIC, shard.index, bytearray(batch),
+                                                 now)
         if error != ErrorCode.NONE:
-            raise RuntimeError(f"append to {OFFSETS_TOPIC}-{shard.index}: {error.name}")
+            raise AppendRefused(error, f"append to {OFFSETS_TOPIC}-{shard.index}: {error.name}")
 
     async def on_partitions_deleted(self, partitions: Sequence[TopicPartition]) -> None:
         """Tombstone every group's offsets of deleted partitions, so a topic created
@@ -331,6 +397,31 @@ class GroupManager:
             for handle in shard.timers.values():
                 handle.cancel()
             shard.timers.clear()
+
+
+class AppendRefused(RuntimeError):
+    """The partition refused the shard's batch with this error code."""
+
+    def __init__(self, error_code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+# Kafka's CoordinatorOperationExceptionHelper: what a failed coordinator write answers.
+_OPERATION_ERRORS = {
+    ErrorCode.NETWORK_EXCEPTION: ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.REQUEST_TIMED_OUT: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.NOT_LEADER_OR_FOLLOWER: ErrorCode.NOT_COORDINATOR,
+    ErrorCode.KAFKA_STORAGE_ERROR: ErrorCode.NOT_COORDINATOR,
+    ErrorCode.MESSAGE_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
+    ErrorCode.RECORD_LIST_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
+    ErrorCode.INVALID_FETCH_SIZE: ErrorCode.UNKNOWN_SERVER_ERROR,
+}
+
+
+def _operation_error(error: ErrorCode) -> ErrorCode:
+    return _OPERATION_ERRORS.get(error, error)
 
 
 class Skipped:

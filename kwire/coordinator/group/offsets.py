@@ -1,15 +1,19 @@
 """Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete and retention.
 
-Kafka's OffsetMetadataManager for classic groups (no transactional offsets yet):
-the commit checks of ClassicGroup.validateOffsetCommit, simple groups created by
-generation -1 commits, OffsetDelete's GROUP_SUBSCRIBED_TO_TOPIC, and
-cleanupExpiredOffsets with ClassicGroup.offsetExpirationCondition, and
-onPartitionsDeleted (the offsets of a deleted topic go with it). Every change
-is an OffsetCommit record (a tombstone to delete) applied to the store at once.
+Kafka's OffsetMetadataManager for classic groups: the commit checks of
+ClassicGroup.validateOffsetCommit, simple groups created by generation -1
+commits, OffsetDelete's GROUP_SUBSCRIBED_TO_TOPIC, and cleanupExpiredOffsets
+with ClassicGroup.offsetExpirationCondition, and onPartitionsDeleted (the
+offsets of a deleted topic go with it). Every change is an OffsetCommit record
+(a tombstone to delete) applied to the store at once.
+Transactional offsets not yet committed (`pending_offsets.py`) are answered
+here too: require_stable fetches get UNSTABLE_OFFSET_COMMIT, deletions write
+tombstones for them, retention waits for their transactions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 from kwire.coordinator.group.base import OffsetAndMetadata
@@ -54,8 +58,12 @@ class OffsetsMixin(RebalanceMixin):
     def apply_offset(
         self, group_id: str, topic: str, partition: int, value: OffsetAndMetadata | None
     ) -> None:
-        """Replay of one OffsetCommit record; a commit to an unknown group makes a simple group."""
+        """Replay of one OffsetCommit record; a commit to an unknown group makes a simple group.
+
+        A tombstone also drops the partition from the group's open transactions,
+        as Kafka's replay does."""
         if value is None:
+            self.pending.remove_partition(group_id, topic, partition)
             by_topic = self.offsets.get(group_id, {})
             by_partition = by_topic.get(topic, {})
             by_partition.pop(partition, None)
@@ -66,6 +74,7 @@ class OffsetsMixin(RebalanceMixin):
             return
         if group_id not in self.groups:
             self.groups[group_id] = ClassicGroup(group_id)
+        value = dataclasses.replace(value, record_seq=self.next_record_seq())
         self.offsets.setdefault(group_id, {}).setdefault(topic, {})[partition] = value
 
     def _write_offset(
@@ -199,8 +208,9 @@ class OffsetsMixin(RebalanceMixin):
     ) -> Effects:
         """OffsetFetch of some partitions, or of all committed ones (partitions None).
 
-        require_stable has no effect until transactional offsets exist (no
-        UNSTABLE_OFFSET_COMMIT is possible).
+        Pending transactional offsets are never shown; with require_stable (v7+) a
+        partition that has one answers UNSTABLE_OFFSET_COMMIT at the partition
+        level (the group's error stays NONE, as in Kafka), which consumers retry.
         """
         fx = EffectsBuilder()
         if self.loading:
@@ -216,7 +226,13 @@ class OffsetsMixin(RebalanceMixin):
         results = []
         for topic, partition in wanted:
             value = stored.get(topic, {}).get(partition)
-            if value is None:
+            if require_stable and self.pending.has(group_id, topic, partition):
+                results.append(
+                    OffsetFetchPartitionResponse(
+                        topic, partition, error_code=ErrorCode.UNSTABLE_OFFSET_COMMIT
+                    )
+                )
+            elif value is None:
                 results.append(OffsetFetchPartitionResponse(topic, partition))
             else:
                 results.append(
@@ -257,7 +273,10 @@ class OffsetsMixin(RebalanceMixin):
                 code = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
             else:
                 code = ErrorCode.NONE
-                if self.offsets.get(group_id, {}).get(topic, {}).get(partition) is not None:
+                # A pending transactional offset is tombstoned too (Kafka does).
+                if self.offsets.get(group_id, {}).get(topic, {}).get(
+                    partition
+                ) is not None or self.pending.has(group_id, topic, partition):
                     self._write_offset(fx, group_id, topic, partition, None)
             results.append(OffsetDeletePartitionResponse(topic, partition, code))
         fx.respond(token, OffsetDeleteResponse(ErrorCode.NONE, tuple(results)))
@@ -271,6 +290,7 @@ class OffsetsMixin(RebalanceMixin):
         """OffsetMetadataManager.onPartitionsDeleted: tombstone every group's offset
         of each deleted partition; the response says how many were deleted.
 
+        Pending transactional offsets of those partitions are tombstoned too.
         Groups stay, even with no offsets left, as in Kafka (retention removes
         Empty ones later).
         """
@@ -278,12 +298,17 @@ class OffsetsMixin(RebalanceMixin):
         deleted: dict[str, set[int]] = {}
         for topic, partition in partitions:
             deleted.setdefault(topic, set()).add(partition)
-        count = 0
-        for group_id, by_topic in list(self.offsets.items()):
-            for topic, by_partition in list(by_topic.items()):
+        doomed: dict[tuple[str, str, int], None] = {}
+        for group_id, by_topic in self.offsets.items():
+            for topic, by_partition in by_topic.items():
                 for partition in sorted(deleted.get(topic, set()) & by_partition.keys()):
-                    self._write_offset(fx, group_id, topic, partition, None)
-                    count += 1
+                    doomed[(group_id, topic, partition)] = None
+        for group_id, topic, partition in self.pending.all_partitions():
+            if partition in deleted.get(topic, set()):
+                doomed[(group_id, topic, partition)] = None
+        for group_id, topic, partition in doomed:
+            self._write_offset(fx, group_id, topic, partition, None)
+        count = len(doomed)
         fx.respond(token, PartitionsDeletedResponse(count))
         return fx.build()
 
@@ -310,10 +335,18 @@ class OffsetsMixin(RebalanceMixin):
     def _cleanup_expired_offsets(
         self, fx: EffectsBuilder, group: ClassicGroup, now_ms: int, retention_ms: int
     ) -> bool:
-        """True when the group has no offsets left afterwards."""
+        """True when the group has no offsets left afterwards.
+
+        A partition with a pending transactional offset is not expired, and a
+        group with open transactions is never reported empty: deleting it would
+        lose the offsets its transactions are about to commit (Kafka keeps it
+        too, except when it has no committed offset at all, which kwire treats
+        the same way rather than dropping the group under a live transaction).
+        """
+        open_txns = self.pending.has_open_transactions(group.group_id)
         by_topic = self.offsets.get(group.group_id)
         if not by_topic:
-            return True
+            return not open_txns
         base = self._expiration_base(group)
         if base is None:
             return False
@@ -327,11 +360,11 @@ class OffsetsMixin(RebalanceMixin):
                     expired = now_ms >= value.expire_timestamp_ms  # v1-4 explicit retention
                 else:
                     expired = now_ms - base(value) >= retention_ms
-                if expired:
+                if expired and not self.pending.has(group.group_id, topic, partition):
                     self._write_offset(fx, group.group_id, topic, partition, None)
                 else:
                     all_expired = False
-        return all_expired
+        return all_expired and not open_txns
 
     @staticmethod
     def _expiration_base(group: ClassicGroup) -> Callable[[OffsetAndMetadata], int] | None:

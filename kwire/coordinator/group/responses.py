@@ -75,6 +75,10 @@ class OffsetCommitResponse:
     partitions: tuple[OffsetCommitPartitionResponse, ...]
 
 
+# TxnOffsetCommit answers per partition exactly as OffsetCommit does.
+TxnOffsetCommitResponse = OffsetCommitResponse
+
+
 @dataclass(frozen=True)
 class OffsetFetchPartitionResponse:
     topic: str
