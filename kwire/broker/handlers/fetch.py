@@ -19,6 +19,13 @@ Batches are read into memory (pread; there is no sendfile), so each read is
 also granted from the request's response budget (`ctx.response_budget`): when many
 large fetches are in flight, reads shrink, down to KIP-74's single first batch.
 
+read_committed (isolation_level 1, KIP-98): a partition is read only below its
+last stable offset (whole batches: the read is cut at the first batch at or past
+the LSO), and the answer lists the aborted transactions overlapping the batches
+returned (Partition.aborted_transactions, from the fetch offset to the end of
+the returned data). A read_committed fetch at the LSO is caught up and long-polls;
+a transaction marker is an append, so it wakes it.
+
 KIP-951 (v16+): a partition answered NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH
 names its current leader, and the response lists the live leaders' endpoints
 (Kafka's KafkaApis.handleFetchRequest; produce.LeaderHints). Only a fetch with an
@@ -313,15 +320,17 @@ def _prefetch(
     if not isinstance(next(logs, None), ReadAhead):
         return
     for _tip, req, partition in interesting:
-        if partition is not None and _caught_up_offsets(partition, req) is None:
+        if partition is not None and _caught_up_offsets(partition, req, False) is None:
             log_ = partition.log
             assert isinstance(log_, ReadAhead)
             log_.prefetch(req.fetch_offset, min(req.max_bytes, budget))
 
 
-def _caught_up_offsets(partition: Partition, req: PartitionRequest) -> LogOffsets | None:
-    """The log's offsets when the partition is fetched at its log end with no
-    leader-epoch question, so no read is needed; None when one is."""
+def _caught_up_offsets(partition: Partition, req: PartitionRequest, read_committed: bool
+                       ) -> LogOffsets | None:
+    """The partition's offsets when it is fetched at its log end (read_committed:
+    at its last stable offset) with no leader-epoch question, so no read is
+    needed; None when one is."""
     if partition.fenced:
         return None
     if req.current_leader_epoch >= 0 and req.current_leader_epoch != partition.leader_epoch:
@@ -329,9 +338,12 @@ def _caught_up_offsets(partition: Partition, req: PartitionRequest) -> LogOffset
     if req.last_fetched_epoch > partition.leader_epoch:
         return None
     try:
-        offsets = partition.log.offsets()
+        offsets = partition.offsets()
     except StorageError:
         return None  # the read path answers the partition's error
+    if read_committed:
+        # Nothing at or past the LSO may be returned, so a fetch there reads nothing.
+        return offsets if req.fetch_offset == offsets.last_stable_offset else None
     if not req.fetch_offset == offsets.log_end_offset == offsets.high_watermark:
         return None
     return offsets
@@ -342,7 +354,7 @@ def _caught_up(partition: Partition, index: int, req: PartitionRequest, read_com
     """The answer for a partition fetched at its log end with no leader-epoch
     question, without a log read (or a coroutine): a session covering a thousand
     idle partitions reads them all on every fetch. None when a read is needed."""
-    offsets = _caught_up_offsets(partition, req)
+    offsets = _caught_up_offsets(partition, req, read_committed)
     if offsets is None:
         return None
     entry = _empty(index, ErrorCode.NONE, offsets.high_watermark, offsets.last_stable_offset,
@@ -396,7 +408,7 @@ async def _read_checked(
         code = (ErrorCode.FENCED_LEADER_EPOCH if current_epoch < partition.leader_epoch
                 else ErrorCode.UNKNOWN_LEADER_EPOCH)
         return _empty(index, code)
-    offsets = partition.log.offsets()
+    offsets = partition.offsets()
     if req.last_fetched_epoch >= 0:
         # KIP-320 (v12+): the fetcher says which epoch its last batch had. An epoch
         # this leader never had has no end offset: Kafka's Partition.readRecords
@@ -414,18 +426,56 @@ async def _read_checked(
             return entry
     limit = min(req.max_bytes, budget)
     records: bytes | list[bytes] = b""
+    # Kafka reads read_committed fetches up to the LSO taken before the read.
+    lso = offsets.last_stable_offset
     try:
         if limit > 0 or first:
-            records = await _read_leased(partition, req.fetch_offset, limit, first, lease)
-            offsets = partition.log.offsets()
+            if read_committed and req.fetch_offset >= lso:
+                # At or past the LSO there is nothing to return (Kafka checks the
+                # offset's range first: below the log start is still out of range).
+                if not offsets.log_start_offset <= req.fetch_offset <= offsets.log_end_offset:
+                    raise OffsetOutOfRange(req.fetch_offset)
+            else:
+                records = await _read_leased(partition, req.fetch_offset, limit, first, lease)
+            offsets = partition.offsets()
     except OffsetOutOfRange:
         return _empty(index, ErrorCode.OFFSET_OUT_OF_RANGE)
     entry = _empty(index, ErrorCode.NONE, offsets.high_watermark,
                    offsets.last_stable_offset, offsets.log_start_offset)
-    entry["records"] = records
     # read_committed consumers expect an (empty) aborted list rather than null.
     entry["aborted_transactions"] = () if read_committed else None
+    if read_committed:
+        records, end = _cut_at(records, lso)
+        if end > req.fetch_offset:
+            entry["aborted_transactions"] = [
+                {"producer_id": t.producer_id, "first_offset": t.first_offset}
+                for t in partition.aborted_transactions(req.fetch_offset, end)]
+    entry["records"] = records
     return entry
+
+
+def _cut_at(records: bytes | list[bytes], lso: int) -> tuple[bytes | list[bytes], int]:
+    """The whole batches of `records` below `lso`, and the offset after the last
+    of them (-1 when none is left). Batches are never split: the LSO is always at
+    a batch boundary (a transaction's first batch, or the high watermark)."""
+    parts = [records] if isinstance(records, bytes | bytearray) else records
+    kept: list[bytes] = []
+    end = -1
+    for part in parts:
+        for pos, header in iter_batches(part):
+            if header.base_offset >= lso:
+                if pos:
+                    kept.append(part[:pos])
+                return _joined(kept), end
+            end = header.next_offset
+        kept.append(part)
+    return _joined(kept), end
+
+
+def _joined(parts: list[bytes]) -> bytes | list[bytes]:
+    if len(parts) == 1:
+        return parts[0]
+    return parts or b""
 
 
 async def _read_leased(

@@ -4,6 +4,11 @@ The special timestamps are Kafka's, each valid from the version that brought it;
 an older version asking for one (or any other negative timestamp) is answered
 UNSUPPORTED_VERSION for that partition, as Kafka 4.4 does. Without tiered
 storage the tiered ones answer as Kafka's UnifiedLog does then.
+
+isolation_level 1 (read_committed) answers LATEST with the last stable offset,
+and a lookup by timestamp (or max timestamp) that finds an offset at or past the
+last fetchable offset (the LSO; the high watermark for read_uncommitted) answers
+no offset, as Kafka's ReplicaManager.fetchOffset does.
 """
 
 from __future__ import annotations
@@ -88,7 +93,7 @@ def _answer(index: int, code: ErrorCode, timestamp: int = -1, offset: int = -1,
 async def _lookup(partition: Partition, p: Any, read_committed: bool) -> dict[str, Any]:
     index = p.partition_index
     epoch = partition.leader_epoch
-    offsets = partition.log.offsets()
+    offsets = partition.offsets()
     ts = int(p.timestamp)
     if ts == LATEST:
         end = offsets.last_stable_offset if read_committed else offsets.high_watermark
@@ -103,7 +108,8 @@ async def _lookup(partition: Partition, p: Any, read_committed: bool) -> dict[st
     else:
         found = await partition.log.offset_for_timestamp(ts)
         exact = await _record_in_batch(partition, found, ts)
-    if exact is None:
+    last_fetchable = offsets.last_stable_offset if read_committed else offsets.high_watermark
+    if exact is None or exact[0] >= last_fetchable:
         return _answer(index, ErrorCode.NONE, -1, -1, -1)
     offset, timestamp = exact
     return _answer(index, ErrorCode.NONE, timestamp, offset, epoch)

@@ -10,6 +10,13 @@ KIP-951 (v10+): a partition answered NOT_LEADER_OR_FOLLOWER names its current
 leader, and the response lists the endpoints of the live leaders it names, so the
 producer goes straight there without a Metadata round trip (`LeaderHints`, which
 Fetch v16+ uses too).
+
+Transactions (KIP-98): a request with a transactional_id may carry transactional
+batches; they start or continue the producer's transaction in each partition
+(Partition.append). A request with transactional batches and no
+transactional_id is refused whole, as Kafka's handleProduceRequest does (every
+partition TRANSACTIONAL_ID_AUTHORIZATION_FAILED, no message). KIP-890's
+partition verification is not done: kwire does not advertise transaction.version 2.
 """
 
 from __future__ import annotations
@@ -25,7 +32,14 @@ from kwire.broker.partitions import Partition
 from kwire.broker.registry import handler
 from kwire.broker.topics import append_refusal
 from kwire.errors import ErrorCode, ProtocolViolation
-from kwire.records.batch import InvalidBatch, parse_header, validate_produce_batch
+from kwire.records.batch import (
+    BATCH_HEADER_SIZE,
+    MAGIC_V2,
+    TRANSACTIONAL_BIT,
+    InvalidBatch,
+    parse_header,
+    validate_produce_batch,
+)
 from kwire.records.validator import RecordError, RecordValidationError, validate
 
 if TYPE_CHECKING:
@@ -90,6 +104,7 @@ async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
     acks = int(request.acks)
     hints = LeaderHints(ctx.broker) if ctx.api_version >= FIRST_LEADER_HINT_VERSION else None
     topics_out: list[dict[str, Any]] = []
+    refuse_all = request.transactional_id is None and _has_transactional_records(request)
     # Appends run concurrently: on cluster storage each waits for a bookie ack
     # quorum, so a request's latency is its slowest partition's, not their sum.
     appends: list[tuple[list[Any], int, Coroutine[Any, Any, dict[str, Any]]]] = []
@@ -103,11 +118,10 @@ async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
             topic_error = ErrorCode.UNKNOWN_TOPIC_ID
         partitions_out: list[dict[str, Any]] = []
         for pdata in topic_data.partition_data:
-            if acks not in (-1, 0, 1):
+            if refuse_all:  # checked first in Kafka, before anything else is looked at
+                outcome = _error(pdata.index, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+            elif acks not in (-1, 0, 1):
                 outcome = _error(pdata.index, ErrorCode.INVALID_REQUIRED_ACKS)
-            elif request.transactional_id is not None:
-                outcome = _error(pdata.index, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-                                 "transactions are not supported by kwire yet")
             elif topic is None:
                 outcome = _error(pdata.index, topic_error)
             elif (refused := append_refusal(topic.name)) is not None:
@@ -136,6 +150,18 @@ async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
     if hints is not None:
         response["node_endpoints"] = hints.node_endpoints()
     return response
+
+
+def _has_transactional_records(request: Any) -> bool:
+    """Kafka's ProduceRequest.hasTransactionalRecords: the first batch of any
+    partition has the transactional bit (read before any validation)."""
+    for topic_data in request.topic_data:
+        for pdata in topic_data.partition_data:
+            records = pdata.records
+            if (records is not None and len(records) >= BATCH_HEADER_SIZE
+                    and records[16] == MAGIC_V2 and records[22] & TRANSACTIONAL_BIT):
+                return True
+    return False
 
 
 async def _run_appends(
@@ -201,9 +227,6 @@ async def _produce_partition(
         )
     except InvalidBatch as exc:
         return _refused(partition, topic, index, exc)
-    if header.is_transactional:
-        # Kafka answers a transactional batch outside a transaction with no message.
-        return _error(index, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     # Kafka drops a trailing partial batch (UnifiedLog.trimInvalidBytes): store the one batch.
     batch = bytearray(memoryview(data)[: header.size])
     now_ms = ctx.broker.now_ms()

@@ -1,0 +1,70 @@
+"""WriteTxnMarkers (27, v1-2): a transaction coordinator (on this or another
+broker) asks this broker to write COMMIT or ABORT markers in partitions it leads
+(Kafka's KafkaApis.handleWriteTxnMarkersRequest).
+
+Per partition: one not hosted here is UNKNOWN_TOPIC_OR_PARTITION (Kafka looks for
+an online local partition first), otherwise what the marker's append answers
+(Partition.write_txn_marker: NOT_LEADER_OR_FOLLOWER for a log another owner took,
+INVALID_PRODUCER_EPOCH, TRANSACTION_COORDINATOR_FENCED, KAFKA_STORAGE_ERROR). A
+marker stored in a __consumer_offsets partition then completes the producer's
+pending transactional offsets there (the group coordinator's
+onTransactionCompleted) before the answer goes out, so the producer's next
+transaction cannot begin first; its failure is that partition's error.
+
+v2's transaction_version is not used: kwire does not advertise transaction.version
+2, so every marker carries its transaction's own epoch (TV0/TV1 rules).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from kwire.broker.context import RequestContext
+from kwire.broker.registry import handler
+from kwire.errors import ErrorCode, KwireError
+
+OFFSETS_TOPIC = "__consumer_offsets"
+
+log = logging.getLogger("kwire.txn")
+
+
+@handler(27, "WriteTxnMarkers", 1, 2)
+async def write_txn_markers(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    markers = []
+    for marker in request.markers:
+        writes = [
+            _write(ctx, t.name, int(index), marker)
+            for t in marker.topics for index in t.partition_indexes
+        ]
+        codes = iter(await asyncio.gather(*writes))
+        markers.append({"producer_id": marker.producer_id, "topics": [
+            {"name": t.name, "partitions": [
+                {"partition_index": index, "error_code": next(codes)}
+                for index in t.partition_indexes]}
+            for t in marker.topics]})
+    return {"markers": markers}
+
+
+async def _write(ctx: RequestContext, topic: str, index: int, marker: Any) -> ErrorCode:
+    broker = ctx.broker
+    partition = broker.partition(topic, index)
+    if partition is None:
+        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    producer_id = int(marker.producer_id)
+    commit = bool(marker.transaction_result)
+    code = await partition.write_txn_marker(
+        producer_id, int(marker.producer_epoch), int(marker.coordinator_epoch), commit,
+        broker.now_ms())
+    if code != ErrorCode.NONE or topic != OFFSETS_TOPIC:
+        return code
+    try:
+        await broker.groups.on_transaction_completed(index, producer_id, commit)
+    except KwireError as exc:
+        return ErrorCode(exc.error_code)
+    except Exception:
+        log.exception("completing the offsets of producer %d in %s-%d failed",
+                      producer_id, topic, index)
+        return ErrorCode.UNKNOWN_SERVER_ERROR
+    return ErrorCode.NONE
