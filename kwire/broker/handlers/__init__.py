@@ -16,6 +16,7 @@ from kwire.broker.handlers import (  # noqa: F401
     describe_configs,
     describe_groups,
     describe_log_dirs,
+    describe_producers,
     describe_topic_partitions,
     describe_transactions,
     elect_leaders,
@@ -39,4 +40,5 @@ from kwire.broker.handlers import (  # noqa: F401
     produce,
     sync_group,
     txn_offset_commit,
+    write_txn_markers,
 )
