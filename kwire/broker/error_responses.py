@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from kwire.broker.handlers._transactions import NOT_STARTED
 from kwire.errors import ErrorCode
 
 ErrorBody = Callable[[int, Any, ErrorCode, "str | None"], "dict[str, Any] | None"]
@@ -319,7 +320,7 @@ def _describe_transactions(version: int, request: Any, code: ErrorCode, message:
                            ) -> dict[str, Any]:
     return {"throttle_time": 0, "transaction_states": [
         {"error_code": code, "transactional_id": t, "transaction_state": "",
-         "transaction_timeout": 0, "transaction_start_time": -1, "producer_id": -1,
+         "transaction_timeout": 0, "transaction_start_time": NOT_STARTED, "producer_id": -1,
          "producer_epoch": -1, "topics": ()} for t in request.transactional_ids]}
 
 

@@ -3,7 +3,15 @@ transactional id this broker cannot serve, and the error older clients know."""
 
 from __future__ import annotations
 
+import datetime
+
 from kwire.errors import ErrorCode
+
+# DescribeTransactions' start time of a transaction that has not started: Kafka
+# answers -1, but the codec reads a negative millisecond count as a null time and
+# this field is not nullable, so -1 ms is given as the datetime it stands for.
+NOT_STARTED = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC) - datetime.timedelta(
+    milliseconds=1)
 
 
 def client_error(code: ErrorCode, version: int, fenced_since: int) -> ErrorCode:

@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from kwire.broker.context import RequestContext
+from kwire.broker.handlers._transactions import NOT_STARTED
 from kwire.broker.registry import handler
 from kwire.coordinator.txn.metadata import STATE_NAMES
 from kwire.errors import ErrorCode
+
+
+def _start_time(start_ms: int) -> int | datetime.datetime:
+    return NOT_STARTED if start_ms < 0 else start_ms
 
 
 @handler(65, "DescribeTransactions", 0, 0)
@@ -19,7 +25,7 @@ async def describe_transactions(ctx: RequestContext, request: Any) -> dict[str, 
         if isinstance(found, ErrorCode):
             states.append({"error_code": found, "transactional_id": transactional_id,
                            "transaction_state": "", "transaction_timeout": 0,
-                           "transaction_start_time": -1, "producer_id": -1,
+                           "transaction_start_time": NOT_STARTED, "producer_id": -1,
                            "producer_epoch": -1, "topics": ()})
             continue
         by_topic: dict[str, list[int]] = {}
@@ -28,7 +34,8 @@ async def describe_transactions(ctx: RequestContext, request: Any) -> dict[str, 
         states.append({
             "error_code": ErrorCode.NONE, "transactional_id": transactional_id,
             "transaction_state": STATE_NAMES[found.state],
-            "transaction_timeout": found.timeout_ms, "transaction_start_time": found.start_ms,
+            "transaction_timeout": found.timeout_ms,
+            "transaction_start_time": _start_time(found.start_ms),
             "producer_id": found.producer_id, "producer_epoch": found.producer_epoch,
             "topics": [{"topic": t, "partitions": ps} for t, ps in by_topic.items()]})
     return {"throttle_time": 0, "transaction_states": states}
