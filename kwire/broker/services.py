@@ -142,9 +142,13 @@ class Broker:
     async def create_internal_topic(
         self, name: str, partitions: int, configs: Mapping[str, str]
     ) -> None:
-        # Kafka refuses to create __consumer_offsets with fewer live brokers than
-        # offsets.topic.replication.factor; with no data on brokers, kwire caps it.
-        wanted = int(self.config["offsets.topic.replication.factor"])
+        # Kafka refuses to create __consumer_offsets (__transaction_state) with fewer
+        # live brokers than offsets.topic.replication.factor
+        # (transaction.state.log.replication.factor); with no data on brokers, kwire
+        # caps it.
+        key = ("transaction.state.log.replication.factor" if name == TRANSACTION_STATE_TOPIC
+               else "offsets.topic.replication.factor")
+        wanted = int(self.config[key])
         replication = max(1, min(wanted, len(self.snapshot().brokers)))
         # TopicExists: another broker created it first; it is in the metadata now.
         with contextlib.suppress(TopicExists):
