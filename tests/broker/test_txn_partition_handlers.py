@@ -141,6 +141,9 @@ async def test_write_txn_markers_errors(kb: InProcessBroker) -> None:
     assert await _markers(kb, "t", False, epoch=3, coordinator_epoch=6) == [
         ErrorCode.TRANSACTION_COORDINATOR_FENCED]
     assert await _markers(kb, "nope", False) == [ErrorCode.UNKNOWN_TOPIC_OR_PARTITION]
+    # Kafka 4.4.0: a marker for producer id -1 fails everywhere, even where unknown.
+    assert await _markers(kb, "t", False, pid=-1, partitions=(0, 9)) == [
+        ErrorCode.UNKNOWN_SERVER_ERROR] * 2
 
 
 async def test_describe_producers(kb: InProcessBroker) -> None:

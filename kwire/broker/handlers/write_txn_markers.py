@@ -34,11 +34,15 @@ log = logging.getLogger("kwire.txn")
 async def write_txn_markers(ctx: RequestContext, request: Any) -> dict[str, Any]:
     markers = []
     for marker in request.markers:
-        writes = [
-            _write(ctx, t.name, int(index), marker)
-            for t in marker.topics for index in t.partition_indexes
-        ]
-        codes = iter(await asyncio.gather(*writes))
+        if int(marker.producer_id) < 0:
+            # No marker batch can carry it: Kafka 4.4 fails every partition of it,
+            # known or not, with UNKNOWN_SERVER_ERROR.
+            codes = iter([ErrorCode.UNKNOWN_SERVER_ERROR] * sum(
+                len(t.partition_indexes) for t in marker.topics))
+        else:
+            codes = iter(await asyncio.gather(*(
+                _write(ctx, t.name, int(index), marker)
+                for t in marker.topics for index in t.partition_indexes)))
         markers.append({"producer_id": marker.producer_id, "topics": [
             {"name": t.name, "partitions": [
                 {"partition_index": index, "error_code": next(codes)}
