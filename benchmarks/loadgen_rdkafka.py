@@ -2,6 +2,7 @@
 
   python -m benchmarks.loadgen_rdkafka CMD --bootstrap B --topic T ...
     produce      --count N --size S [--acks all] [--start-at WALL]
+    txn-produce  --count N --size S --per-txn K
     consume      --count N [--partitions P] [--passes K]
     e2e-consume  --count N [--warmup-s 1]
     e2e-produce  --rate R --seconds D --size S
@@ -11,6 +12,9 @@
 --start-at (a time.time() value) it connects first and starts sending then, so
 several producer processes start together (its JSON has t_start and t_end, wall
 clock, for adding their rates up).
+`txn-produce` sends the same records with a transactional producer, committing
+every K records (begin, K produces, commit_transaction, which waits for every
+acknowledgement and the coordinator's answer), one transaction after another.
 `consume` assign()s every partition at the beginning (no consumer group: it
 works on brokers without a group coordinator) and reads N records.
 End-to-end latency: `e2e-produce` sends R records/s (paced, linger.ms=0,
@@ -91,6 +95,37 @@ def produce(a: argparse.Namespace) -> dict[str, Any]:
     return {"records": a.count, "seconds": dt, "records_per_s": a.count / dt,
             "mib_per_s": a.count * a.size / MIB / dt,
             "client_cores": (time.process_time() - cpu0) / dt, "t_start": t_start, "t_end": t_end}
+
+
+def txn_produce(a: argparse.Namespace) -> dict[str, Any]:
+    from confluent_kafka import KafkaException, Producer
+
+    p = Producer({"bootstrap.servers": a.bootstrap, "logger": _quiet(),
+                  "transactional.id": f"bench-{uuid.uuid4().hex[:8]}"})
+    value = os.urandom(a.size)
+    p.init_transactions(a.timeout)
+    p.list_topics(a.topic, timeout=10)
+    t0 = time.monotonic()
+    cpu0 = time.process_time()
+    sent = 0
+    try:
+        while sent < a.count:
+            p.begin_transaction()
+            for _ in range(min(a.per_txn, a.count - sent)):
+                while True:
+                    try:
+                        p.produce(a.topic, value)
+                        break
+                    except BufferError:
+                        p.poll(0.001)
+                sent += 1
+            p.commit_transaction(a.timeout)
+    except KafkaException as e:
+        raise SystemExit(f"txn-produce failed after {sent} records: {e}") from None
+    dt = time.monotonic() - t0
+    return {"records": sent, "seconds": dt, "records_per_s": sent / dt,
+            "mib_per_s": sent * a.size / MIB / dt, "transactions": -(-sent // a.per_txn),
+            "client_cores": (time.process_time() - cpu0) / dt}
 
 
 def _consumer(bootstrap: str, extra: dict[str, Any] | None = None) -> Any:
@@ -238,18 +273,19 @@ def e2e_produce(a: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.loadgen_rdkafka")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("produce", "consume", "e2e-consume", "e2e-produce"):
+    for name in ("produce", "txn-produce", "consume", "e2e-consume", "e2e-produce"):
         s = sub.add_parser(name)
         s.add_argument("--bootstrap", required=True)
         s.add_argument("--topic", required=True)
         s.add_argument("--timeout", type=float, default=120.0)
-        if name in ("produce", "e2e-produce"):
+        if name in ("produce", "txn-produce", "e2e-produce"):
             s.add_argument("--size", type=int, default=1024)
-        if name in ("produce", "consume", "e2e-consume"):
+        if name in ("produce", "txn-produce", "consume", "e2e-consume"):
             s.add_argument("--count", type=int, required=True)
     sub.choices["produce"].add_argument("--acks", default="all")
     sub.choices["produce"].add_argument("--start-at", type=float, default=None,
                                         help="time.time() at which to start sending")
+    sub.choices["txn-produce"].add_argument("--per-txn", type=int, default=100)
     sub.choices["consume"].add_argument("--partitions", type=int, default=1)
     sub.choices["consume"].add_argument("--passes", type=int, default=1)
     sub.choices["e2e-consume"].add_argument("--warmup-s", type=float, default=1.0)
@@ -257,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.choices["e2e-produce"].add_argument("--rate", type=float, default=5000)
     sub.choices["e2e-produce"].add_argument("--seconds", type=float, default=10)
     a = ap.parse_args(argv)
-    fn = {"produce": produce, "consume": consume, "e2e-consume": e2e_consume,
+    fn = {"produce": produce, "txn-produce": txn_produce, "consume": consume,
+          "e2e-consume": e2e_consume,
           "e2e-produce": e2e_produce}[a.cmd]
     result = fn(a)
     print(json.dumps(result), flush=True)

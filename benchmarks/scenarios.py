@@ -61,6 +61,8 @@ METRICS: list[Metric] = [
            "librdkafka", THROUGHPUT_TARGET),
     Metric("rd_100b_krps", "produce 100 B, acks=all, 1 partition", "k records/s", "higher",
            "librdkafka", THROUGHPUT_TARGET),
+    Metric("rd_txn_1k_krps", "transactional produce 1 KiB, 100 records per transaction",
+           "k records/s", "higher", "librdkafka", THROUGHPUT_TARGET),
     Metric("rd_consume_1k_mibs", "consume 1 KiB topic from the beginning", "MiB/s", "higher",
            "librdkafka assign()", THROUGHPUT_TARGET),
     Metric("rd_consume_100b_krps", "consume 100 B topic from the beginning", "k records/s",
@@ -96,6 +98,7 @@ class Params:
     pp_100b_records: int
     rd_1k_records: int
     rd_100b_records: int
+    rd_txn_records: int
     e2e_rate: int
     e2e_seconds: float
     e2e_warmup_s: float  # records sent in the first seconds of a measured run are dropped
@@ -109,10 +112,12 @@ class Params:
 
 
 FULL = Params(pp_1k_records=400_000, pp_100b_records=1_500_000, rd_1k_records=1_000_000,
-              rd_100b_records=2_000_000, e2e_rate=5000, e2e_seconds=10, e2e_warmup_s=1.0,
+              rd_100b_records=2_000_000, rd_txn_records=200_000, e2e_rate=5000,
+              e2e_seconds=10, e2e_warmup_s=1.0,
               e2e_warm_pass_s=8, idle_conns=1000, consume_passes=3, settle_s=3.0, timeout_s=180)
 SMOKE = Params(pp_1k_records=20_000, pp_100b_records=50_000, rd_1k_records=50_000,
-               rd_100b_records=100_000, e2e_rate=2000, e2e_seconds=2, e2e_warmup_s=0.5,
+               rd_100b_records=100_000, rd_txn_records=10_000, e2e_rate=2000,
+               e2e_seconds=2, e2e_warmup_s=0.5,
                e2e_warm_pass_s=0, idle_conns=200, consume_passes=1, settle_s=0.5, timeout_s=40,
                cp_p1000_records=50_000)
 
@@ -250,6 +255,18 @@ def rd_100b(ctx: Context) -> None:
     ctx.metrics["rd_100b_krps"] = r["records_per_s"] / 1000
 
 
+def rd_txn_1k(ctx: Context) -> None:
+    """Transactions of 100 records of 1 KiB, one after another, on 1 partition: each
+    costs the coordinator an AddPartitionsToTxn write, a PrepareCommit write, a
+    marker and a CompleteCommit write besides the data."""
+    create_topic(ctx, "rd-txn-1k-p1", 1)
+    n = ctx.params.rd_txn_records
+    r = _timed(ctx, "rd_txn_1k", lambda: _loadgen(
+        ctx, "txn-produce", "--topic", "rd-txn-1k-p1", "--count", str(n), "--size", "1024",
+        "--per-txn", "100"))
+    ctx.metrics["rd_txn_1k_krps"] = r["records_per_s"] / 1000
+
+
 def rd_consume_1k(ctx: Context) -> None:
     """The whole 1 KiB topic librdkafka wrote (1 partition), from offset 0."""
     n = ctx.params.rd_1k_records
@@ -374,6 +391,7 @@ SCENARIOS: list[tuple[str, Callable[[Context], None]]] = [
     ("pp_1k_zstd", pp_1k_zstd),
     ("rd_1k_p1", rd_1k_p1),
     ("rd_100b", rd_100b),
+    ("rd_txn_1k", rd_txn_1k),
     ("rd_consume_1k", rd_consume_1k),
     ("rd_consume_100b", rd_consume_100b),
     ("cp_1k", cp_1k),
@@ -407,6 +425,7 @@ _SCENARIO_METRICS = {
     "idle_rss": ["rss_idle_mib"], "pp_1k_p1": ["pp_1k_p1_mibs"], "pp_1k_p8": ["pp_1k_p8_mibs"],
     "pp_100b": ["pp_100b_krps"], "pp_1k_lz4": ["pp_1k_lz4_mibs"],
     "pp_1k_zstd": ["pp_1k_zstd_mibs"], "rd_1k_p1": ["rd_1k_p1_mibs"], "rd_100b": ["rd_100b_krps"],
+    "rd_txn_1k": ["rd_txn_1k_krps"],
     "rd_consume_1k": ["rd_consume_1k_mibs"], "rd_consume_100b": ["rd_consume_100b_krps"],
     "cp_1k": ["cp_1k_mibs"], "cp_p1000": ["cp_p1000_krps"],
     "e2e": ["e2e_p50_ms", "e2e_p99_ms", "e2e_p999_ms", "rss_load_mib"],
