@@ -33,6 +33,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from kwire.coordinator.record_io import Reader, RecordDecodeError, Writer
+
 OFFSET_COMMIT_KEY_VERSION = 1
 GROUP_METADATA_KEY_VERSION = 2
 OFFSET_COMMIT_VALUE_VERSION = 3
@@ -42,8 +44,6 @@ _FLEXIBLE_VALUE_VERSION = 4
 _TOPIC_ID_TAG = 0
 
 
-class RecordDecodeError(ValueError):
-    """The bytes are not a valid record of the version they claim."""
 
 
 @dataclass(frozen=True)
@@ -101,137 +101,11 @@ RecordKey = OffsetCommitKey | GroupMetadataKey | UnknownKey
 RecordValue = OffsetCommitValue | GroupMetadataValue
 
 
-# -- primitive writer / reader ------------------------------------------------------------
-
-
-class _Writer:
-    def __init__(self, flexible: bool = False) -> None:
-        self.buf = bytearray()
-        self.flexible = flexible
-
-    def int16(self, v: int) -> None:
-        self.buf += struct.pack(">h", v)
-
-    def int32(self, v: int) -> None:
-        self.buf += struct.pack(">i", v)
-
-    def int64(self, v: int) -> None:
-        self.buf += struct.pack(">q", v)
-
-    def uvarint(self, v: int) -> None:
-        while v >= 0x80:
-            self.buf.append((v & 0x7F) | 0x80)
-            v >>= 7
-        self.buf.append(v)
-
-    def _length(self, n: int | None, wide: bool) -> None:
-        if self.flexible:
-            self.uvarint(0 if n is None else n + 1)
-        elif wide:
-            self.int32(-1 if n is None else n)
-        else:
-            self.int16(-1 if n is None else n)
-
-    def string(self, s: str | None) -> None:
-        if s is None:
-            self._length(None, wide=False)
-            return
-        data = s.encode()
-        self._length(len(data), wide=False)
-        self.buf += data
-
-    def bytes_(self, b: bytes) -> None:
-        self._length(len(b), wide=True)
-        self.buf += b
-
-    def array_len(self, n: int) -> None:
-        self._length(n, wide=True)
-
-    def tags(self, tagged: dict[int, bytes] | None = None) -> None:
-        if not self.flexible:
-            return
-        items = sorted((tagged or {}).items())
-        self.uvarint(len(items))
-        for tag, data in items:
-            self.uvarint(tag)
-            self.uvarint(len(data))
-            self.buf += data
-
-
-class _Reader:
-    def __init__(self, data: bytes, flexible: bool = False) -> None:
-        self.data = data
-        self.pos = 0
-        self.flexible = flexible
-
-    def _take(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
-            raise RecordDecodeError(f"truncated record: need {n} bytes at {self.pos}")
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    def int16(self) -> int:
-        return int(struct.unpack(">h", self._take(2))[0])
-
-    def int32(self) -> int:
-        return int(struct.unpack(">i", self._take(4))[0])
-
-    def int64(self) -> int:
-        return int(struct.unpack(">q", self._take(8))[0])
-
-    def uvarint(self) -> int:
-        value = shift = 0
-        while True:
-            b = self._take(1)[0]
-            value |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return value
-            shift += 7
-            if shift > 63:
-                raise RecordDecodeError("varint too long")
-
-    def _length(self, wide: bool) -> int:
-        if self.flexible:
-            return self.uvarint() - 1
-        return self.int32() if wide else self.int16()
-
-    def nullable_string(self) -> str | None:
-        n = self._length(wide=False)
-        if n < 0:
-            return None
-        try:
-            return self._take(n).decode()
-        except UnicodeDecodeError as exc:
-            raise RecordDecodeError("string is not UTF-8") from exc
-
-    def string(self) -> str:
-        s = self.nullable_string()
-        if s is None:
-            raise RecordDecodeError("null in a non-nullable string")
-        return s
-
-    def bytes_(self) -> bytes:
-        n = self._length(wide=True)
-        return b"" if n < 0 else self._take(n)  # lenient: null bytes read as empty
-
-    def array_len(self) -> int:
-        n = self._length(wide=True)
-        if n < 0:
-            raise RecordDecodeError("null array")
-        return n
-
-    def tags(self) -> dict[int, bytes]:
-        if not self.flexible:
-            return {}
-        return {self.uvarint(): self._take(self.uvarint()) for _ in range(self.uvarint())}
-
-
 # -- keys -----------------------------------------------------------------------------------
 
 
 def encode_key(key: OffsetCommitKey | GroupMetadataKey) -> bytes:
-    w = _Writer()
+    w = Writer()
     if isinstance(key, OffsetCommitKey):
         w.int16(OFFSET_COMMIT_KEY_VERSION)
         w.string(key.group)
@@ -244,7 +118,7 @@ def encode_key(key: OffsetCommitKey | GroupMetadataKey) -> bytes:
 
 
 def decode_key(data: bytes) -> RecordKey:
-    r = _Reader(data)
+    r = Reader(data)
     record_type = r.int16()
     if record_type in (0, 1):
         return OffsetCommitKey(r.string(), r.string(), r.int32())
@@ -261,7 +135,7 @@ def encode_offset_commit_value(
 ) -> bytes:
     if not 0 <= version <= _FLEXIBLE_VALUE_VERSION:
         raise ValueError(f"OffsetCommitValue version {version} unsupported")
-    w = _Writer(flexible=version >= _FLEXIBLE_VALUE_VERSION)
+    w = Writer(flexible=version >= _FLEXIBLE_VALUE_VERSION)
     w.int16(version)
     w.int64(value.offset)
     if version >= 3:
@@ -275,7 +149,7 @@ def encode_offset_commit_value(
     return bytes(w.buf)
 
 
-def _decode_offset_commit_value(r: _Reader, version: int) -> OffsetCommitValue:
+def _decode_offset_commit_value(r: Reader, version: int) -> OffsetCommitValue:
     offset = r.int64()
     leader_epoch = r.int32() if version >= 3 else -1
     metadata = r.string()
@@ -294,7 +168,7 @@ def encode_group_metadata_value(
 ) -> bytes:
     if not 0 <= version <= _FLEXIBLE_VALUE_VERSION:
         raise ValueError(f"GroupMetadataValue version {version} unsupported")
-    w = _Writer(flexible=version >= _FLEXIBLE_VALUE_VERSION)
+    w = Writer(flexible=version >= _FLEXIBLE_VALUE_VERSION)
     w.int16(version)
     w.string(value.protocol_type)
     w.int32(value.generation)
@@ -319,7 +193,7 @@ def encode_group_metadata_value(
     return bytes(w.buf)
 
 
-def _decode_member(r: _Reader, version: int) -> MemberMetadata:
+def _decode_member(r: Reader, version: int) -> MemberMetadata:
     member_id = r.string()
     group_instance_id = r.nullable_string() if version >= 3 else None
     client_id = r.string()
@@ -341,7 +215,7 @@ def _decode_member(r: _Reader, version: int) -> MemberMetadata:
     )
 
 
-def _decode_group_metadata_value(r: _Reader, version: int) -> GroupMetadataValue:
+def _decode_group_metadata_value(r: Reader, version: int) -> GroupMetadataValue:
     protocol_type = r.string()
     generation = r.int32()
     protocol = r.nullable_string()
@@ -357,7 +231,7 @@ def decode_value(key: RecordKey, data: bytes) -> RecordValue | None:
     """Decode a value for its key; None for record types kwire does not model."""
     if isinstance(key, UnknownKey):
         return None
-    r = _Reader(data)
+    r = Reader(data)
     version = r.int16()
     if not 0 <= version <= _FLEXIBLE_VALUE_VERSION:
         raise RecordDecodeError(f"unsupported value version {version}")
