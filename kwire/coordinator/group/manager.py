@@ -34,13 +34,17 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kwire.coordinator.group.effects import CancelTimer, Effects, ScheduleTimer, TimerKey
-from kwire.coordinator.group.records import end_txn_marker_commit
 from kwire.coordinator.group.txn_offsets import NO_PRODUCER_ID
 from kwire.errors import ErrorCode, KwireError, StorageError
 from kwire.log.api import TopicPartition
 from kwire.log.scan import stored_batches
 from kwire.records.batch import InvalidBatch
-from kwire.records.builder import Record, RecordInput, build_batch, decode_records
+from kwire.records.builder import (
+    RecordInput,
+    build_batch,
+    decode_records,
+    read_end_txn_marker,
+)
 
 if TYPE_CHECKING:
     from kwire.coordinator.group.coordinator import GroupCoordinator
@@ -202,12 +206,16 @@ class GroupManager:
         skipped = Skipped(f"{OFFSETS_TOPIC}-{shard.index}")
         async for batch, header in stored_batches(partition_log):
             try:
+                if header.is_control:
+                    # A transaction's marker: its pending offsets here complete.
+                    marker = read_end_txn_marker(bytes(batch))
+                    if marker is not None:
+                        shard.coordinator.complete_transaction(header.producer_id, marker.commit)
+                        replayed += 1
+                    continue
                 records = decode_records(bytes(batch))
             except (InvalidBatch, ValueError) as exc:
                 skipped.add(header.base_offset, header.records_count, exc)
-                continue
-            if header.is_control:
-                replayed += self._replay_markers(shard, header.producer_id, records, skipped)
                 continue
             # Offsets of a transactional batch stay pending until its marker.
             producer_id = header.producer_id if header.is_transactional else NO_PRODUCER_ID
@@ -221,21 +229,6 @@ class GroupManager:
                 else:
                     replayed += 1
         skipped.report()
-        return replayed
-
-    @staticmethod
-    def _replay_markers(shard: _Shard, producer_id: int, records: list[Record],
-                        skipped: Skipped) -> int:
-        replayed = 0
-        for record in records:
-            try:
-                commit = end_txn_marker_commit(record.key)
-            except ValueError as exc:
-                skipped.add(record.offset, 1, exc)
-                continue
-            if commit is not None:
-                shard.coordinator.complete_transaction(producer_id, commit)
-                replayed += 1
         return replayed
 
     async def on_transaction_completed(self, offsets_partition: int, producer_id: int,

@@ -30,7 +30,6 @@ skipped; tag 0 of OffsetCommitValue v4, when 16 bytes long, is kept as topic_id.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
 from kwire.coordinator.record_io import Reader, RecordDecodeError, Writer
@@ -239,26 +238,6 @@ def decode_value(key: RecordKey, data: bytes) -> RecordValue | None:
     if isinstance(key, OffsetCommitKey):
         return _decode_offset_commit_value(r, version)
     return _decode_group_metadata_value(r, version)
-
-
-# -- control records (transaction markers) ---------------------------------------------------
-
-_CONTROL_KEY = struct.Struct(">hh")  # version, type (Kafka's ControlRecordType)
-CONTROL_TYPE_ABORT = 0
-CONTROL_TYPE_COMMIT = 1
-
-
-def end_txn_marker_commit(key: bytes | None) -> bool | None:
-    """For a control record's key: True for a COMMIT marker, False for ABORT,
-    None for other control records (which the group coordinator ignores)."""
-    if key is None or len(key) < _CONTROL_KEY.size:
-        raise RecordDecodeError("control record without a valid key")
-    _version, control_type = _CONTROL_KEY.unpack_from(key)
-    if control_type == CONTROL_TYPE_COMMIT:
-        return True
-    if control_type == CONTROL_TYPE_ABORT:
-        return False
-    return None
 
 
 # -- whole records as the coordinator emits them --------------------------------------------
