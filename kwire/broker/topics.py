@@ -24,10 +24,11 @@ CLUSTER_METADATA_TOPIC_NAME = "__cluster_metadata"
 INTERNAL_TOPICS = frozenset(
     {GROUP_METADATA_TOPIC_NAME, TRANSACTION_STATE_TOPIC_NAME, SHARE_GROUP_STATE_TOPIC_NAME}
 )
-# Coordinators kwire does not have yet: nothing may create their topics.
-_UNIMPLEMENTED = {
-    TRANSACTION_STATE_TOPIC_NAME: "transactions",
-    SHARE_GROUP_STATE_TOPIC_NAME: "share groups",
+# Internal topics no client may create: one the transaction coordinator creates
+# in its own shape on first use, one for a coordinator kwire does not have yet.
+_PROHIBITED = {
+    TRANSACTION_STATE_TOPIC_NAME: "the transaction coordinator creates it on first use",
+    SHARE_GROUP_STATE_TOPIC_NAME: "kwire has no share groups yet",
 }
 # QuorumController.MAX_RECORDS_PER_USER_OP: a CreateTopics or CreatePartitions that
 # would write more metadata records than this fails as a whole.
@@ -114,14 +115,14 @@ def creation_prohibited(name: str) -> str | None:
     """Why no client may create topic `name` (INVALID_REQUEST), or None.
 
     `__cluster_metadata`: Kafka's own refusal, word for word (ControllerApis).
-    Topics of coordinators kwire lacks: kwire's refusal (Kafka would create
-    them with their coordinator's shape).
+    `__transaction_state` and `__share_group_state`: kwire's refusal (Kafka
+    creates them in whatever shape a client asks, which breaks their coordinator).
     """
     if name == CLUSTER_METADATA_TOPIC_NAME:
         return f"Creation of internal topic {CLUSTER_METADATA_TOPIC_NAME} is prohibited."
-    feature = _UNIMPLEMENTED.get(name)
-    if feature is not None:
-        return f"Creation of internal topic {name} is prohibited: kwire has no {feature} yet."
+    why = _PROHIBITED.get(name)
+    if why is not None:
+        return f"Creation of internal topic {name} is prohibited: {why}."
     return None
 
 
@@ -157,10 +158,10 @@ def offsets_topic_refusal(
 
 def delete_refusal(name: str) -> str | None:
     """Kafka deletes internal topics when asked (and loses every group's offsets);
-    kwire refuses, with the words of ReplicaManager's DeleteRecords refusal. The
-    topic of a coordinator kwire lacks can only be a leftover of an older kwire
-    that let a client create it: that one may go."""
-    if is_internal(name) and name not in _UNIMPLEMENTED:
+    kwire refuses, with the words of ReplicaManager's DeleteRecords refusal.
+    `__share_group_state` (kwire has no share groups) can only be a leftover of
+    an older kwire that let a client create it: that one may go."""
+    if is_internal(name) and name != SHARE_GROUP_STATE_TOPIC_NAME:
         return f"Cannot delete internal topic {name}"
     return None
 

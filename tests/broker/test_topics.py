@@ -194,13 +194,17 @@ async def test_a_client_made_offsets_topic_is_internal_by_name(kb: InProcessBrok
     assert (await _delete(kb, OFFSETS_TOPIC)).error_code == ErrorCode.INVALID_TOPIC_EXCEPTION
 
 
-async def test_a_client_made_transaction_topic_can_be_deleted(kb: InProcessBroker) -> None:
-    # Left by an older kwire; no coordinator of kwire's reads it, so it may go.
+async def test_the_transaction_topic_is_the_coordinators_alone(kb: InProcessBroker) -> None:
+    # One of any shape already there (an older kwire's) is used as it is, with its
+    # partition count, as Kafka does; clients may neither write nor delete it.
     await kb.broker.create_topic("__transaction_state", 1, {})
+    assert kb.broker.transactions.partition_for("any id") == 0
     assert (await _produce(kb, "__transaction_state")).error_code == (
         ErrorCode.INVALID_TOPIC_EXCEPTION)
-    assert (await _delete(kb, "__transaction_state")).error_code == ErrorCode.NONE
-    assert "__transaction_state" not in kb.broker.snapshot().topics
+    deleted = await _delete(kb, "__transaction_state")
+    assert (deleted.error_code, deleted.error_message) == (
+        ErrorCode.INVALID_TOPIC_EXCEPTION, "Cannot delete internal topic __transaction_state")
+    assert "__transaction_state" in kb.broker.snapshot().topics
 
 
 async def test_a_damaged_offsets_topic_is_skipped_at_load(
