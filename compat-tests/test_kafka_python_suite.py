@@ -61,11 +61,6 @@ KAFKA_VERSION = "4.3"  # what kafka-python infers from kwire's ApiVersions
 SUITE_ARGS = ["test/integration", "--ignore=test/integration/test_ssl_integration.py"]
 SUITE_TIMEOUT = 420.0  # s for the whole suite; a full run takes about 25 s on 2 cores
 
-_TXN = ("kwire has no transactions: FindCoordinator v6 key_type=1 (transaction) is answered "
-        "TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53) 'transactions are not supported by kwire "
-        "yet', so producer.init_transactions() fails at once")
-
-
 def _api(key: int, name: str, what: str) -> str:
     return (f"kwire does not implement {name} ({key}) {what} and leaves it out of ApiVersions, "
             f"so kafka-python raises IncompatibleBrokerVersion before sending anything")
@@ -82,8 +77,6 @@ EXPECTED_FAILURES: dict[str, str] = {
         _api(55, "DescribeQuorum", "(no KRaft quorum / __cluster_metadata log)"),
     "test/integration/test_admin_integration.py::test_list_config_resources":
         _api(74, "ListConfigResources", "(KIP-1142, Kafka 4.1)"),
-    "test/integration/test_producer_integration.py::test_transactional_producer_messages": _TXN,
-    "test/integration/test_producer_integration.py::test_transactional_producer_offsets": _TXN,
 }
 
 # Skips the suite itself decides; any other skip (a codec library missing, no
