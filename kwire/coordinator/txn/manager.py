@@ -409,9 +409,14 @@ class TransactionManager:
         pending = set(metadata.partitions)
         delay = _MARKER_RETRY_S
         while pending:
-            results = await self._host.write_txn_markers(
-                metadata.producer_id, metadata.producer_epoch, shard.coordinator_epoch,
-                commit, sorted(pending))
+            try:
+                results = await self._host.write_txn_markers(
+                    metadata.producer_id, metadata.producer_epoch, shard.coordinator_epoch,
+                    commit, sorted(pending))
+            except Exception:  # a bug must not leave the transaction prepared for good
+                log.exception("writing the markers of %r failed; retrying",
+                              metadata.transactional_id)
+                results = {}
             for tp, code in results.items():
                 if code == ErrorCode.NONE or not self._host.partition_exists(*tp):
                     pending.discard(tp)  # written, or the topic was deleted meanwhile
