@@ -46,7 +46,7 @@ from kwire.errors import ErrorCode
 if TYPE_CHECKING:
     from conftest import Broker
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
 PARTITIONS = 6
 SESSION_TIMEOUT_MS = 6000
@@ -238,7 +238,7 @@ class TxnProducer:
     topic: str
     transactional_id: str
     tag: str
-    call_timeout: float = 30.0
+    call_timeout: float = 15.0
     txns: list[Txn] = field(default_factory=list)
     producers_made: int = 0
     errors: list[str] = field(default_factory=list)
@@ -381,10 +381,13 @@ def test_inter_broker_client_writes_markers_to_the_session_broker(broker: Broker
                        partitions=((topic_name, 0), (f"{topic_name}-missing", 0)))
     answers: list[dict[tuple[int, str, int], ErrorCode]] = []
 
-    def written() -> bool:
+    deadline = time.monotonic() + 20
+    while True:
         answers.append(write_markers(address, [marker]))
-        return answers[-1][(424242, topic_name, 0)] == ErrorCode.NONE
-    wait_until(written, 20, f"a marker written to {topic_name}-0: {answers[-1:]}", every=0.5)
+        if answers[-1][(424242, topic_name, 0)] == ErrorCode.NONE:
+            break
+        assert time.monotonic() < deadline, f"no marker written to {topic_name}-0: {answers[-3:]}"
+        time.sleep(0.5)
     assert answers[-1][(424242, f"{topic_name}-missing", 0)] == (
         ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
 
@@ -399,7 +402,11 @@ def test_inter_broker_client_only_the_leader_takes_a_marker(cluster: KwireCluste
                            partitions=tuple((topic, p) for p in range(3)))
         errors = write_markers(cluster.brokers[node_id].bootstrap, [marker])
         for p, leader in leaders.items():
-            want = ErrorCode.NONE if leader == node_id else ErrorCode.NOT_LEADER_OR_FOLLOWER
+            # A kwire broker that does not lead a partition has no log of it, like a
+            # Kafka broker outside its replica set: UNKNOWN_TOPIC_OR_PARTITION (Kafka
+            # answers so when it has no local log; its coordinator retries both that
+            # and NOT_LEADER_OR_FOLLOWER after refreshing metadata).
+            want = ErrorCode.NONE if leader == node_id else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             assert errors[(515151, topic, p)] == want, (node_id, p, leader, errors)
 
 
@@ -413,7 +420,7 @@ def test_transactions_across_leaders_commit_and_abort(cluster: KwireCluster,
     assert len(set(leaders.values())) >= 2, f"every partition on one broker: {leaders}"
 
     runner = TxnProducer(cluster.bootstrap, topic, transactional_id, tag="span")
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 45
     try:
         runner.producer(deadline)
         coordinator, _ = find_txn_coordinator(cluster.bootstrap, transactional_id)
@@ -444,11 +451,11 @@ def test_transactions_go_on_after_the_coordinator_is_killed(cluster: KwireCluste
     transactional_id = f"txn-kill-{uuid.uuid4().hex[:8]}"
     create_topic(view, cluster.bootstrap, topic)
     runner = TxnProducer(cluster.bootstrap, topic, transactional_id, tag="kill")
-    runner.producer(time.monotonic() + 60)
-    coordinator, _ = find_txn_coordinator(cluster.bootstrap, transactional_id)
+    runner.producer(time.monotonic() + 30)
+    coordinator, _ = find_txn_coordinator(cluster.bootstrap, transactional_id, timeout=30)
 
     total, kill_after = 30, 8
-    deadline = time.monotonic() + 100
+    deadline = time.monotonic() + 75
     killed_at: list[float] = []
     done = threading.Event()
 
@@ -465,11 +472,14 @@ def test_transactions_go_on_after_the_coordinator_is_killed(cluster: KwireCluste
     thread = threading.Thread(target=produce, name="txn-producer", daemon=True)
     thread.start()
     try:
-        wait_until(lambda: len(runner.txns) > kill_after or done.is_set(), 60,
+        wait_until(lambda: len(runner.txns) > kill_after or done.is_set(), 30,
                    f"{kill_after} transactions before the kill", every=0.05)
         cluster.kill9(coordinator)
         killed_at.append(time.monotonic())
-        assert done.wait(110), f"producer stuck: {runner.errors[-5:]}"
+        assert done.wait(90), f"producer stuck: {runner.errors[-5:]}"
+        # Asked of the survivors, before the killed broker comes back.
+        new_coordinator, _ = find_txn_coordinator(cluster.bootstrap, transactional_id,
+                                                  timeout=30)
     finally:
         done.wait(30)
         runner.close()
@@ -477,13 +487,17 @@ def test_transactions_go_on_after_the_coordinator_is_killed(cluster: KwireCluste
             cluster.restart(coordinator)
 
     after_kill = [t for t in runner.txns if t.started >= killed_at[0]]
+    starts = [t.started for t in runner.txns]
+    longest_stall = max(b - a for a, b in zip(starts, starts[1:], strict=False))
+    print(f"\ncoordinator {coordinator} killed after {total - len(after_kill)} transactions; "
+          f"now {new_coordinator}; longest stall {longest_stall:.1f} s; producers "
+          f"{runner.producers_made}; outcomes {''.join(t.outcome[0] for t in runner.txns)}; "
+          f"errors {runner.errors}")
+    assert new_coordinator != coordinator
     assert len(runner.txns) == total, runner.errors
+    assert len(after_kill) >= total - kill_after - 2, "the kill came too late to matter"
     assert any(t.outcome == COMMITTED for t in after_kill), (
         f"nothing committed after the kill: {[t.outcome for t in after_kill]} {runner.errors}")
-    new_coordinator, _ = find_txn_coordinator(cluster.bootstrap, transactional_id)
-    print(f"\ncoordinator {coordinator} killed; now {new_coordinator}; producers "
-          f"{runner.producers_made}; outcomes "
-          f"{[t.outcome[0] for t in runner.txns]}; errors {runner.errors}")
 
     ends = wait_no_open_transaction(cluster.bootstrap, topic, PARTITIONS)
     committed = read_values(cluster.bootstrap, topic, ends, "read_committed")

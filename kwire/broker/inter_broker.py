@@ -107,14 +107,16 @@ class InterBrokerClient:
                     body: dict[str, Any]) -> Any:
         address = (host, port)
         lock = self._locks.setdefault(address, asyncio.Lock())
-        async with lock:
+        # The time spent waiting behind other calls to this broker counts: calls
+        # queued behind a broker that stopped answering all end within one
+        # timeout of being made, not one timeout after another.
+        async with asyncio.timeout(self._timeout), lock:
             try:
-                async with asyncio.timeout(self._timeout):
-                    conn = self._connections.get(address)
-                    if conn is None:
-                        reader, writer = await asyncio.open_connection(host, port)
-                        conn = self._connections[address] = _Connection(reader, writer)
-                    return await self._exchange(conn, api_key, version, body)
+                conn = self._connections.get(address)
+                if conn is None:
+                    reader, writer = await asyncio.open_connection(host, port)
+                    conn = self._connections[address] = _Connection(reader, writer)
+                return await self._exchange(conn, api_key, version, body)
             except BaseException:
                 # Whatever went wrong (a cancellation too), a response may still be
                 # on its way on this connection: it cannot carry the next request.
@@ -185,5 +187,7 @@ def _error_code(value: int) -> ErrorCode:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "no response in time"
+    if isinstance(exc, EOFError):
+        return "connection closed by the peer"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -234,6 +234,23 @@ async def test_a_silent_peer_times_out_and_the_next_call_uses_a_new_connection(
         await client.close()
 
 
+async def test_calls_queued_behind_a_silent_peer_end_within_one_timeout(peer: Peer) -> None:
+    client = InterBrokerClient(request_timeout_s=0.4)
+    try:
+        peer.answer = lambda _h, _r: None
+        started = time.monotonic()
+        results = await asyncio.gather(*(
+            client.write_txn_markers("127.0.0.1", peer.port, [
+                TxnMarker(6000 + i, 0, True, 0, (("t", 0),))]) for i in range(4)))
+        assert time.monotonic() - started < 1.2  # not 4 x 0.4 s
+        assert [set(r.values()) for r in results] == [{ErrorCode.NETWORK_EXCEPTION}] * 4
+        peer.answer = all_none
+        assert await client.write_txn_markers("127.0.0.1", peer.port, [ABORT]) == {
+            (4001, "orders", 1): ErrorCode.NONE}
+    finally:
+        await client.close()
+
+
 async def test_a_peer_closing_the_connection_answers_network_exception(
         peer: Peer, client: InterBrokerClient) -> None:
     def hang_up(_header: RequestHeader, _request: Any) -> bytes:
