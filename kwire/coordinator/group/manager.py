@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kwire.coordinator.group.effects import CancelTimer, Effects, ScheduleTimer, TimerKey
 from kwire.coordinator.group.txn_offsets import NO_PRODUCER_ID
+from kwire.coordinator.shards import Shards
 from kwire.errors import ErrorCode, KwireError, StorageError
 from kwire.log.api import TopicPartition
 from kwire.log.scan import stored_batches
@@ -98,8 +98,10 @@ class GroupManager:
         self._host = host
         self._new_coordinator = new_coordinator
         self._create_lock = asyncio.Lock()
-        self._shards: dict[int, _Shard] = {}
-        self._loads: dict[int, asyncio.Task[None]] = {}
+        self._shard_set: Shards[_Shard] = Shards(
+            OFFSETS_TOPIC, lambda index: _Shard(index, self._new_coordinator()),
+            self._load, self._retire)
+        self._shards = self._shard_set.held
         # offsets.topic.num.partitions until the topic exists, then its real count.
         self._configured_partitions = offsets_topic_partitions
 
@@ -133,8 +135,7 @@ class GroupManager:
 
     async def wait_loaded(self) -> None:
         """Wait for the shard loads in progress."""
-        while self._loads:
-            await asyncio.gather(*list(self._loads.values()), return_exceptions=True)
+        await self._shard_set.wait_loaded()
 
     def hosts(self, group_id: str) -> bool:
         return self.partition_for(group_id) in self._shards
@@ -143,23 +144,7 @@ class GroupManager:
         """This broker now leads (`gained`) or no longer leads (`lost`) these
         partitions of the offsets topic: load or unload their shards. Loads run in
         the background; calls for a loading shard wait for it."""
-        for index in lost:
-            shard = self._shards.pop(index, None)
-            if shard is not None:
-                await self._retire(shard)
-        for index in gained:
-            if index in self._shards:
-                continue
-            shard = _Shard(index, self._new_coordinator())
-            self._shards[index] = shard
-            task = asyncio.get_running_loop().create_task(self._load(shard))
-            self._loads[index] = task
-            task.add_done_callback(functools.partial(self._load_done, index))
-
-    def _load_done(self, index: int, task: asyncio.Task[None]) -> None:
-        if self._loads.get(index) is task:
-            del self._loads[index]
-        _log_failure(task)
+        await self._shard_set.change(gained, lost)
 
     async def _retire(self, shard: _Shard) -> None:
         async with shard.lock:
@@ -384,8 +369,7 @@ class GroupManager:
                      deleted, ", ".join(sorted({t for t, _ in wanted})))
 
     async def close(self) -> None:
-        for task in list(self._loads.values()):
-            task.cancel()
+        self._shard_set.cancel_loads()
         for shard in self._shards.values():
             for handle in shard.timers.values():
                 handle.cancel()

@@ -26,13 +26,14 @@ import contextlib
 import functools
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from kwire.coordinator.group.manager import Skipped, partition_for
 from kwire.coordinator.host import InternalTopicHost
 from kwire.coordinator.record_io import RecordDecodeError
+from kwire.coordinator.shards import Shards
 from kwire.coordinator.txn import metadata as txn
 from kwire.coordinator.txn.metadata import (
     PREPARE_STATES,
@@ -135,8 +136,9 @@ class TransactionManager:
     def __init__(self, host: TxnHost, settings: TxnSettings) -> None:
         self._host = host
         self.settings = settings
-        self._shards: dict[int, _Shard] = {}
-        self._loads: dict[int, asyncio.Task[None]] = {}
+        self._shard_set: Shards[_Shard] = Shards(TRANSACTION_STATE_TOPIC, _Shard, self._load,
+                                                 self._retire)
+        self._shards = self._shard_set.held
         self._create_lock = asyncio.Lock()
         self._periodic: asyncio.Task[None] | None = None
 
@@ -162,8 +164,7 @@ class TransactionManager:
         await self.wait_loaded()
 
     async def wait_loaded(self) -> None:
-        while self._loads:
-            await asyncio.gather(*list(self._loads.values()), return_exceptions=True)
+        await self._shard_set.wait_loaded()
 
     def start(self) -> None:
         """Start the periodic timeout aborts and id expiry."""
@@ -171,25 +172,9 @@ class TransactionManager:
             self._periodic = asyncio.get_running_loop().create_task(self._run_periodic())
 
     async def on_leadership_change(self, gained: Iterable[int], lost: Iterable[int]) -> None:
-        for index in lost:
-            shard = self._shards.pop(index, None)
-            if shard is not None:
-                await self._retire(shard)
-        for index in gained:
-            if index in self._shards:
-                continue
-            shard = _Shard(index)
-            self._shards[index] = shard
-            task = asyncio.get_running_loop().create_task(self._load(shard))
-            self._loads[index] = task
-            task.add_done_callback(functools.partial(self._load_done, index))
-
-    def _load_done(self, index: int, task: asyncio.Task[None]) -> None:
-        if self._loads.get(index) is task:
-            del self._loads[index]
-        if not task.cancelled() and task.exception() is not None:
-            log.error("loading %s-%d failed", TRANSACTION_STATE_TOPIC, index,
-                      exc_info=task.exception())
+        """Load or retire the shards of the `__transaction_state` partitions this
+        broker gained or lost."""
+        await self._shard_set.change(gained, lost)
 
     async def _retire(self, shard: _Shard) -> None:
         async with shard.lock:
@@ -459,52 +444,50 @@ class TransactionManager:
             except Exception:  # one bad round must not end the task
                 log.exception("transaction coordinator upkeep failed")
 
-    async def abort_timed_out(self) -> int:
-        """Abort, under a bumped epoch, every ongoing transaction past its timeout
-        (Kafka's abortTimedOutTransactions); returns how many."""
-        aborted = 0
+    async def _each_loaded_shard(self) -> AsyncIterator[_Shard]:
+        """Every loaded shard in turn, its lock held while the caller works on it."""
         for shard in list(self._shards.values()):
             if not shard.ready:
                 continue
             async with shard.lock:
-                if shard.retired:
-                    continue
-                now = self._host.now_ms()
-                for metadata in [m for m in shard.txns.values() if txn.timed_out(m, now)]:
-                    fenced = txn.fence(metadata, now)
-                    if await self._store(shard, fenced) == ErrorCode.NONE:
-                        log.info("aborting the transaction of %r: open for more than its "
-                                 "timeout of %d ms", metadata.transactional_id,
-                                 metadata.timeout_ms)
-                        self._send_markers(shard, fenced)
-                        aborted += 1
+                if not shard.retired:
+                    yield shard
+
+    async def abort_timed_out(self) -> int:
+        """Abort, under a bumped epoch, every ongoing transaction past its timeout
+        (Kafka's abortTimedOutTransactions); returns how many."""
+        aborted = 0
+        async for shard in self._each_loaded_shard():
+            now = self._host.now_ms()
+            for metadata in [m for m in shard.txns.values() if txn.timed_out(m, now)]:
+                fenced = txn.fence(metadata, now)
+                if await self._store(shard, fenced) == ErrorCode.NONE:
+                    log.info("aborting the transaction of %r: open for more than its "
+                             "timeout of %d ms", metadata.transactional_id, metadata.timeout_ms)
+                    self._send_markers(shard, fenced)
+                    aborted += 1
         return aborted
 
     async def expire_ids(self) -> int:
         """Forget idle transactional ids (transactional.id.expiration.ms) with a
         tombstone each; returns how many."""
         removed = 0
-        for shard in list(self._shards.values()):
-            if not shard.ready:
+        async for shard in self._each_loaded_shard():
+            now = self._host.now_ms()
+            gone = [m.transactional_id for m in shard.txns.values()
+                    if txn.expired(m, now, self.settings.id_expiration_ms)]
+            if not gone:
                 continue
-            async with shard.lock:
-                if shard.retired:
-                    continue
-                now = self._host.now_ms()
-                gone = [m.transactional_id for m in shard.txns.values()
-                        if txn.expired(m, now, self.settings.id_expiration_ms)]
-                if not gone:
-                    continue
-                batch = bytearray(build_batch([(encode_key(t), None, []) for t in gone],
-                                              base_timestamp=now))
-                code = await self._host.append_internal(
-                    TRANSACTION_STATE_TOPIC, shard.index, batch, now)
-                if code != ErrorCode.NONE:
-                    log.warning("expiring %d transactional ids failed: %s", len(gone), code.name)
-                    continue
-                for transactional_id in gone:
-                    del shard.txns[transactional_id]
-                removed += len(gone)
+            batch = bytearray(build_batch([(encode_key(t), None, []) for t in gone],
+                                          base_timestamp=now))
+            code = await self._host.append_internal(TRANSACTION_STATE_TOPIC, shard.index,
+                                                    batch, now)
+            if code != ErrorCode.NONE:
+                log.warning("expiring %d transactional ids failed: %s", len(gone), code.name)
+                continue
+            for transactional_id in gone:
+                del shard.txns[transactional_id]
+            removed += len(gone)
         if removed:
             log.info("expired %d transactional ids idle for %d ms", removed,
                      self.settings.id_expiration_ms)
@@ -513,8 +496,7 @@ class TransactionManager:
     async def close(self) -> None:
         if self._periodic is not None:
             self._periodic.cancel()
-        for task in list(self._loads.values()):
-            task.cancel()
+        self._shard_set.cancel_loads()
         for shard in self._shards.values():
             for task in shard.markers.values():
                 task.cancel()
