@@ -71,7 +71,7 @@ if [[ $rc -ne 0 || $# -gt 0 ]]; then
     exit $rc  # a chosen subset runs once, as asked
 fi
 
-# The client, consumer-group and kafka-python suites once more, against a
+# The client, consumer-group, transaction and kafka-python suites once more, against a
 # 3-broker kwire cluster (cluster mode: partitions on BookKeeper ledgers, metadata
 # in ZooKeeper; a real ZooKeeper and real bookies, started once for this run).
 # Every broker they start is a cluster of 3: the session broker, each restart
@@ -79,13 +79,14 @@ fi
 # suite's. test_java_tools.py is left out of this run to keep it about as long
 # as the single-broker BookKeeper run it replaces: the Java tools' cluster
 # checks are test_cluster_tools.py's, in the run above.
-echo "== the client and group suites again, against a 3-broker kwire cluster" \
+echo "== the client, group and transaction suites again, against a 3-broker kwire cluster" \
      "(--log-storage=bookkeeper --cluster-brokers=3)"
 set +e
 "$VENV/bin/python" -m pytest -q -rfEs -p no:cacheprovider \
     --log-storage=bookkeeper --cluster-brokers=3 \
     compat-tests/test_clients.py compat-tests/test_groups.py \
-    compat-tests/test_group_tools.py compat-tests/test_kafka_python_suite.py
+    compat-tests/test_group_tools.py compat-tests/test_transactions.py \
+    compat-tests/test_kafka_python_suite.py
 rc=$?
 set -e
 if [[ $rc -eq 5 ]]; then
