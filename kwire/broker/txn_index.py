@@ -24,6 +24,8 @@ marker is acknowledged only once the log holds it).
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -115,8 +117,11 @@ class TxnIndex:
         scan stops after the first entry whose last stable offset reaches the bound,
         since no later abort can start below it."""
         out: list[AbortedTxn] = []
-        for txn in self._aborted:
-            if txn.last_offset >= fetch_offset and txn.first_offset < upper_bound_offset:
+        # Entries are in last-offset order: skip those ending before the fetch
+        # offset at once, as Kafka starts at the segment holding it.
+        start = bisect.bisect_left(self._aborted, fetch_offset, key=_last_offset)
+        for txn in itertools.islice(self._aborted, start, None):
+            if txn.first_offset < upper_bound_offset:
                 out.append(txn)
             if txn.last_stable_offset >= upper_bound_offset:
                 break
@@ -134,3 +139,7 @@ class TxnIndex:
     def load(self, ongoing: dict[int, int], aborted: Iterable[AbortedTxn]) -> None:
         self._ongoing = dict(ongoing)
         self._aborted = list(aborted)
+
+
+def _last_offset(txn: AbortedTxn) -> int:
+    return txn.last_offset
