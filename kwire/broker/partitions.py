@@ -33,6 +33,7 @@ from kwire.broker.unopened_log import UnopenedLog
 from kwire.errors import ErrorCode, StorageError
 from kwire.fs import MAX_FILE_NAME_BYTES
 from kwire.log.api import (
+    AbortedTxnIndex,
     LogConfig,
     LogFenced,
     LogOffsets,
@@ -227,9 +228,18 @@ class Partition:
                 if outcome.error_code == ErrorCode.NONE:
                     # The stored timestamp: the append time on a LogAppendTime topic.
                     timestamp = parse_header(batch).max_timestamp
-                    self.producers.record_marker(
+                    completed = self.producers.record_marker(
                         producer_id, producer_epoch, timestamp,
                         EndTxnMarker(commit, coordinator_epoch), outcome.base_offset)
+                    if (completed is not None and completed.is_aborted
+                            and isinstance(self.log, AbortedTxnIndex)):
+                        # Its .txnindex mirror (written here only, never on replay); the
+                        # entry's LSO is the one txns just recorded: the earliest other
+                        # ongoing transaction, else just past the marker.
+                        unstable = self.producers.txns.first_unstable_offset()
+                        self.log.append_aborted_txn(
+                            producer_id, completed.first_offset, completed.last_offset,
+                            completed.last_offset + 1 if unstable is None else unstable)
                     # _append woke the fetches waiting on this partition (the LSO
                     # may have moved); they run only after this state is updated.
                 return outcome.error_code

@@ -195,3 +195,19 @@ class ReadAhead(Protocol):
         """Start loading about `max_bytes` from `offset` into memory; returns at
         once, never raises (the read that follows meets any error)."""
         ...
+
+
+@runtime_checkable
+class AbortedTxnIndex(Protocol):
+    """A log that keeps Kafka's aborted-transaction index files (`.txnindex`) beside
+    its segments, for Kafka's tools (the local log). The broker still serves
+    read_committed fetches from its own in-memory index; logs without files
+    (memory, BookKeeper) do not implement this."""
+
+    def append_aborted_txn(self, producer_id: int, first_offset: int, last_offset: int,
+                           last_stable_offset: int) -> None:
+        """Record an aborted transaction whose ABORT marker is at `last_offset`
+        (already appended) in the index of the segment holding the marker. Called
+        once per marker as it is written, never on replay; never raises (a failed
+        write is logged: the broker's index stays complete)."""
+        ...

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from kwire.errors import StorageError
 from kwire.log.api import (
+    AbortedTxnIndex,
     AppendResult,
     LogConfig,
     LogOffsets,
@@ -54,6 +55,7 @@ from kwire.log.local._batches import (
 )
 from kwire.log.local.recovery import load_segments
 from kwire.log.local.segment import Segment
+from kwire.log.local.txnindex import AbortedTxnEntry
 
 _OFFSET_ENTRY_BYTES = 8
 _TIME_ENTRY_BYTES = 12
@@ -207,6 +209,29 @@ class LocalLog:
                 self._go_offline(f"fsync failed: {exc}", acked_size=position)
                 raise StorageError(f"{self._tp}: fsync failed: {exc}") from exc
         return AppendResult(base, last, self._log_start)
+
+    def append_aborted_txn(self, producer_id: int, first_offset: int, last_offset: int,
+                           last_stable_offset: int) -> None:
+        """AbortedTxnIndex: the entry goes to the `.txnindex` of the segment holding
+        the marker at `last_offset` (Kafka's UnifiedLog.append updates the index of
+        the segment it appended to; here an append in between may have rolled)."""
+        if self._closed or self._offline is not None:
+            log.warning("%s: log closed or offline; aborted transaction of producer %d "
+                        "ending at %d not written to .txnindex", self._tp, producer_id,
+                        last_offset)
+            return
+        i = bisect_right(self._bases, last_offset) - 1
+        if i < 0 or last_offset >= self._segments[i].next_offset:
+            log.warning("%s: no segment holds offset %d (deleted meanwhile?); aborted "
+                        "transaction not written to .txnindex", self._tp, last_offset)
+            return
+        segment = self._segments[i]
+        if segment.txn_index.append(AbortedTxnEntry(
+                producer_id, first_offset, last_offset, last_stable_offset)) and (
+                self._recovery_point > last_offset):
+            # The marker was fsynced already (flush.messages): so is its entry. Else
+            # it goes with the segment's next flush, like the marker.
+            segment.txn_index.flush()
 
     async def read(self, offset: int, max_bytes: int, min_one_batch: bool) -> ReadResult:
         self._check_open()
@@ -517,4 +542,7 @@ if TYPE_CHECKING:
 
     def _conforms(log: LocalLog) -> PartitionLog:
         """Never called: mypy fails here when LocalLog drifts from the seam."""
+        return log
+
+    def _keeps_txn_index(log: LocalLog) -> AbortedTxnIndex:
         return log

@@ -8,6 +8,8 @@ LogLoader):
   once their indexes pass the sanity checks, the last offset entry included;
   rebuild the indexes of any segment whose index files are missing, torn or
   insane;
+- cut a segment's `.txnindex` back with its `.log` whenever the log's tail was
+  re-read (entries for markers past the surviving end go; txnindex.py);
 - after an unclean shutdown (no clean-shutdown marker) recover every segment
   holding offsets at or past the recovery point batch by batch: sizes, offsets
   in sequence and CRC. The first bad batch and everything after it is
@@ -41,6 +43,9 @@ from kwire.log.local.segment import (
     Segment,
     segment_name,
 )
+from kwire.log.local.txnindex import TXN_INDEX_SUFFIX
+
+_INDEX_SUFFIXES = (INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX)
 
 log = logging.getLogger("kwire.log")
 
@@ -76,7 +81,7 @@ def segment_bases(directory: Path) -> list[int]:
             continue
         if "." + suffix == LOG_SUFFIX:
             bases.append(int(stem))
-        elif "." + suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX) and stem + LOG_SUFFIX not in names:
+        elif "." + suffix in _INDEX_SUFFIXES and stem + LOG_SUFFIX not in names:
             (directory / name).unlink(missing_ok=True)
     return sorted(bases)
 
@@ -105,7 +110,7 @@ def load_segments(
             for later in bases[i + 1:]:
                 log.warning("deleting segment %d of %s: it follows a truncated one",
                             later, directory)
-                for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX):
+                for suffix in (*_INDEX_SUFFIXES, LOG_SUFFIX):
                     (directory / f"{segment_name(later)}{suffix}").unlink(missing_ok=True)
             break
     return segments
@@ -127,9 +132,13 @@ def load_segment(
             rebuild(segment)
             segment.offset_index.close()
             segment.time_index.close()
+            segment.txn_index.truncate_to(segment.next_offset)
         return segment
     if recover or not (sane and _resume(segment)):
         rebuild(segment)
+    # Whichever way the tail was read, it may have been cut (Kafka's
+    # LogSegment.truncateTo cuts the transaction index with the log).
+    segment.txn_index.truncate_to(segment.next_offset)
     if segment.size:
         first = segment.header_at(0)
         segment.roll_base_ms = (

@@ -1,6 +1,7 @@
-"""One log segment: `<base>.log` plus its `.index` and `.timeindex`.
+"""One log segment: `<base>.log` plus its `.index`, `.timeindex` and `.txnindex`.
 
-A segment owns its three files, appends batches to the `.log` (bytes exactly as
+A segment owns its files (the `.txnindex` only once it has an entry, see
+txnindex.py), appends batches to the `.log` (bytes exactly as
 stored, Kafka's on-disk format), keeps the sparse indexes the way Kafka's
 LogSegment.append does, and answers position and timestamp look-ups for reads.
 Which segment to write, when to roll and what to delete is `log.py`'s business;
@@ -35,6 +36,7 @@ from kwire.log.local._batches import (
     valid_prefix,
 )
 from kwire.log.local.index import OffsetIndex, TimeIndex
+from kwire.log.local.txnindex import TXN_INDEX_SUFFIX, TransactionIndex
 
 LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
@@ -69,6 +71,8 @@ class Segment:
         self.log_path = stem.with_name(stem.name + LOG_SUFFIX)
         self.offset_index = OffsetIndex(stem.with_name(stem.name + INDEX_SUFFIX), base_offset)
         self.time_index = TimeIndex(stem.with_name(stem.name + TIME_INDEX_SUFFIX), base_offset)
+        self.txn_index = TransactionIndex(stem.with_name(stem.name + TXN_INDEX_SUFFIX),
+                                          base_offset)
         flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if truncate else 0)
         self.fd = os.open(self.log_path, flags, 0o644)
         stat = os.fstat(self.fd)
@@ -91,6 +95,7 @@ class Segment:
         segment = cls(directory, base_offset, index_interval_bytes, truncate=True)
         segment.offset_index.reset()
         segment.time_index.reset()
+        segment.txn_index.reset()
         return segment
 
     # -- writing -------------------------------------------------------------
@@ -138,6 +143,10 @@ class Segment:
         self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
         self.offset_index.close()
         self.time_index.close()
+        # Unlike the other two indexes the log cannot rebuild it, and the rolled
+        # segment's background flush covers only the `.log`: fsync it now, when it
+        # got entries since the last flush (rare: aborts in this segment).
+        self.txn_index.close(fsync=True)
 
     def truncate_to(self, position: int) -> None:
         os.ftruncate(self.fd, position)
@@ -164,6 +173,7 @@ class Segment:
         os.fsync(self.fd)
         self.offset_index.flush()
         self.time_index.flush()
+        self.txn_index.flush()
 
     def close(self, fsync: bool) -> None:
         """Close the files; like Kafka's LogSegment.close, first record the max
@@ -173,6 +183,7 @@ class Segment:
             self.flush()
         self.offset_index.close()
         self.time_index.close()
+        self.txn_index.close()
         os.close(self.fd)
 
     def delete(self) -> None:
@@ -180,6 +191,7 @@ class Segment:
         either a whole segment or orphan index files that loading removes."""
         self.offset_index.delete()
         self.time_index.delete()
+        self.txn_index.delete()
         os.close(self.fd)
         self.log_path.unlink(missing_ok=True)
 
