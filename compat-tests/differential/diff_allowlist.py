@@ -55,8 +55,6 @@ class Allowed:
 # feature-detect each of these from ApiVersions.
 _NOT_IMPLEMENTED: dict[str, tuple[int, ...]] = {
     "SASL: kwire serves PLAINTEXT listeners only": (17, 36),
-    "transactions: no transaction coordinator yet (DESIGN: coordinator/txn 'later')":
-        (24, 25, 26, 27, 28, 61, 65, 66),
     "ACLs: no authorizer, as Kafka with no authorizer.class.name": (29, 30, 31),
     "log-dir management (AlterReplicaLogDirs): replicas live in one log store, not in log "
     "dirs to move between": (34,),
@@ -85,22 +83,6 @@ ACCEPTED: list[Allowed] = [
     Allowed("*", "*.finalized_features_epoch",
             "ApiVersions: no finalized features, so epoch -1 as Kafka sends without them",
             kwire=-1),
-    # Transactions are not implemented (DESIGN: coordinator/txn 'later'). kwire
-    # refuses every transactional request with TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-    # which Kafka clients treat as fatal at once (no retry loop, no hang) — the
-    # honest answer until a transaction coordinator exists.
-    Allowed("find_coordinator/*/transaction", "*",
-            "FindCoordinator key_type 1 (transaction): no transaction coordinator"),
-    Allowed("init_producer_id/*/transactional*", "*",
-            "InitProducerId with a transactional id: no transaction coordinator"),
-    Allowed("init_producer_id/*/empty_transactional_id", "*",
-            "InitProducerId with transactional_id '': kwire refuses every transactional id "
-            "(Kafka: INVALID_REQUEST)"),
-    Allowed("produce/v9/transactional_id_unknown", "*.partition_responses[*].error_*",
-            "Produce with a transactional_id: no transaction coordinator (Kafka: "
-            "INVALID_PRODUCER_ID_MAPPING for an unknown one, or NOT_ENOUGH_REPLICAS 'Unable "
-            "to verify the partition has been added to the transaction' while its "
-            "transaction coordinator is not up yet)"),
     # DescribeConfigs BROKER with no key list. kwire describes the broker configs it
     # implements; Kafka lists ~250 more (replication, controller quorum, SSL/SASL,
     # quotas, remote storage, share groups ...) that configure nothing in kwire.
@@ -152,6 +134,14 @@ ACCEPTED: list[Allowed] = [
     Allowed("*", "*.api_keys[api_key=42].max_version",
             "DeleteGroups v3 (new in Kafka 4.4) is not in kio 0.6.5; clients use v2.",
             kwire=2, kafka=3),
+    Allowed("*", "*.api_keys[api_key=28].max_version",
+            "TxnOffsetCommit v6 is not in kio 0.6.5; clients negotiate v5.", kwire=5, kafka=6),
+    # ---- Transaction version 2 (KIP-890 part 2): kwire finalizes no transaction.version,
+    # so clients run transaction version 1, whose EndTxn is at most v4 (v5 returns the
+    # bumped producer id and epoch of version 2).
+    Allowed("*", "*.api_keys[api_key=26].max_version",
+            "EndTxn v5 is transaction version 2's; kwire does not finalize transaction.version "
+            "2, so clients send v4 at most.", kwire=4, kafka=5),
     # ---- SASL on a PLAINTEXT listener
     Allowed("framing/sasl_handshake_on_plaintext", "step0.response.*",
             "SaslHandshake (key 17) on a PLAINTEXT listener: Kafka answers "

@@ -21,6 +21,7 @@ import diff_sc_fetch  # noqa: F401
 import diff_sc_groups  # noqa: F401
 import diff_sc_leaders  # noqa: F401
 import diff_sc_produce  # noqa: F401
+import diff_sc_transactions  # noqa: F401
 import pytest
 from diff_allowlist import ACCEPTED, PENDING, entry, unexplained
 from diff_runner import REGISTRY, Brokers, Ctx, Result, Scenario, run_both
