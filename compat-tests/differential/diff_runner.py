@@ -159,25 +159,28 @@ def run_both(s: Scenario, brokers: Brokers) -> Result:
 
 
 def warm_up(address: tuple[str, int], timeout: float = 60.0) -> None:
-    """Wait until the group coordinator answers normally (unrecorded).
+    """Wait until the group and transaction coordinators answer normally (unrecorded).
 
-    Kafka creates __consumer_offsets on the first FindCoordinator and loads it
-    asynchronously (COORDINATOR_NOT_AVAILABLE / NOT_COORDINATOR meanwhile);
-    scenarios compare the steady state, so both brokers get the same warm-up.
+    Kafka creates __consumer_offsets (__transaction_state) on the first
+    FindCoordinator for a group (a transaction) and loads it asynchronously
+    (COORDINATOR_NOT_AVAILABLE / NOT_COORDINATOR meanwhile); scenarios compare the
+    steady state, so both brokers get the same warm-up.
     """
     conn = Connection(*address)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
             fc = conn.call(10, 3, {"key": "kwire-diff-warmup", "key_type": 0})
+            ft = conn.call(10, 3, {"key": "kwire-diff-warmup", "key_type": 1})
             of = conn.call(9, 7, {"group_id": "kwire-diff-warmup", "topics": None,
                                   "require_stable": False})
             # The first InitProducerId waits for a producer-id block from the controller.
             ip = conn.call(22, 4, {"transactional_id": None, "transaction_timeout": 60000,
                                    "producer_id": -1, "producer_epoch": -1})
-            if all(isinstance(r, dict) and r.get("error_code") == 0 for r in (fc, of, ip)):
+            if all(isinstance(r, dict) and r.get("error_code") == 0
+                   for r in (fc, ft, of, ip)):
                 return
             time.sleep(0.2)
-        raise AssertionError(f"group coordinator at {address} not ready after {timeout} s")
+        raise AssertionError(f"coordinators at {address} not ready after {timeout} s")
     finally:
         conn.close()

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from kwire.broker.handlers._transactions import NOT_STARTED
+from kwire.broker.handlers._transactions import not_described
 from kwire.errors import ErrorCode
 
 ErrorBody = Callable[[int, Any, ErrorCode, "str | None"], "dict[str, Any] | None"]
@@ -319,9 +319,7 @@ def _describe_producers(version: int, request: Any, code: ErrorCode, message: st
 def _describe_transactions(version: int, request: Any, code: ErrorCode, message: str | None
                            ) -> dict[str, Any]:
     return {"throttle_time": 0, "transaction_states": [
-        {"error_code": code, "transactional_id": t, "transaction_state": "",
-         "transaction_timeout": 0, "transaction_start_time": NOT_STARTED, "producer_id": -1,
-         "producer_epoch": -1, "topics": ()} for t in request.transactional_ids]}
+        not_described(t, code) for t in request.transactional_ids]}
 
 
 def _list_transactions(version: int, request: Any, code: ErrorCode, message: str | None

@@ -1,6 +1,8 @@
 """The client a broker uses to talk to another broker: WriteTxnMarkers (API 27)
 to the leader of a partition this broker does not lead, as Kafka's
-TransactionMarkerChannelManager does for the transaction coordinator.
+TransactionMarkerChannelManager does for the transaction coordinator, and
+AddPartitionsToTxn (API 24) with verify_only to a transaction coordinator, as
+Kafka's AddPartitionsToTxnManager checks a transactional produce (KIP-890).
 
 One connection per (host, port), opened on first use and reused; one request in
 flight on it at a time (a lock), since a broker answers in request order and
@@ -32,6 +34,9 @@ WRITE_TXN_MARKERS = 27
 # v1 is the first flexible version and the lowest Kafka 4.x accepts (v0 was removed
 # by KIP-896); v2 only adds transaction_version, which matters for TV2 only.
 WRITE_TXN_MARKERS_VERSION = 1
+ADD_PARTITIONS_TO_TXN = 24
+# v4 is the first broker-to-broker version (batched transactions, verify_only).
+ADD_PARTITIONS_TO_TXN_VERSION = 4
 DEFAULT_REQUEST_TIMEOUT_S = 30.0  # Kafka's request.timeout.ms for the marker channel
 DEFAULT_CLIENT_ID = "kwire-txn-marker-sender"
 # A WriteTxnMarkers response is a few bytes per partition; a size beyond this is a
@@ -93,6 +98,33 @@ class InterBrokerClient:
                         "NETWORK_EXCEPTION", host, port, _describe(exc), len(asked))
             return dict.fromkeys(asked, ErrorCode.NETWORK_EXCEPTION)
         return _errors_by_partition(response, asked, f"{host}:{port}")
+
+    async def verify_partitions(
+        self, host: str, port: int, transactional_id: str, producer_id: int,
+        producer_epoch: int, partitions: Sequence[tuple[str, int]],
+    ) -> dict[tuple[str, int], ErrorCode]:
+        """Ask the transaction coordinator at host:port whether the partitions are in
+        the producer's ongoing transaction (AddPartitionsToTxn, verify_only); the
+        error of each partition, NETWORK_EXCEPTION for all when it cannot be asked."""
+        by_topic: dict[str, list[int]] = {}
+        for topic, partition in partitions:
+            by_topic.setdefault(topic, []).append(partition)
+        body = {"transactions": [{
+            "transactional_id": transactional_id, "producer_id": producer_id,
+            "producer_epoch": producer_epoch, "verify_only": True,
+            "topics": [{"name": t, "partitions": ps} for t, ps in by_topic.items()]}]}
+        try:
+            response = await self._call(host, port, ADD_PARTITIONS_TO_TXN,
+                                        ADD_PARTITIONS_TO_TXN_VERSION, body)
+        except (OSError, EOFError, TimeoutError, ProtocolViolation) as exc:
+            log.warning("AddPartitionsToTxn to %s:%d failed (%s)", host, port, _describe(exc))
+            return dict.fromkeys(partitions, ErrorCode.NETWORK_EXCEPTION)
+        if int(response.error_code):
+            return dict.fromkeys(partitions, _error_code(int(response.error_code)))
+        answered = {(str(t.name), int(p.partition_index)): _error_code(int(p.partition_error_code))
+                    for result in response.results_by_transaction
+                    for t in result.topic_results for p in t.results_by_partition}
+        return {tp: answered.get(tp, ErrorCode.UNKNOWN_SERVER_ERROR) for tp in partitions}
 
     async def close(self) -> None:
         connections = list(self._connections.values())
@@ -180,7 +212,7 @@ def _error_code(value: int) -> ErrorCode:
         return ErrorCode(value)
     except ValueError:
         # A code kwire does not name yet: keep it retriable rather than fail the call.
-        log.warning("WriteTxnMarkers answered unknown error code %d", value)
+        log.warning("a broker answered unknown error code %d", value)
         return ErrorCode.UNKNOWN_SERVER_ERROR
 
 

@@ -171,6 +171,14 @@ class Partition:
         return LogOffsets(offsets.log_start_offset, offsets.high_watermark, lso,
                           offsets.log_end_offset)
 
+    def in_transaction(self, producer_id: int, producer_epoch: int) -> bool:
+        """The producer has a transaction open here under this epoch (Kafka's
+        UnifiedLog.hasOngoingTransaction): its next transactional write needs no
+        check with the coordinator."""
+        entry = self.producers.get(producer_id)
+        return (entry is not None and entry.producer_epoch == producer_epoch
+                and self.producers.txns.current_txn_first_offset(producer_id) >= 0)
+
     def aborted_transactions(self, fetch_offset: int, upper_bound_offset: int
                              ) -> list[AbortedTxn]:
         """The aborted transactions a read_committed fetch of [fetch_offset,

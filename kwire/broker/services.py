@@ -14,7 +14,7 @@ from kwire.broker import topic_config
 from kwire.broker.fetch_session import FetchSessionCache
 from kwire.broker.partitions import Partition, PartitionManager
 from kwire.broker.replicas import LeadershipChange, PartitionSettings, ReplicaManager
-from kwire.broker.txn_markers import MarkerRouter
+from kwire.broker.txn_router import TxnRouter
 from kwire.clock import Clock
 from kwire.cluster.admin import ClusterAdmin
 from kwire.cluster.api import (
@@ -125,7 +125,7 @@ class Broker:
             expiry_interval_ms=int(
                 config["transaction.remove.expired.transaction.cleanup.interval.ms"]),
         ))
-        self._markers = MarkerRouter(self)
+        self.txn_router = TxnRouter(self)
 
     def snapshot(self) -> ClusterMetadata:
         return self.metadata.snapshot()
@@ -176,8 +176,8 @@ class Broker:
         self, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool,
         partitions: Sequence[tuple[str, int]],
     ) -> dict[tuple[str, int], ErrorCode]:
-        return await self._markers.write(producer_id, producer_epoch, coordinator_epoch,
-                                         commit, partitions)
+        return await self.txn_router.write_markers(producer_id, producer_epoch,
+                                                   coordinator_epoch, commit, partitions)
 
     def leader_node(self, topic: str, index: int) -> BrokerInfo | None:
         """The live broker leading the partition, or None."""
@@ -211,7 +211,7 @@ class Broker:
             if task is not None:
                 task.cancel()
         await self.transactions.close()
-        await self._markers.close()
+        await self.txn_router.close()
         await self.groups.close()
         await self.partitions.close()
 

@@ -173,6 +173,9 @@ _PROPERTIES = [
     ConfigKey("offsets.topic.replication.factor", SHORT, "3", at_least(1)),
     # TransactionStateManagerConfig / TransactionLogConfig (the transaction coordinator).
     ConfigKey("transaction.state.log.num.partitions", INT, "50", at_least(1)),
+    # KIP-890 part 1: a producer's first transactional write to a partition is
+    # checked with the transaction coordinator (dynamic, as in Kafka).
+    ConfigKey("transaction.partition.verification.enable", BOOLEAN, "true"),
     ConfigKey("transaction.state.log.replication.factor", SHORT, "3", at_least(1)),
     ConfigKey("transaction.max.timeout.ms", INT, "900000", at_least(1)),
     ConfigKey("transactional.id.expiration.ms", INT, "604800000", at_least(1)),

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from _harness import InProcessBroker, reload_groups  # type: ignore[import-not-found]
 
-from kwire.broker.txn_markers import write_local_marker
+from kwire.broker.txn_router import write_local_marker
 from kwire.coordinator.group import GroupCoordinator
 from kwire.coordinator.group.manager import OFFSETS_TOPIC, GroupManager, partition_for
 from kwire.errors import ErrorCode
@@ -22,7 +22,10 @@ PID = 7000
 
 @pytest.fixture
 def kb(tmp_path: Path) -> InProcessBroker:
-    return InProcessBroker(tmp_path)
+    # These tests drive the group coordinator with made-up producer ids and no
+    # transaction coordinator; the coordinator check of a TxnOffsetCommit
+    # (KIP-890) is test_txn_verification.py's.
+    return InProcessBroker(tmp_path, **{"transaction.partition.verification.enable": "false"})
 
 
 def _txn_commit(kb: InProcessBroker, version: int, topics: list[tuple[str, list[int]]], *,

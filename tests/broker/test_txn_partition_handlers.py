@@ -19,7 +19,10 @@ PID = 4000
 
 @pytest.fixture
 def kb(tmp_path: Path) -> InProcessBroker:
-    return InProcessBroker(tmp_path)
+    # These tests drive partitions with made-up producer ids and no transaction
+    # coordinator; the coordinator check of a first transactional write
+    # (KIP-890) is test_txn_verification.py's.
+    return InProcessBroker(tmp_path, **{"transaction.partition.verification.enable": "false"})
 
 
 async def _create(kb: InProcessBroker, name: str, partitions: int = 1) -> None:

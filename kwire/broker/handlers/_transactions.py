@@ -4,6 +4,7 @@ transactional id this broker cannot serve, and the error older clients know."""
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from kwire.errors import ErrorCode
 
@@ -20,3 +21,11 @@ def client_error(code: ErrorCode, version: int, fenced_since: int) -> ErrorCode:
     if code == ErrorCode.PRODUCER_FENCED and version < fenced_since:
         return ErrorCode.INVALID_PRODUCER_EPOCH
     return code
+
+
+def not_described(transactional_id: str, code: ErrorCode) -> dict[str, Any]:
+    """A DescribeTransactions entry for an id that cannot be described: Kafka leaves
+    every other field at its default (0, the empty string, no topics)."""
+    return {"error_code": code, "transactional_id": transactional_id,
+            "transaction_state": "", "transaction_timeout": 0, "transaction_start_time": 0,
+            "producer_id": 0, "producer_epoch": 0, "topics": ()}

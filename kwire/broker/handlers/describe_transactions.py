@@ -7,7 +7,7 @@ import datetime
 from typing import Any
 
 from kwire.broker.context import RequestContext
-from kwire.broker.handlers._transactions import NOT_STARTED
+from kwire.broker.handlers._transactions import NOT_STARTED, not_described
 from kwire.broker.registry import handler
 from kwire.coordinator.txn.metadata import STATE_NAMES
 from kwire.errors import ErrorCode
@@ -21,12 +21,10 @@ def _start_time(start_ms: int) -> int | datetime.datetime:
 async def describe_transactions(ctx: RequestContext, request: Any) -> dict[str, Any]:
     states = []
     for transactional_id in request.transactional_ids:
-        found = await ctx.broker.transactions.describe(transactional_id)
+        found = (await ctx.broker.transactions.describe(transactional_id) if transactional_id
+                 else ErrorCode.INVALID_REQUEST)
         if isinstance(found, ErrorCode):
-            states.append({"error_code": found, "transactional_id": transactional_id,
-                           "transaction_state": "", "transaction_timeout": 0,
-                           "transaction_start_time": NOT_STARTED, "producer_id": -1,
-                           "producer_epoch": -1, "topics": ()})
+            states.append(not_described(transactional_id, found))
             continue
         by_topic: dict[str, list[int]] = {}
         for topic, partition in sorted(found.partitions):

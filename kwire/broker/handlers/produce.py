@@ -15,8 +15,12 @@ Transactions (KIP-98): a request with a transactional_id may carry transactional
 batches; they start or continue the producer's transaction in each partition
 (Partition.append). A request with transactional batches and no
 transactional_id is refused whole, as Kafka's handleProduceRequest does (every
-partition TRANSACTIONAL_ID_AUTHORIZATION_FAILED, no message). KIP-890's
-partition verification is not done: kwire does not advertise transaction.version 2.
+partition TRANSACTIONAL_ID_AUTHORIZATION_FAILED, no message). A producer's first
+transactional batch in a partition is checked with the transaction coordinator
+first (KIP-890 part 1, `TxnRouter.verify`), and answered as Kafka's
+ReplicaManager answers a failed check: INVALID_TXN_STATE "Partition was not added
+to the transaction", NOT_ENOUGH_REPLICAS (retriable without a metadata refresh)
+when the coordinator could not be asked, else the coordinator's error.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from kwire.broker.handlers._lookup import resolve_topic
 from kwire.broker.partitions import Partition
 from kwire.broker.registry import handler
 from kwire.broker.topics import append_refusal
+from kwire.broker.txn_router import COORDINATOR_UNREACHABLE
 from kwire.errors import ErrorCode, ProtocolViolation
 from kwire.records.batch import (
     BATCH_HEADER_SIZE,
@@ -129,7 +134,8 @@ async def produce(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
                 outcome = _error(pdata.index, ErrorCode.INVALID_TOPIC_EXCEPTION, refused)
             else:
                 appends.append((partitions_out, len(partitions_out),
-                                _produce_partition(ctx, topic.name, pdata.index, pdata.records,
+                                _produce_partition(ctx, request.transactional_id, topic.name,
+                                                   pdata.index, pdata.records,
                                                    hints)))
                 outcome = {}  # filled in below
             partitions_out.append(outcome)
@@ -193,6 +199,20 @@ def _error(
     }
 
 
+def _unverified(index: int, code: ErrorCode) -> dict[str, Any]:
+    """A transactional batch the coordinator did not confirm (ReplicaManager's
+    postVerificationCallback): no offsets, Kafka's message where it sets one."""
+    if code == ErrorCode.INVALID_TXN_STATE:
+        return _error(index, code, "Partition was not added to the transaction")
+    if code in COORDINATOR_UNREACHABLE:
+        # Older producers would not retry these on a Produce: Kafka answers
+        # NOT_ENOUGH_REPLICAS, which they retry without refreshing metadata.
+        return _error(index, ErrorCode.NOT_ENOUGH_REPLICAS,
+                      "Unable to verify the partition has been added to the transaction. "
+                      f"Underlying error: {code.name}")
+    return _error(index, code)
+
+
 def _refused(partition: Partition, topic: str, index: int, exc: InvalidBatch) -> dict[str, Any]:
     """A refused batch answered as ReplicaManager does: error_message only for a
     RecordValidationException, the log start offset only for failures it does
@@ -207,8 +227,8 @@ def _refused(partition: Partition, topic: str, index: int, exc: InvalidBatch) ->
 
 
 async def _produce_partition(
-    ctx: RequestContext, topic: str, index: int, records: bytes | None,
-    hints: LeaderHints | None,
+    ctx: RequestContext, transactional_id: str | None, topic: str, index: int,
+    records: bytes | None, hints: LeaderHints | None,
 ) -> dict[str, Any]:
     partition = ctx.broker.replicas.get_partition_or_error(topic, index)
     if partition == ErrorCode.NOT_LEADER_OR_FOLLOWER:
@@ -227,6 +247,11 @@ async def _produce_partition(
         )
     except InvalidBatch as exc:
         return _refused(partition, topic, index, exc)
+    if header.is_transactional and transactional_id is not None:
+        code = await ctx.broker.txn_router.verify(
+            transactional_id, header.producer_id, header.producer_epoch, partition)
+        if code != ErrorCode.NONE:
+            return _unverified(index, code)
     # Kafka drops a trailing partial batch (UnifiedLog.trimInvalidBytes): store the one batch.
     batch = bytearray(memoryview(data)[: header.size])
     now_ms = ctx.broker.now_ms()

@@ -4,7 +4,11 @@ inside its transaction (they stay pending until the transaction's marker).
 As Kafka's KafkaApis does before the coordinator sees the request: a topic
 the cluster does not have, or a partition it does not have, is answered
 UNKNOWN_TOPIC_OR_PARTITION; then an empty group id INVALID_GROUP_ID (the
-coordinator service's check); the rest goes to the group's coordinator, whose
+coordinator service's check); then, as Kafka's coordinator runtime does before a
+transactional write, the transaction coordinator is asked whether the group's
+`__consumer_offsets` partition is in the producer's transaction (KIP-890 part 1,
+once per transaction: `TxnRouter.verify`), a coordinator it could not ask being
+COORDINATOR_NOT_AVAILABLE; the rest goes to the group's coordinator, whose
 answers are merged per topic in first-answer order (TxnOffsetCommitResponse's
 builder). v5 (KIP-890 part 2) is answered as v4: kwire does not advertise
 transaction.version 2. Before v2, COORDINATOR_LOAD_IN_PROGRESS becomes
@@ -18,6 +22,8 @@ from typing import Any
 from kwire.broker.context import RequestContext
 from kwire.broker.handlers._groups import ready
 from kwire.broker.registry import handler
+from kwire.broker.txn_router import COORDINATOR_UNREACHABLE
+from kwire.coordinator.group.manager import OFFSETS_TOPIC
 from kwire.errors import ErrorCode, KwireError
 
 Entry = tuple[str, int, int, int, str | None]
@@ -59,6 +65,9 @@ async def _commit(ctx: RequestContext, request: Any, offsets: list[Entry]
         return [(t, p, ErrorCode.INVALID_GROUP_ID) for t, p, *_ in offsets]
     try:
         await ready(ctx)
+        code = await _verify(ctx, request)
+        if code != ErrorCode.NONE:
+            return [(t, p, code) for t, p, *_ in offsets]
         r = await ctx.broker.groups.call(request.group_id,
             lambda c, token, now: c.commit_txn_offsets(
                 token, now,
@@ -73,3 +82,16 @@ async def _commit(ctx: RequestContext, request: Any, offsets: list[Entry]
     except KwireError as exc:
         return [(t, p, exc.error_code) for t, p, *_ in offsets]
     return [(p.topic, p.partition_index, p.error_code) for p in r.partitions]
+
+
+async def _verify(ctx: RequestContext, request: Any) -> ErrorCode:
+    groups = ctx.broker.groups
+    partition = ctx.broker.replicas.get_partition_or_error(
+        OFFSETS_TOPIC, groups.partition_for(request.group_id))
+    if isinstance(partition, ErrorCode):
+        return ErrorCode.NOT_COORDINATOR
+    code = await ctx.broker.txn_router.verify(
+        request.transactional_id, int(request.producer_id), int(request.producer_epoch),
+        partition)
+    # The coordinator runtime's normalizeException of ReplicaManager's answer.
+    return ErrorCode.COORDINATOR_NOT_AVAILABLE if code in COORDINATOR_UNREACHABLE else code

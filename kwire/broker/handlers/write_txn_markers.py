@@ -18,16 +18,12 @@ v2's transaction_version is not used: kwire does not advertise transaction.versi
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from kwire.broker.context import RequestContext
 from kwire.broker.registry import handler
-from kwire.errors import ErrorCode, KwireError
-
-OFFSETS_TOPIC = "__consumer_offsets"
-
-log = logging.getLogger("kwire.txn")
+from kwire.broker.txn_router import write_local_marker
+from kwire.errors import ErrorCode
 
 
 @handler(27, "WriteTxnMarkers", 1, 2)
@@ -52,23 +48,8 @@ async def write_txn_markers(ctx: RequestContext, request: Any) -> dict[str, Any]
 
 
 async def _write(ctx: RequestContext, topic: str, index: int, marker: Any) -> ErrorCode:
-    broker = ctx.broker
-    partition = broker.partition(topic, index)
-    if partition is None:
+    if ctx.broker.partition(topic, index) is None:
         return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-    producer_id = int(marker.producer_id)
-    commit = bool(marker.transaction_result)
-    code = await partition.write_txn_marker(
-        producer_id, int(marker.producer_epoch), int(marker.coordinator_epoch), commit,
-        broker.now_ms())
-    if code != ErrorCode.NONE or topic != OFFSETS_TOPIC:
-        return code
-    try:
-        await broker.groups.on_transaction_completed(index, producer_id, commit)
-    except KwireError as exc:
-        return ErrorCode(exc.error_code)
-    except Exception:
-        log.exception("completing the offsets of producer %d in %s-%d failed",
-                      producer_id, topic, index)
-        return ErrorCode.UNKNOWN_SERVER_ERROR
-    return ErrorCode.NONE
+    return await write_local_marker(
+        ctx.broker, topic, index, int(marker.producer_id), int(marker.producer_epoch),
+        int(marker.coordinator_epoch), bool(marker.transaction_result))
