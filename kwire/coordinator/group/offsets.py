@@ -177,8 +177,11 @@ class OffsetsMixin(RebalanceMixin):
 
     @staticmethod
     def _validate_group_commit(
-        group: ClassicGroup, member_id: str, group_instance_id: str | None, generation_id: int
+        group: ClassicGroup, member_id: str, group_instance_id: str | None, generation_id: int,
+        *, transactional: bool = False,
     ) -> ErrorCode:
+        """ClassicGroup.validateOffsetCommit; `transactional`: its TxnOffsetCommit
+        form, which takes a commit without a member from any group state."""
         if group.is_in(DEAD):
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
         if generation_id < 0 and group.is_in(EMPTY):
@@ -189,9 +192,11 @@ class OffsetsMixin(RebalanceMixin):
                 return error
             if generation_id != group.generation_id:
                 return ErrorCode.ILLEGAL_GENERATION
+        elif transactional:
+            return ErrorCode.NONE
         elif not group.is_in(EMPTY):
             return ErrorCode.UNKNOWN_MEMBER_ID
-        if group.is_in(COMPLETING):
+        if not transactional and group.is_in(COMPLETING):
             return ErrorCode.REBALANCE_IN_PROGRESS
         return ErrorCode.NONE
 

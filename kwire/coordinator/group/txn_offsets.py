@@ -31,7 +31,6 @@ from kwire.coordinator.group.base import OffsetAndMetadata
 from kwire.coordinator.group.classic_group import ClassicGroup
 from kwire.coordinator.group.effects import Effects, EffectsBuilder, TxnProducer
 from kwire.coordinator.group.offsets import CommitEntry, OffsetsMixin, _java_length
-from kwire.coordinator.group.rebalance import DEAD, EMPTY
 from kwire.coordinator.group.records import (
     OffsetCommitKey,
     OffsetCommitValue,
@@ -122,17 +121,8 @@ class TxnOffsetsMixin(OffsetsMixin):
                 return ErrorCode.ILLEGAL_GENERATION
             group = ClassicGroup(group_id, current_state_timestamp=now_ms)
             self.groups[group_id] = group
-        if group.is_in(DEAD):
-            return ErrorCode.COORDINATOR_NOT_AVAILABLE
-        if generation_id < 0 and group.is_in(EMPTY):
-            return ErrorCode.NONE
-        if generation_id >= 0 or member_id or group_instance_id is not None:
-            error = group.validate_member(member_id, group_instance_id)
-            if error is not ErrorCode.NONE:
-                return error
-            if generation_id != group.generation_id:
-                return ErrorCode.ILLEGAL_GENERATION
-        return ErrorCode.NONE
+        return self._validate_group_commit(group, member_id, group_instance_id, generation_id,
+                                           transactional=True)
 
     # -- the pending store ------------------------------------------------------------------
 
