@@ -44,17 +44,9 @@ FETCH_SCRIPT = REPO_ROOT / "scripts" / "fetch-kafka-streams.sh"
 CACHE_ROOT = (Path(os.environ.get("KWIRE_CACHE", Path.home() / ".cache" / "kwire"))
               / "streams-wordcount")
 
-# Streams' own logging (WARN and up) goes to stderr; stdout carries only the app's lines.
-LOG4J2_PROPERTIES = """\
-status = warn
-rootLogger.level = WARN
-rootLogger.appenderRef.err.ref = ERR
-appender.err.type = Console
-appender.err.name = ERR
-appender.err.target = SYSTEM_ERR
-appender.err.layout.type = PatternLayout
-appender.err.layout.pattern = %d{HH:mm:ss.SSS} %-5p [%t] %c{1} - %m%n
-"""
+# Streams' own logging (WARN and up) goes to stderr, as the Java tools' does;
+# stdout carries only the app's lines.
+LOG_CONFIG = Path(__file__).resolve().parent / "tools-log4j2.properties"
 
 # A vocabulary of ASCII words, so Java's split("\\W+") and Python's agree.
 VOCABULARY = tuple(f"{a}{b}" for a in ("alpha", "beta", "gamma", "delta", "omega", "kappa",
@@ -142,7 +134,6 @@ class StreamsJava:
             if p.returncode != 0:
                 shutil.rmtree(work, ignore_errors=True)
                 raise StreamsError(f"javac {SOURCE} failed:\n{p.stdout}{p.stderr}")
-            (work / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
             shutil.rmtree(target, ignore_errors=True)
             work.rename(target)
         return target
@@ -151,7 +142,7 @@ class StreamsJava:
         # Small heap, C1 only and serial GC: the machine has 2 cores and a broker beside it.
         return [self.java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-Djava.awt.headless=true", "-Dlog4j2.shutdownHookEnabled=false",
-                f"-Dlog4j2.configurationFile={self.classes / 'log4j2.properties'}",
+                f"-Dlog4j2.configurationFile={LOG_CONFIG}",
                 "-cp", f"{self.classes}:{self.libs}/*", MAIN_CLASS, *args]
 
 

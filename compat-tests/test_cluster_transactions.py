@@ -24,8 +24,6 @@ kwire_cluster_factory does).
 from __future__ import annotations
 
 import asyncio
-import socket
-import struct
 import threading
 import time
 import uuid
@@ -39,6 +37,7 @@ from cluster_env import KwireCluster
 from cluster_load import ClusterView, wait_until
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from conftest import find_coordinator_at
 
 from kwire.broker.inter_broker import InterBrokerClient, TxnMarker
 from kwire.errors import ErrorCode
@@ -97,52 +96,6 @@ def create_topic(view: ClusterView, bootstrap: str, topic: str,
         return len(found) == partitions and all(lead >= 0 for lead in found.values())
     wait_until(led, 30, f"{topic} to have a leader for each partition", every=0.2)
     return found
-
-
-def find_txn_coordinator(bootstrap: str, transactional_id: str, timeout: float = 60.0
-                         ) -> tuple[int, str]:
-    """(node id, "host:port") of the transaction coordinator of `transactional_id`:
-    FindCoordinator v1 with key_type 1, asked of each broker in turn, errors
-    (the state topic being created or loaded, a broker gone) retried."""
-    key = transactional_id.encode()
-    client_id = b"compat-txn-coordinator"
-    request = (struct.pack(">hhih", 10, 1, 1, len(client_id)) + client_id
-               + struct.pack(">h", len(key)) + key + struct.pack(">b", 1))
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while True:
-        for address in bootstrap.split(","):
-            host, port = address.rsplit(":", 1)
-            try:
-                with socket.create_connection((host, int(port)), timeout=5) as sock:
-                    sock.sendall(struct.pack(">i", len(request)) + request)
-                    data = _read_frame(sock)
-            except OSError as exc:
-                last = f"{address}: {exc}"
-                continue
-            # correlation id, throttle_time_ms, error_code, error_message (nullable)
-            _corr, _throttle, error, msg_len = struct.unpack_from(">iihh", data)
-            pos = 12 + max(msg_len, 0)
-            node_id, host_len = struct.unpack_from(">ih", data, pos)
-            found_host = data[pos + 6:pos + 6 + host_len].decode()
-            (found_port,) = struct.unpack_from(">i", data, pos + 6 + host_len)
-            if error == 0:
-                return node_id, f"{found_host}:{found_port}"
-            last = f"{address}: error code {error}"
-        if time.monotonic() > deadline:
-            raise AssertionError(f"FindCoordinator({transactional_id!r}, key_type=1) failed "
-                                 f"for {timeout:.0f} s: {last}")
-        time.sleep(0.2)
-
-
-def _read_frame(sock: socket.socket) -> bytes:
-    data = b""
-    while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("connection closed")
-        data += chunk
-    return data[4:]
 
 
 def wait_no_open_transaction(bootstrap: str, topic: str, partitions: int,
@@ -423,7 +376,7 @@ def test_transactions_across_leaders_commit_and_abort(cluster: KwireCluster,
     deadline = time.monotonic() + 45
     try:
         runner.producer(deadline)
-        coordinator, _ = find_txn_coordinator(cluster.bootstrap, transactional_id)
+        coordinator, _ = find_coordinator_at(cluster.bootstrap, transactional_id, 60, key_type=1)
         # Some markers must go through the inter-broker client, not only locally.
         assert set(leaders.values()) - {coordinator}, (coordinator, leaders)
         for number in range(12):
@@ -452,7 +405,7 @@ def test_transactions_go_on_after_the_coordinator_is_killed(cluster: KwireCluste
     create_topic(view, cluster.bootstrap, topic)
     runner = TxnProducer(cluster.bootstrap, topic, transactional_id, tag="kill")
     runner.producer(time.monotonic() + 30)
-    coordinator, _ = find_txn_coordinator(cluster.bootstrap, transactional_id, timeout=30)
+    coordinator, _ = find_coordinator_at(cluster.bootstrap, transactional_id, 30, key_type=1)
 
     total, kill_after = 30, 8
     deadline = time.monotonic() + 75
@@ -478,7 +431,7 @@ def test_transactions_go_on_after_the_coordinator_is_killed(cluster: KwireCluste
         killed_at.append(time.monotonic())
         assert done.wait(90), f"producer stuck: {runner.errors[-5:]}"
         # Asked of the survivors, before the killed broker comes back.
-        new_coordinator, _ = find_txn_coordinator(cluster.bootstrap, transactional_id,
+        new_coordinator, _ = find_coordinator_at(cluster.bootstrap, transactional_id, key_type=1,
                                                   timeout=30)
     finally:
         done.wait(30)

@@ -25,9 +25,10 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
+from cluster_load import wait_until
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -38,15 +39,6 @@ CACHE_ROOT = Path(os.environ.get("KWIRE_CACHE", Path.home() / ".cache" / "kwire"
 SENTINEL = b"__sentinel__"
 
 TP = tuple[str, int]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str,
-               every: float = 0.1) -> float:
-    start = time.monotonic()
-    while not condition():
-        assert time.monotonic() - start < timeout, f"timed out ({timeout:.0f} s) waiting for {what}"
-        time.sleep(every)
-    return time.monotonic() - start
 
 
 def create_topics(bootstrap: str, topics: dict[str, int],
