@@ -241,13 +241,11 @@ class Partition:
                         EndTxnMarker(commit, coordinator_epoch), outcome.base_offset)
                     if (completed is not None and completed.is_aborted
                             and isinstance(self.log, AbortedTxnIndex)):
-                        # Its .txnindex mirror (written here only, never on replay); the
-                        # entry's LSO is the one txns just recorded: the earliest other
-                        # ongoing transaction, else just past the marker.
-                        unstable = self.producers.txns.first_unstable_offset()
-                        self.log.append_aborted_txn(
-                            producer_id, completed.first_offset, completed.last_offset,
-                            completed.last_offset + 1 if unstable is None else unstable)
+                        # Its .txnindex mirror (written here only, never on replay):
+                        # the entry the aborted index just recorded.
+                        entry = self.producers.txns.last_aborted()
+                        self.log.append_aborted_txn(entry.producer_id, entry.first_offset,
+                                                    entry.last_offset, entry.last_stable_offset)
                     # _append woke the fetches waiting on this partition (the LSO
                     # may have moved); they run only after this state is updated.
                 return outcome.error_code

@@ -75,6 +75,10 @@ class TxnIndex:
     def aborted(self) -> list[AbortedTxn]:
         return list(self._aborted)
 
+    def last_aborted(self) -> AbortedTxn:
+        """The newest entry of the aborted index (IndexError when there is none)."""
+        return self._aborted[-1]
+
     def first_unstable_offset(self) -> int | None:
         return min(self._ongoing.values()) if self._ongoing else None
 
