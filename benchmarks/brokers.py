@@ -128,6 +128,16 @@ def cpu_seconds(pid: int) -> float:
     return float(t.user + t.system)
 
 
+
+def random_cluster_id() -> str:
+    """A KRaft cluster id as Kafka's Uuid.randomUuid makes one: base64url of a random
+    UUID, drawn again when it starts with '-', which kafka-storage's argument
+    parser would take for an option (the format then fails with its usage)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
 class CpuMeter:
     """Machine-wide CPU use split into the broker, us (this driver plus every child it has
     waited for: load generators, Java tools) and the rest ("background": other processes
@@ -394,7 +404,7 @@ class KafkaBroker(Broker):
     def prepare(self) -> None:
         self.log_config.write_text(LOG4J2_WARN)
         self.props_path.write_text("".join(f"{k}={v}\n" for k, v in self.properties().items()))
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = random_cluster_id()
         t0 = time.monotonic()
         p = subprocess.run(
             ["java", "-Xmx512m", "-Djava.awt.headless=true", "-cp", f"{self.libs}/*",

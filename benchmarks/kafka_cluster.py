@@ -23,7 +23,6 @@ process dies (`setpriv --pdeathsig KILL`).
 from __future__ import annotations
 
 import atexit
-import base64
 import concurrent.futures
 import contextlib
 import shutil
@@ -31,12 +30,11 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
 import weakref
 from pathlib import Path
 from typing import Any
 
-from benchmarks.brokers import JVM_PERF_OPTS, LOG4J2_WARN, free_port, register
+from benchmarks.brokers import JVM_PERF_OPTS, LOG4J2_WARN, free_port, random_cluster_id, register
 
 HOST = "127.0.0.1"
 HEAP = "1g"
@@ -155,7 +153,7 @@ class KafkaCluster:
         self.log_config.write_text(LOG4J2_WARN)
         for n in self.nodes:
             n.props_path.write_text("".join(f"{k}={v}\n" for k, v in self.properties(n).items()))
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = random_cluster_id()
         t0 = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(len(self.nodes)) as pool:
             for f in [pool.submit(self._format, n, cluster_id) for n in self.nodes]:

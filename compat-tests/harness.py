@@ -273,7 +273,11 @@ class KafkaRefProcess(KwireProcess):
         self.controller_port = self.controller_port or free_port(self.host)
         props = self._write_properties(port, self.controller_port)
         if not self._formatted:
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+            # Drawn again when it starts with '-' (as Kafka's Uuid.randomUuid does):
+            # StorageTool's argument parser would take it for an option.
+            cluster_id = "-"
+            while cluster_id.startswith("-"):
+                cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
             rc, out, err = self.tools.run("kafka.tools.StorageTool", "format", "-t", cluster_id,
                                           "-c", str(props), "--ignore-formatted", timeout=60)
             self._log(f"StorageTool format: rc={rc}\n{out}{err}")
