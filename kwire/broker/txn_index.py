@@ -79,9 +79,6 @@ class TxnIndex:
         """The newest entry of the aborted index (IndexError when there is none)."""
         return self._aborted[-1]
 
-    def first_unstable_offset(self) -> int | None:
-        return min(self._ongoing.values()) if self._ongoing else None
-
     def last_stable_offset(self, high_watermark: int) -> int:
         """UnifiedLog's LSO: the first unstable offset when below the high watermark."""
         if not self._ongoing:
@@ -136,9 +133,6 @@ class TxnIndex:
         DeleteRecords): no reader can fetch what they describe."""
         if self._aborted and self._aborted[0].last_offset < log_start_offset:
             self._aborted = [t for t in self._aborted if t.last_offset >= log_start_offset]
-
-    def forget(self, producer_id: int) -> None:
-        self._ongoing.pop(producer_id, None)
 
     def load(self, ongoing: dict[int, int], aborted: Iterable[AbortedTxn]) -> None:
         self._ongoing = dict(ongoing)
