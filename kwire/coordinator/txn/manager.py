@@ -277,9 +277,11 @@ class TransactionManager:
                 return InitResult(ErrorCode.NOT_COORDINATOR)
             now = self._host.now_ms()
             current = shard.txns.get(transactional_id)
+            if new_id == -1 and (current is None or current.epoch_exhausted):
+                # It changed while the id was being allocated (expired, or worn out by
+                # a concurrent call): the producer retries and gets one then.
+                return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)
             if current is None:
-                if new_id == -1:  # created meanwhile by a concurrent call, then removed
-                    return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)
                 current = txn.new_transaction(transactional_id, new_id, timeout_ms, now)
             decision = txn.init_producer_id(
                 current, timeout_ms=timeout_ms, expected_pid=producer_id,
