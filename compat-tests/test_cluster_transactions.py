@@ -37,7 +37,7 @@ from cluster_env import KwireCluster
 from cluster_load import ClusterView, wait_until
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-from conftest import find_coordinator_at
+from coordinator_lookup import find_coordinator_at
 
 from kwire.broker.inter_broker import InterBrokerClient, TxnMarker
 from kwire.errors import ErrorCode
