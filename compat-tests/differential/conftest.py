@@ -31,8 +31,9 @@ COMMON_SETTINGS: dict[str, str] = {
     "group.min.session.timeout.ms": "6000",
     "group.max.session.timeout.ms": "1800000",
     "offsets.topic.num.partitions": "1",
-    # run-kafka.sh sets it for a single-node Kafka; kwire's default is Kafka's, 3.
+    # run-kafka.sh sets these for a single-node Kafka; kwire's defaults are Kafka's, 3.
     "offsets.topic.replication.factor": "1",
+    "transaction.state.log.replication.factor": "1",
     "message.max.bytes": "1048588",
     "log.retention.hours": "168",
     "log.cleanup.policy": "delete",
