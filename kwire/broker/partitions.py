@@ -171,6 +171,10 @@ class Partition:
         return LogOffsets(offsets.log_start_offset, offsets.high_watermark, lso,
                           offsets.log_end_offset)
 
+    def has_transactions(self) -> bool:
+        """A transaction is open here, or the aborted index holds one."""
+        return not self.producers.txns.empty()
+
     def in_transaction(self, producer_id: int, producer_epoch: int) -> bool:
         """The producer has a transaction open here under this epoch (Kafka's
         UnifiedLog.hasOngoingTransaction): its next transactional write needs no

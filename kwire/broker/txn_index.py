@@ -75,6 +75,10 @@ class TxnIndex:
     def aborted(self) -> list[AbortedTxn]:
         return list(self._aborted)
 
+    def empty(self) -> bool:
+        """No transaction is open and none is in the aborted index."""
+        return not self._ongoing and not self._aborted
+
     def last_aborted(self) -> AbortedTxn:
         """The newest entry of the aborted index (IndexError when there is none)."""
         return self._aborted[-1]

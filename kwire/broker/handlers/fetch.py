@@ -444,7 +444,11 @@ async def _read_checked(
                    offsets.last_stable_offset, offsets.log_start_offset)
     # read_committed consumers expect an (empty) aborted list rather than null.
     entry["aborted_transactions"] = () if read_committed else None
-    if read_committed:
+    if read_committed and partition.has_transactions():
+        # Only a partition with an open or an aborted transaction has anything to
+        # cut or to report; the others (most topics) are returned as read, without
+        # walking their batch headers. Checked after the read: a transaction that
+        # began during it is open now, or aborted, and takes this path.
         records, end = _cut_at(records, lso)
         if end > req.fetch_offset:
             entry["aborted_transactions"] = [
