@@ -77,15 +77,11 @@ def produce(a: argparse.Namespace) -> dict[str, Any]:
     t_start = time.time()
     t0 = time.monotonic()
     cpu0 = time.process_time()
-    for _ in range(a.count):
-        while True:
-            try:
-                p.produce(a.topic, value)
-                break
-            except BufferError:
-                p.poll(0.001)
-            except KafkaException as e:
-                raise SystemExit(f"produce failed: {e}") from None
+    try:
+        for _ in range(a.count):
+            _send(p, a.topic, value)
+    except KafkaException as e:
+        raise SystemExit(f"produce failed: {e}") from None
     left = p.flush(a.timeout)
     dt = time.monotonic() - t0
     t_end = time.time()
@@ -95,6 +91,16 @@ def produce(a: argparse.Namespace) -> dict[str, Any]:
     return {"records": a.count, "seconds": dt, "records_per_s": a.count / dt,
             "mib_per_s": a.count * a.size / MIB / dt,
             "client_cores": (time.process_time() - cpu0) / dt, "t_start": t_start, "t_end": t_end}
+
+
+def _send(p: Any, topic: str, value: bytes) -> None:
+    """Queue one record, serving delivery callbacks while librdkafka's queue is full."""
+    while True:
+        try:
+            p.produce(topic, value)
+            return
+        except BufferError:
+            p.poll(0.001)
 
 
 def txn_produce(a: argparse.Namespace) -> dict[str, Any]:
@@ -112,12 +118,7 @@ def txn_produce(a: argparse.Namespace) -> dict[str, Any]:
         while sent < a.count:
             p.begin_transaction()
             for _ in range(min(a.per_txn, a.count - sent)):
-                while True:
-                    try:
-                        p.produce(a.topic, value)
-                        break
-                    except BufferError:
-                        p.poll(0.001)
+                _send(p, a.topic, value)
                 sent += 1
             p.commit_transaction(a.timeout)
     except KafkaException as e:
