@@ -47,6 +47,7 @@ from types import TracebackType
 from typing import Any
 
 from kazoo.client import KazooClient
+from ports import free_ports
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FETCH_SCRIPT = REPO_ROOT / "scripts" / "fetch-bookkeeper.sh"
@@ -134,21 +135,6 @@ def bookkeeper_libs() -> Path:
 
 
 # -- small network helpers -----------------------------------------------------
-
-def free_ports(count: int, host: str = HOST) -> list[int]:
-    """`count` distinct ports that are free right now (all held open while picking,
-    so the kernel cannot hand out the same one twice)."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind((host, 0))
-            socks.append(s)
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
 
 def port_is_free(port: int, host: str = HOST) -> bool:
     with socket.socket() as s:

@@ -27,6 +27,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from ports import free_port  # noqa: F401  (the tests take it from here)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COMPAT_DIR = Path(__file__).resolve().parent
 READY_RE = re.compile(r"PLAINTEXT://([^\s:]+):(\d+)")
@@ -198,12 +200,6 @@ class KwireProcess:
             return "(no log)"
         tail = text.splitlines()[-lines:]
         return "\n".join(tail)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def answers_api_versions(bootstrap: str, timeout: float = 2.0) -> bool:
