@@ -47,7 +47,10 @@ from types import TracebackType
 from typing import Any
 
 from kazoo.client import KazooClient
-from ports import free_ports
+
+# The benchmarks load this file by path; its neighbours must import all the same.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ports import free_ports  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FETCH_SCRIPT = REPO_ROOT / "scripts" / "fetch-bookkeeper.sh"
