@@ -353,7 +353,17 @@ def test_inter_broker_client_only_the_leader_takes_a_marker(cluster: KwireCluste
         marker = TxnMarker(producer_id=515151, producer_epoch=0, commit=False,
                            coordinator_epoch=0,
                            partitions=tuple((topic, p) for p in range(3)))
-        errors = write_markers(cluster.brokers[node_id].bootstrap, [marker])
+        # The metadata names the leaders before each of them has opened its
+        # partition (taking over the ledger): until then the leader answers as one
+        # without the log, and Kafka's coordinator retries. Wait for its own ones.
+        own = [p for p, leader in leaders.items() if leader == node_id]
+        deadline = time.monotonic() + 20
+        while True:
+            errors = write_markers(cluster.brokers[node_id].bootstrap, [marker])
+            if all(errors[(515151, topic, p)] == ErrorCode.NONE for p in own):
+                break
+            assert time.monotonic() < deadline, (node_id, leaders, errors)
+            time.sleep(0.2)
         for p, leader in leaders.items():
             # A kwire broker that does not lead a partition has no log of it, like a
             # Kafka broker outside its replica set: UNKNOWN_TOPIC_OR_PARTITION (Kafka
