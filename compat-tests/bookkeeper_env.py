@@ -50,7 +50,7 @@ from kazoo.client import KazooClient
 
 # The benchmarks load this file by path; its neighbours must import all the same.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ports import free_ports  # noqa: E402
+from ports import free_ports, port_is_free  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FETCH_SCRIPT = REPO_ROOT / "scripts" / "fetch-bookkeeper.sh"
@@ -138,16 +138,6 @@ def bookkeeper_libs() -> Path:
 
 
 # -- small network helpers -----------------------------------------------------
-
-def port_is_free(port: int, host: str = HOST) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
 
 def port_accepts(port: int, host: str = HOST, timeout: float = 0.5) -> bool:
     try:

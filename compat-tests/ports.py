@@ -31,8 +31,11 @@ def _ephemeral_start() -> int:
         return 32768
 
 
-def _is_free(host: str, port: int) -> bool:
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """A listener could bind `port` now (with SO_REUSEADDR, as the servers the
+    tests start do: a port held only by connections in TIME_WAIT counts as free)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -46,7 +49,7 @@ def free_port(host: str = "127.0.0.1") -> int:
     with _lock:
         for _ in range(1000):
             port = random.randrange(_LOW, high)
-            if port not in _handed_out and _is_free(host, port):
+            if port not in _handed_out and port_is_free(port, host):
                 _handed_out.add(port)
                 return port
     # Fall back to the kernel's choice rather than fail the test set-up.
