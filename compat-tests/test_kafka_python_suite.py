@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -77,6 +78,32 @@ EXPECTED_FAILURES: dict[str, str] = {
         _api(55, "DescribeQuorum", "(no KRaft quorum / __cluster_metadata log)"),
     "test/integration/test_admin_integration.py::test_list_config_resources":
         _api(74, "ListConfigResources", "(KIP-1142, Kafka 4.1)"),
+}
+
+# Failures that only a multi-broker cluster can show, because the suite assumes one
+# broker: {test id: (why, a check of the failure message that must hold)}. Against
+# a cluster such a test may pass or fail; a failure is accepted only when the check
+# holds, so any other failure of it still fails this test.
+_DELETE_RECORDS_LEFT = {"t0p0": 0, "t0p1": 50, "t0p2": 100, "t1p0": 60, "t1p1": 100, "t1p2": 70}
+
+
+def _partial_poll(message: str) -> bool:
+    """test_delete_records' `assert N == 600 - 100 - 50 - 40 - 30` where N is what
+    whole partitions hold after the deletions: some partitions' records came back,
+    none was cut short, duplicated or out of the deleted range."""
+    m = re.match(r"assert (\d+) == \(\(\(\(600 - 100\) - 50\) - 40\) - 30\)", message)
+    left = list(_DELETE_RECORDS_LEFT.values())
+    sums = {sum(c for i, c in enumerate(left) if mask >> i & 1) for mask in range(1 << len(left))}
+    return m is not None and int(m.group(1)) in sums
+
+
+CLUSTER_TIMING: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "test/integration/test_admin_integration.py::test_delete_records": (
+        "its consumer checks one poll(max_records=600, timeout_ms=2000) returns every "
+        "record left; kafka-python's KafkaConsumer._poll_once returns the records of the "
+        "first fetch responses in (and resets positions per partition, fire-and-forget), "
+        "so with partitions led by 3 brokers it can return some brokers' partitions only",
+        _partial_poll),
 }
 
 # Skips the suite itself decides; any other skip (a codec library missing, no
@@ -277,10 +304,17 @@ def parse_junit(path: Path) -> dict[str, tuple[str, str]]:
 
 
 def judge(results: dict[str, tuple[str, str]],
-          expected_failures: dict[str, str] = EXPECTED_FAILURES) -> list[str]:
-    """Every way the run differs from expected_failures / EXPECTED_SKIPS."""
+          expected_failures: dict[str, str] = EXPECTED_FAILURES,
+          timing: dict[str, tuple[str, Callable[[str], bool]]] | None = None) -> list[str]:
+    """Every way the run differs from expected_failures / EXPECTED_SKIPS, but for
+    the failures `timing` (CLUSTER_TIMING against a cluster) accepts."""
     problems = []
     for test_id, (outcome, message) in sorted(results.items()):
+        tolerated = (timing or {}).get(test_id)
+        if outcome == "failed" and tolerated is not None and tolerated[1](message):
+            print(f"accepted against a cluster: {test_id} failed with {message[:200]!r}: "
+                  f"{tolerated[0]}")
+            continue
         if outcome == "failed" and test_id not in expected_failures:
             problems.append(f"UNEXPECTED FAILURE {test_id}: {message[:300]}")
         if outcome == "skipped" and test_id not in EXPECTED_SKIPS:
@@ -341,7 +375,7 @@ def test_kafka_python_integration_suite(
         assert broker.running, f"{broker.name} died during the suite:\n{broker.log_tail(80)}"
 
     results = parse_junit(junit)
-    problems = judge(results, expected_failures)
+    problems = judge(results, expected_failures, CLUSTER_TIMING if cluster is not None else None)
     print(f"kafka-python {KAFKA_PYTHON} suite against {name}: {summary(results)} "
           f"in {elapsed:.0f} s")
     assert not problems, (
