@@ -22,7 +22,10 @@ died (its last commit is read with OffsetFetch 1 s after the kill; C can't
 commit after SIGKILL and nobody else owns its partitions before the session
 timeout) -- those are the re-delivery Kafka allows; survivors resume each of
 C's partitions exactly at that committed offset, and each of B's exactly after
-B's last record (B committed everything on its clean leave).
+B's last record (B committed everything on its clean leave). No commit fails,
+except a cooperative member's interval commit that a rebalance overtook
+(ILLEGAL_GENERATION / REBALANCE_IN_PROGRESS, as Kafka answers it: see
+generation_race).
 
 test_committed_offsets_survive_broker_restart[mode-client]: a member consumes
 part of a topic, commits, leaves; the broker is stopped gracefully (SIGTERM) or
@@ -49,6 +52,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cluster_env import KwireCluster
@@ -77,6 +81,7 @@ HEARTBEAT_MS = 500
 KILL_DETECT_MIN = 5.0  # session timeout - heartbeat interval - 0.5 s slack
 KILL_DETECT_MAX = 14.0
 LEAVE_DETECT_MAX = 3.0  # half the session timeout
+REBALANCE_SLACK = 2.0  # a commit's answer can land after the monitor saw the group stable
 
 # kind -> (python client, strategy), or None for the Java console consumer
 KINDS: dict[str, tuple[str, str] | None] = {
@@ -114,6 +119,29 @@ def by_partition(recs, since: float = 0.0) -> dict[int, list[int]]:  # noqa: ANN
         if t >= since:
             out[p].append(o)
     return out
+
+
+def generation_race(kind: str, event: dict[str, Any],
+                    rebalances: tuple[tuple[float, float], ...]) -> bool:
+    """A cooperative member's interval commit that Kafka refuses because a rebalance moved
+    the generation on under it.
+
+    An incremental member keeps its partitions, and keeps committing, while it rejoins.
+    A commit it sent with the old generation that the coordinator reads after the join
+    completed is refused: ClassicGroup.validateOffsetCommit checks the generation before
+    the state, so Kafka answers ILLEGAL_GENERATION (and REBALANCE_IN_PROGRESS to a commit
+    that already carries the new generation while the group awaits the leader's
+    SyncGroup). Kafka serves one request per connection at a time, so a commit librdkafka
+    queued behind the member's JoinGroup meets exactly this. Only such a refusal, within
+    a rebalance of this test, is Kafka's behaviour; the offsets are committed again by the
+    next commit, which the test's end checks require.
+    """
+    if KINDS[kind] != ("confluent-kafka", "cooperative-sticky") or event.get("why") != "interval":
+        return False
+    error = str(event.get("error", ""))
+    if "ILLEGAL_GENERATION" not in error and "REBALANCE_IN_PROGRESS" not in error:
+        return False
+    return any(start <= event["t"] <= end for start, end in rebalances)
 
 
 @pytest.mark.timeout(180)
@@ -296,8 +324,12 @@ def test_group_rebalance_kill_and_leave(kind: str, broker, request, tmp_path: Pa
 
     # the members' own view (Python clients print their rebalance callbacks)
     if KINDS[kind] is not None:
+        rebalances = ((t_kill + KILL_DETECT_MIN, s2.t + REBALANCE_SLACK),
+                      (t_leave, s3.t + REBALANCE_SLACK))
         for m in members:
-            failed = m.evs("commit_failed") + m.evs("error") + m.evs("garbage")
+            failed = [e for e in m.evs("commit_failed")
+                      if not generation_race(kind, e, rebalances)]
+            failed += m.evs("error") + m.evs("garbage")
             assert not failed, f"{m}: {failed[:3]}"
         for m, before in ((a, s1.members[a.client_id]), (b, s1.members[b.client_id])):
             after_kill = [e for e in m.evs() if t_kill <= e["t"] < t_leave
