@@ -100,6 +100,12 @@ ACCEPTED: list[Allowed] = [
                           ("process.roles", ("config_source",)),
                           ("log.dirs", ("value",)), ("log.dir", ("value",)))
       for field in fields),
+    # kwire enables the consumer protocol (KIP-848) only when asked until its online
+    # migration between classic and consumer groups is built (docs/configuration.md).
+    Allowed("describe_configs/*/broker_all",
+            "*.configs[name=group.coordinator.rebalance.protocols].value",
+            "BROKER group.coordinator.rebalance.protocols: kwire's default is classic "
+            "until KIP-848's online migration is built"),
     # Kafka fills a fetch limit with the bytes of the next batch even when they end
     # mid-batch (its log slice is byte-based); the protocol allows that and every
     # client drops a truncated trailing batch. kwire stops at the last whole batch:

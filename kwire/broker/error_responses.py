@@ -160,6 +160,23 @@ def _describe_groups(version: int, request: Any, code: ErrorCode, message: str |
         for group_id in request.groups]}
 
 
+def _consumer_group_heartbeat(version: int, request: Any, code: ErrorCode,
+                              message: str | None) -> dict[str, Any]:
+    # ConsumerGroupHeartbeatRequest.getErrorResponse: the code and the message.
+    return {"throttle_time": 0, "error_code": code, "error_message": message,
+            "member_id": None, "member_epoch": 0, "heartbeat_interval": 0, "assignment": None}
+
+
+def _consumer_group_describe(version: int, request: Any, code: ErrorCode,
+                             message: str | None) -> dict[str, Any]:
+    # ConsumerGroupDescribeRequest.getErrorResponse: every group carries the error.
+    return {"throttle_time": 0, "groups": [
+        {"error_code": code, "error_message": message, "group_id": group_id,
+         "group_state": "", "group_epoch": 0, "assignment_epoch": 0, "assignor_name": "",
+         "members": (), "authorized_operations": -(2**31)}
+        for group_id in request.group_ids]}
+
+
 def _create_topics(version: int, request: Any, code: ErrorCode, message: str | None
                    ) -> dict[str, Any]:
     return {"throttle_time": 0, "topics": [
@@ -371,6 +388,8 @@ ERROR_BODIES: dict[int, ErrorBody] = {
     61: _describe_producers,
     65: _describe_transactions,
     66: _list_transactions,
+    68: _consumer_group_heartbeat,
+    69: _consumer_group_describe,
 }
 
 

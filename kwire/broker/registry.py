@@ -12,7 +12,7 @@ v0-2 when they arrive.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,26 +30,32 @@ class ApiHandler:
     max_version: int
     advertised_min: int
     fn: HandlerFn
+    # The rebalance protocol (group.coordinator.rebalance.protocols) the API belongs
+    # to: it is served and advertised only while that protocol is enabled.
+    protocol: str | None = None
 
 
 REGISTRY: dict[int, ApiHandler] = {}
 
 
 def handler(
-    api_key: int, name: str, min_version: int, max_version: int, advertised_min: int | None = None
+    api_key: int, name: str, min_version: int, max_version: int, advertised_min: int | None = None,
+    protocol: str | None = None,
 ) -> Callable[[HandlerFn], HandlerFn]:
     def register(fn: HandlerFn) -> HandlerFn:
         if api_key in REGISTRY:
             raise RuntimeError(f"api_key {api_key} registered twice")
         REGISTRY[api_key] = ApiHandler(
             api_key, name, min_version, max_version,
-            min_version if advertised_min is None else advertised_min, fn,
+            min_version if advertised_min is None else advertised_min, fn, protocol,
         )
         return fn
 
     return register
 
 
-def advertised() -> list[tuple[int, int, int]]:
-    """(api_key, min_version, max_version) for ApiVersions, sorted by key."""
-    return [(h.api_key, h.advertised_min, h.max_version) for _, h in sorted(REGISTRY.items())]
+def advertised(protocols: Collection[str] | None = None) -> list[tuple[int, int, int]]:
+    """(api_key, min_version, max_version) for ApiVersions, sorted by key; the APIs of
+    a rebalance protocol only when `protocols` enables it (None: every API)."""
+    return [(h.api_key, h.advertised_min, h.max_version) for _, h in sorted(REGISTRY.items())
+            if protocols is None or h.protocol is None or h.protocol in protocols]

@@ -28,6 +28,8 @@ from kwire.cluster.api import (
 from kwire.cluster.controller import ApiError, assign_replicas
 from kwire.config import Config
 from kwire.coordinator.group import GroupCoordinator
+from kwire.coordinator.group.consumer.settings import config_list, consumer_group_settings
+from kwire.coordinator.group.consumer.topics import TopicImage, TopicsImage
 from kwire.coordinator.group.manager import OFFSETS_TOPIC, GroupManager
 from kwire.coordinator.txn.manager import (
     TRANSACTION_STATE_TOPIC,
@@ -110,11 +112,14 @@ class Broker:
         # Incremental fetch sessions (KIP-227); 0 slots: every fetch is sessionless.
         self.fetch_sessions = FetchSessionCache(
             int(config["max.incremental.fetch.session.cache.slots"]))
+        self._topics_image: tuple[ClusterMetadata, TopicsImage] | None = None
         self.groups = GroupManager(self, lambda: GroupCoordinator(
             group_initial_rebalance_delay_ms=int(config["group.initial.rebalance.delay.ms"]),
             group_min_session_timeout_ms=int(config["group.min.session.timeout.ms"]),
             group_max_session_timeout_ms=int(config["group.max.session.timeout.ms"]),
             offsets_retention_ms=int(config["offsets.retention.minutes"]) * 60_000,
+            consumer=consumer_group_settings(config),
+            topics=self.topics_image,
         ), offsets_topic_partitions=int(config["offsets.topic.num.partitions"]))
         self.transactions = TransactionManager(self, TxnSettings(
             num_partitions=int(config["transaction.state.log.num.partitions"]),
@@ -129,6 +134,22 @@ class Broker:
 
     def snapshot(self) -> ClusterMetadata:
         return self.metadata.snapshot()
+
+    @property
+    def rebalance_protocols(self) -> frozenset[str]:
+        """group.coordinator.rebalance.protocols: which group protocols are served."""
+        return frozenset(config_list(self.config["group.coordinator.rebalance.protocols"]))
+
+    def topics_image(self) -> TopicsImage:
+        """The topics as consumer groups see them (names, ids, partition counts),
+        built once per metadata snapshot."""
+        snapshot = self.snapshot()
+        cached = self._topics_image
+        if cached is None or cached[0] is not snapshot:
+            image = TopicsImage.of(TopicImage(t.topic_id, t.name, len(t.partitions))
+                                   for t in snapshot.topics.values())
+            cached = self._topics_image = (snapshot, image)
+        return cached[1]
 
     def now_ms(self) -> int:
         return self.clock.wall_ms()

@@ -185,8 +185,8 @@ _PROPERTIES = [
               at_least(1)),
     # GroupCoordinatorConfig / ShareGroupConfig (Kafka 4.4): the defaults of the
     # GROUP config resource (kwire/config/group.py) and the bounds it is checked
-    # against. kwire runs classic groups only; these are read, not yet used by a
-    # consumer (KIP-848), share or streams group coordinator.
+    # against. The group.consumer.* ones drive consumer groups (KIP-848); the share
+    # and streams ones are read, not used (kwire has no share or streams groups).
     ConfigKey("group.consumer.session.timeout.ms", INT, "45000", at_least(1)),
     ConfigKey("group.consumer.min.session.timeout.ms", INT, "45000", at_least(1)),
     ConfigKey("group.consumer.max.session.timeout.ms", INT, "60000", at_least(1)),
@@ -194,6 +194,17 @@ _PROPERTIES = [
     ConfigKey("group.consumer.min.heartbeat.interval.ms", INT, "5000", at_least(1)),
     ConfigKey("group.consumer.max.heartbeat.interval.ms", INT, "15000", at_least(1)),
     ConfigKey("group.consumer.assignment.interval.ms", INT, "1000", at_least(0)),
+    ConfigKey("group.consumer.max.size", INT, str(INT_MAX), at_least(1)),
+    ConfigKey("group.consumer.assignors", LIST, "uniform,range", list_of("uniform", "range")),
+    ConfigKey("group.consumer.migration.policy", STRING, "bidirectional",
+              one_of("bidirectional", "upgrade", "downgrade", "disabled")),
+    # Kafka's internal (defineInternal) setting, at least 10 s.
+    ConfigKey("group.consumer.regex.refresh.interval.ms", INT, "600000", at_least(10000)),
+    # Kafka 4.4 enables classic,consumer,streams. kwire enables the consumer protocol
+    # (KIP-848) only when asked, until its online migration from and to classic
+    # groups is in place; ConsumerGroupHeartbeat/Describe are advertised only then.
+    ConfigKey("group.coordinator.rebalance.protocols", LIST, "classic",
+              list_of("classic", "consumer", "streams", "share")),
     ConfigKey("group.consumer.min.assignment.interval.ms", INT, "0", at_least(0)),
     ConfigKey("group.consumer.max.assignment.interval.ms", INT, "15000", at_least(0)),
     ConfigKey("group.share.session.timeout.ms", INT, "45000", at_least(1)),
@@ -257,7 +268,8 @@ BROKER_PROPERTIES: Mapping[str, ConfigKey] = {p.name: p for p in _PROPERTIES}
 # Kafka's internal broker configs (ConfigDef.defineInternal): settable like any
 # other, but DescribeConfigs lists one only when server.properties sets it
 # (ConfigHelper describes the originals and the non-internal values).
-INTERNAL: frozenset[str] = frozenset({"producer.id.expiration.check.interval.ms"})
+INTERNAL: frozenset[str] = frozenset({"producer.id.expiration.check.interval.ms",
+                                     "group.consumer.regex.refresh.interval.ms"})
 
 # kwire's own keys (and Kafka's ZooKeeper-mode ones, which Kafka 4 no longer
 # has): described, like internal ones, only when set, so that a broker on

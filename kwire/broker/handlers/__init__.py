@@ -7,6 +7,8 @@ from kwire.broker.handlers import (  # noqa: F401
     alter_configs,
     alter_partition_reassignments,
     api_versions,
+    consumer_group_describe,
+    consumer_group_heartbeat,
     create_partitions,
     create_topics,
     delete_groups,

@@ -23,7 +23,7 @@ async def api_versions(ctx: RequestContext, request: Any) -> dict[str, Any]:
             error = ErrorCode.INVALID_REQUEST
     # An invalid software name or version is a failed request: Kafka answers it
     # with no API ranges at all (getErrorResponse of INVALID_REQUEST).
-    keys = advertised() if error == ErrorCode.NONE else []
+    keys = advertised(ctx.broker.rebalance_protocols) if error == ErrorCode.NONE else []
     return {
         "error_code": error,
         "api_keys": [{"api_key": key, "min_version": lo, "max_version": hi}

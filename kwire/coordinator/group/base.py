@@ -12,6 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kwire.coordinator.group.classic_group import ClassicGroup, ClassicGroupMember
+from kwire.coordinator.group.consumer.assignors import ASSIGNORS
+from kwire.coordinator.group.consumer.group import ConsumerGroup
+from kwire.coordinator.group.consumer.settings import ConsumerGroupSettings
+from kwire.coordinator.group.consumer.topics import EMPTY_TOPICS, TopicsImage
 from kwire.coordinator.group.effects import (
     CancelTimer,
     EffectsBuilder,
@@ -20,7 +24,7 @@ from kwire.coordinator.group.effects import (
     heartbeat_key,
 )
 from kwire.coordinator.group.pending_offsets import PendingTxnOffsets
-from kwire.coordinator.group.records import group_metadata_record
+from kwire.coordinator.group.records import Record, group_metadata_record
 from kwire.coordinator.group.responses import JoinGroupResponse, SyncGroupResponse
 from kwire.errors import ErrorCode
 
@@ -31,6 +35,7 @@ DEFAULT_NEW_MEMBER_JOIN_TIMEOUT_MS = 300_000  # Kafka's classicGroupNewMemberJoi
 DEFAULT_OFFSET_METADATA_MAX_BYTES = 4_096  # offset.metadata.max.bytes
 DEFAULT_OFFSETS_RETENTION_MS = 7 * 24 * 3_600_000  # offsets.retention.minutes = 10080
 DEFAULT_OFFSETS_RETENTION_CHECK_INTERVAL_MS = 600_000  # offsets.retention.check.interval.ms
+DEFAULT_CONSUMER_SETTINGS = ConsumerGroupSettings()
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,8 @@ class CoordinatorBase:
         offsets_retention_ms: int = DEFAULT_OFFSETS_RETENTION_MS,
         offsets_retention_check_interval_ms: int = DEFAULT_OFFSETS_RETENTION_CHECK_INTERVAL_MS,
         uuid_factory: Callable[[], str] = lambda: str(uuid.uuid4()),
+        consumer: ConsumerGroupSettings = DEFAULT_CONSUMER_SETTINGS,
+        topics: Callable[[], TopicsImage] = lambda: EMPTY_TOPICS,
     ) -> None:
         self.initial_rebalance_delay_ms = group_initial_rebalance_delay_ms
         self.min_session_timeout_ms = group_min_session_timeout_ms
@@ -81,6 +88,45 @@ class CoordinatorBase:
         self.record_seq = 0
         self.timers: dict[TimerKey, int] = {}
         self.loading = True
+        # Consumer groups (KIP-848). A group id names a classic group or a consumer
+        # group, never both.
+        self.consumer_groups: dict[str, ConsumerGroup] = {}
+        self.consumer_settings = consumer
+        self.consumer_session_timeout_ms = consumer.session_timeout_ms
+        self.consumer_heartbeat_interval_ms = consumer.heartbeat_interval_ms
+        self.consumer_max_size = consumer.max_size
+        self.consumer_assignors = {name: ASSIGNORS[name] for name in consumer.assignors}
+        self.consumer_default_assignor = consumer.assignors[0]
+        self.consumer_regex_refresh_interval_ms = consumer.regex_refresh_interval_ms
+        # Member epoch each armed revocation timer was armed for.
+        self.revocation_epochs: dict[TimerKey, int] = {}
+        self._topics = topics
+        self._topic_names: frozenset[str] = frozenset()
+        # Moves on (to the wall clock) whenever a topic appears: regexes resolved at
+        # an older version are resolved again (Kafka's lastMetadataImageWithNewTopics).
+        self.topics_version = 0
+
+    # -- topics ---------------------------------------------------------------------------
+
+    def topics(self, now_ms: int | None = None) -> TopicsImage:
+        """The topics as the broker's metadata has them now."""
+        image = self._topics()
+        names = frozenset(image.by_name)
+        if not names <= self._topic_names:
+            self.topics_version = max(self.topics_version + 1, now_ms or 0)
+        self._topic_names = names
+        return image
+
+    # -- records ----------------------------------------------------------------------------
+
+    def write(self, fx: EffectsBuilder, record: Record) -> None:
+        """Append a record and apply it, as replay would: state changes only by records."""
+        fx.append(record)
+        self.replay(record[0], record[1])
+
+    def replay(self, key: bytes, value: bytes | None, producer_id: int = -1) -> None:
+        """Apply one `__consumer_offsets` record (GroupCoordinator.replay)."""
+        raise NotImplementedError
 
     # -- timers -----------------------------------------------------------------------------
 

@@ -22,6 +22,11 @@ from __future__ import annotations
 from kwire.coordinator.group.admin import AdminMixin
 from kwire.coordinator.group.base import OffsetAndMetadata
 from kwire.coordinator.group.classic_group import ClassicGroup, ClassicGroupMember
+from kwire.coordinator.group.consumer import records as consumer_records
+from kwire.coordinator.group.consumer.describe import ConsumerDescribeMixin
+from kwire.coordinator.group.consumer.heartbeat import ConsumerHeartbeatMixin, HeartbeatRequest
+from kwire.coordinator.group.consumer.replay import apply_record
+from kwire.coordinator.group.consumer.responses import ConsumerGroupHeartbeatResponse
 from kwire.coordinator.group.effects import EXPIRE_OFFSETS_KEY, Effects, EffectsBuilder, TimerKey
 from kwire.coordinator.group.join import JoinMixin
 from kwire.coordinator.group.membership import MembershipMixin
@@ -42,8 +47,10 @@ from kwire.coordinator.group.txn_offsets import NO_PRODUCER_ID, TxnOffsetsMixin
 from kwire.errors import ErrorCode
 
 
-class GroupCoordinator(JoinMixin, MembershipMixin, AdminMixin, TxnOffsetsMixin):
-    """Classic consumer groups and their offsets; see the module docstring for the driver."""
+class GroupCoordinator(JoinMixin, MembershipMixin, AdminMixin, TxnOffsetsMixin,
+                       ConsumerHeartbeatMixin, ConsumerDescribeMixin):
+    """Classic and consumer (KIP-848) groups and their offsets; see the module docstring
+    for the driver."""
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -52,9 +59,19 @@ class GroupCoordinator(JoinMixin, MembershipMixin, AdminMixin, TxnOffsetsMixin):
         `producer_id` is the producer of a transactional batch, whose offsets
         stay pending until its marker (`complete_transaction`).
 
-        Record types kwire does not model (KIP-848, share groups) are ignored.
-        Meant for loading; records this coordinator emits are already applied.
+        Record types kwire does not model (share and streams groups) are ignored.
+        Loading and live writes (`write`) both come through here.
         """
+        consumer_key = consumer_records.decode_key(key)
+        if consumer_key is not None:
+            consumer_value = (None if value is None
+                              else consumer_records.decode_value(consumer_key, value))
+            if consumer_value is not None and consumer_key.group_id in self.groups:
+                # A classic group converted: the consumer group's records follow the
+                # classic group's tombstone; offsets stay with the id.
+                self.groups.pop(consumer_key.group_id, None)
+            apply_record(self.consumer_groups, consumer_key, consumer_value)
+            return
         record_key = decode_key(key)
         self.replay_record(
             record_key, None if value is None else decode_value(record_key, value), producer_id
@@ -89,6 +106,7 @@ class GroupCoordinator(JoinMixin, MembershipMixin, AdminMixin, TxnOffsetsMixin):
             if len(group.members) > self.max_group_size:
                 # group.max.size shrank: rebalance so members can commit and rejoin.
                 self.prepare_rebalance(fx, group, now_ms)
+        self.arm_loaded_consumer_groups(fx, now_ms)
         self.schedule(fx, EXPIRE_OFFSETS_KEY, now_ms + self.offsets_retention_check_interval_ms)
         return fx.build()
 
@@ -110,6 +128,8 @@ class GroupCoordinator(JoinMixin, MembershipMixin, AdminMixin, TxnOffsetsMixin):
         for key in list(self.timers):
             self.cancel(fx, key)
         self.groups.clear()
+        self.consumer_groups.clear()
+        self.revocation_epochs.clear()
         self.offsets.clear()
         self.pending.clear()
         self.loading = True
@@ -142,9 +162,28 @@ class GroupCoordinator(JoinMixin, MembershipMixin, AdminMixin, TxnOffsetsMixin):
             self.on_initial_delay(fx, key[1], now_ms)
         elif kind == "sync":
             self.on_sync_expired(fx, key[1], now_ms)
+        elif kind == "consumer_session":
+            self.on_consumer_session_expired(fx, key[1], key[2], now_ms)
+        elif kind == "consumer_revocation":
+            self.on_consumer_revocation_expired(fx, key[1], key[2], now_ms)
+        elif kind == "consumer_regex":
+            self.on_regex_refresh(fx, key[1], now_ms)
         elif key == EXPIRE_OFFSETS_KEY:
             self.expire_offsets_into(fx, now_ms, self.offsets_retention_ms)
             self.schedule(fx, EXPIRE_OFFSETS_KEY, now_ms + self.offsets_retention_check_interval_ms)
+        return fx.build()
+
+    # -- consumer groups (KIP-848) ---------------------------------------------------------
+
+    def heartbeat_consumer(self, token: object, now_ms: int, request: HeartbeatRequest) -> Effects:
+        """ConsumerGroupHeartbeat. COORDINATOR_LOAD_IN_PROGRESS while loading."""
+        if self.loading:
+            fx = EffectsBuilder()
+            fx.respond(token, ConsumerGroupHeartbeatResponse(
+                ErrorCode.COORDINATOR_LOAD_IN_PROGRESS))
+            return fx.build()
+        fx = self.consumer_group_heartbeat(token, now_ms, request)
+        self.forget_unwritten_group(request.group_id)
         return fx.build()
 
     # -- introspection --------------------------------------------------------------------

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 from kwire.coordinator.group.base import OffsetAndMetadata
 from kwire.coordinator.group.classic_group import ClassicGroup
+from kwire.coordinator.group.consumer.group import ConsumerGroup
 from kwire.coordinator.group.effects import Effects, EffectsBuilder
 from kwire.coordinator.group.rebalance import (
     COMPLETING,
@@ -47,6 +48,25 @@ from kwire.errors import ErrorCode
 CommitEntry = tuple[str, int, int, int, str | None]
 
 
+def validate_consumer_commit(group: ConsumerGroup, member_id: str, member_epoch: int,
+                             api_version: int) -> ErrorCode:
+    """Kafka's ConsumerGroup.validateOffsetCommit, at the member level. A commit with
+    an older epoch (Kafka checks each partition's assignment epoch) is refused with
+    STALE_MEMBER_EPOCH; the member commits again after its next heartbeat."""
+    if member_epoch < 0 and not group.members:
+        return ErrorCode.NONE
+    member = group.members.get(member_id)
+    if member is None:
+        return ErrorCode.UNKNOWN_MEMBER_ID
+    if not member.uses_classic_protocol() and api_version < 9:
+        return ErrorCode.UNSUPPORTED_VERSION
+    if member_epoch == member.member_epoch:
+        return ErrorCode.NONE
+    if member.uses_classic_protocol():
+        return ErrorCode.ILLEGAL_GENERATION
+    return ErrorCode.STALE_MEMBER_EPOCH
+
+
 def _java_length(s: str) -> int:
     """String.length() in Java (UTF-16 code units), as offset.metadata.max.bytes compares."""
     return len(s.encode("utf-16-le")) // 2
@@ -72,7 +92,7 @@ class OffsetsMixin(RebalanceMixin):
             if not by_topic:
                 self.offsets.pop(group_id, None)
             return
-        if group_id not in self.groups:
+        if group_id not in self.groups and group_id not in self.consumer_groups:
             self.groups[group_id] = ClassicGroup(group_id)
         value = dataclasses.replace(value, record_seq=self.next_record_seq())
         self.offsets.setdefault(group_id, {}).setdefault(topic, {})[partition] = value
@@ -157,6 +177,9 @@ class OffsetsMixin(RebalanceMixin):
     ) -> ErrorCode:
         if self.loading:
             return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+        consumer = self.consumer_groups.get(group_id)
+        if consumer is not None:
+            return validate_consumer_commit(consumer, member_id, generation_id, api_version)
         group = self.groups.get(group_id)
         if group is None:
             if generation_id >= 0:
@@ -222,7 +245,7 @@ class OffsetsMixin(RebalanceMixin):
             fx.respond(token, OffsetFetchResponse(group_id, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS))
             return fx.build()
         group = self.groups.get(group_id)
-        known = group is not None and not group.is_in(DEAD)
+        known = (group is not None and not group.is_in(DEAD)) or group_id in self.consumer_groups
         stored = self.offsets.get(group_id, {}) if known else {}
         if partitions is None:
             wanted = [(t, p) for t, by_p in stored.items() for p in by_p]

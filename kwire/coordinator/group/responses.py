@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from kwire.coordinator.group.consumer.responses import (
+    ConsumerGroupDescribeResponse,
+    ConsumerGroupHeartbeatResponse,
+)
 from kwire.errors import ErrorCode
 
 GROUP_MAX_SIZE_REACHED = ErrorCode.GROUP_MAX_SIZE_REACHED
@@ -179,4 +183,6 @@ Response: TypeAlias = (
     | DescribeGroupsResponse
     | ListGroupsResponse
     | PartitionsDeletedResponse
+    | ConsumerGroupHeartbeatResponse
+    | ConsumerGroupDescribeResponse
 )

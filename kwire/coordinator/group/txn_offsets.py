@@ -130,7 +130,7 @@ class TxnOffsetsMixin(OffsetsMixin):
         self, producer_id: int, group_id: str, topic: str, partition: int, value: OffsetAndMetadata
     ) -> None:
         """One OffsetCommit record of a transactional batch (live or replayed)."""
-        if group_id not in self.groups:
+        if group_id not in self.groups and group_id not in self.consumer_groups:
             self.groups[group_id] = ClassicGroup(group_id)  # a simple group, as Kafka's replay
         stamped = OffsetAndMetadata(
             value.committed_offset,
@@ -158,7 +158,7 @@ class TxnOffsetsMixin(OffsetsMixin):
                     existing = self.offsets.get(group_id, {}).get(topic, {}).get(partition)
                     if existing is not None and existing.record_seq > value.record_seq:
                         continue
-                    if group_id not in self.groups:
+                    if group_id not in self.groups and group_id not in self.consumer_groups:
                         self.groups[group_id] = ClassicGroup(group_id)
                     self.offsets.setdefault(group_id, {}).setdefault(topic, {})[partition] = (
                         value

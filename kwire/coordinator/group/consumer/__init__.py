@@ -1,0 +1,1 @@
+"""KIP-848 consumer groups: members, reconciliation and the server-side assignors."""

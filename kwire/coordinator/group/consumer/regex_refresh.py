@@ -1,0 +1,89 @@
+"""When and how a consumer group's regexes are resolved (Kafka's
+maybeUpdateRegularExpressions and handleRegularExpressionsResult).
+
+A heartbeat only decides that a resolution is due and arms the group's
+("consumer_regex", group) timer at once; the resolution runs as its own
+coordinator call, as Kafka runs it on its executor, so the heartbeat that brings
+a new regex answers before the regex is resolved, as in Kafka.
+"""
+
+from __future__ import annotations
+
+from kwire.coordinator.group.base import CoordinatorBase
+from kwire.coordinator.group.consumer import writes
+from kwire.coordinator.group.consumer.group import ConsumerGroup, ResolvedRegularExpression
+from kwire.coordinator.group.consumer.member import ConsumerGroupMember
+from kwire.coordinator.group.consumer.regex import (
+    MIN_REFRESH_INTERVAL_MS,
+    RegexStatus,
+    check_regex,
+    resolve,
+)
+from kwire.coordinator.group.consumer.timers import regex_key
+from kwire.coordinator.group.consumer.topics import metadata_hash
+from kwire.coordinator.group.effects import EffectsBuilder
+
+
+class ConsumerRegexMixin(CoordinatorBase):
+    def check_new_regex(self, group: ConsumerGroup, regex: str | None) -> None:
+        """A regex no member of the group uses yet must compile (before any write)."""
+        if regex and not group.subscribed_regex_counts()[regex]:
+            check_regex(regex)
+
+    def maybe_update_regexes(self, fx: EffectsBuilder, group: ConsumerGroup,
+                             old: ConsumerGroupMember, new: ConsumerGroupMember,
+                             now_ms: int) -> RegexStatus:
+        """Called after the member's subscription record was applied: `group` already
+        counts `new`'s regex and no longer `old`'s."""
+        before, after = old.subscribed_topic_regex, new.subscribed_topic_regex
+        status = RegexStatus.NO_CHANGE
+        require_refresh = False
+        counts = group.subscribed_regex_counts()
+        if before != after:
+            status = RegexStatus.UPDATED
+            if before and not counts[before]:
+                self.write(fx, writes.regex_tombstone(group.group_id, before))
+            if after:
+                if counts[after] == 1:
+                    # The first member with this regex (Kafka validated it then; here
+                    # check_new_regex did, before any write).
+                    require_refresh = True
+                elif after in group.resolved_regexes:
+                    status = RegexStatus.UPDATED_AND_RESOLVED
+            elif before:
+                status = RegexStatus.UPDATED_AND_RESOLVED
+        if not require_refresh and not counts:
+            return status
+        if regex_key(group.group_id) in self.timers:
+            return status
+        last = max((r.timestamp_ms for r in group.resolved_regexes.values()), default=-1)
+        if now_ms <= last + MIN_REFRESH_INTERVAL_MS:
+            return status
+        last_version = min((r.version for r in group.resolved_regexes.values()), default=-1)
+        require_refresh = (require_refresh
+                           or len(counts) != len(group.resolved_regexes)
+                           or last_version < self.topics_version
+                           or now_ms > last + self.consumer_regex_refresh_interval_ms)
+        if require_refresh and counts:
+            self.schedule(fx, regex_key(group.group_id), now_ms)
+        return status
+
+    def on_regex_refresh(self, fx: EffectsBuilder, group_id: str, now_ms: int) -> None:
+        """Resolve the group's regexes now; bump the group epoch when what they match
+        (or the subscribed topics' metadata) changed."""
+        group = self.consumer_groups.get(group_id)
+        if group is None:
+            return
+        topics = self.topics()
+        bump = False
+        for regex in sorted(group.subscribed_regex_counts()):
+            matched = resolve(regex, topics.by_name)
+            old = group.resolved_regexes.get(regex)
+            if old is None or old.topics != matched:
+                bump = True
+            self.write(fx, writes.regex(group.group_id, regex, ResolvedRegularExpression(
+                matched, self.topics_version, now_ms)))
+        subscribed = set().union(*group.subscriptions().values()) if group.members else set()
+        hashed = metadata_hash(subscribed, topics)
+        if bump or hashed != group.metadata_hash:
+            self.write(fx, writes.group_epoch(group.group_id, group.group_epoch + 1, hashed))
