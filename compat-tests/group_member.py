@@ -4,6 +4,7 @@
         --bootstrap HOST:PORT --topic T --group G --client-id member-A \
         [--strategy range|cooperative-sticky|roundrobin] [--session-timeout-ms 6000] \
         [--heartbeat-interval-ms 500] [--commit-interval 1.0] [--max-batch 200] [--stop-after N]
+        [--group-protocol classic|consumer] [--group-instance-id ID]   (confluent-kafka only)
 
 It subscribes to one topic with auto-commit OFF and commits itself,
 synchronously, the position after the last record it processed:
@@ -179,12 +180,16 @@ def run_confluent(m: Member) -> None:
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     a = m.args
+    # KIP-848 (--group-protocol consumer): the broker decides the assignor, session
+    # timeout and heartbeat interval; librdkafka refuses these three settings then.
+    classic = {"partition.assignment.strategy": a.strategy,
+               "session.timeout.ms": a.session_timeout_ms,
+               "heartbeat.interval.ms": a.heartbeat_interval_ms}
     consumer = Consumer({
         "bootstrap.servers": a.bootstrap, "group.id": a.group, "client.id": a.client_id,
         "enable.auto.commit": False, "auto.offset.reset": "earliest",
-        "partition.assignment.strategy": a.strategy,
-        "session.timeout.ms": a.session_timeout_ms,
-        "heartbeat.interval.ms": a.heartbeat_interval_ms,
+        **(classic if a.group_protocol == "classic" else {"group.protocol": "consumer"}),
+        **({"group.instance.id": a.group_instance_id} if a.group_instance_id else {}),
         **({"debug": a.librdkafka_debug} if a.librdkafka_debug else {}),
     })
 
@@ -314,7 +319,14 @@ def main() -> int:
     ap.add_argument("--commit-interval", type=float, default=1.0)
     ap.add_argument("--max-batch", type=int, default=200)
     ap.add_argument("--stop-after", type=int, default=0)
+    ap.add_argument("--group-protocol", default="classic", choices=("classic", "consumer"),
+                    help="consumer = KIP-848 (confluent-kafka only)")
+    ap.add_argument("--group-instance-id", default="",
+                    help="static membership (confluent-kafka only)")
     args = ap.parse_args()
+    if (args.group_protocol != "classic" or args.group_instance_id) \
+            and args.client != "confluent-kafka":
+        ap.error("--group-protocol consumer and --group-instance-id: confluent-kafka only here")
     if args.strategy == "cooperative-sticky" and args.client != "confluent-kafka":
         ap.error("cooperative-sticky is only wired up for confluent-kafka here")
     # The client library's log goes to stderr (a file the tests show on failure): INFO

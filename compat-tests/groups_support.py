@@ -210,11 +210,17 @@ class JavaConsoleMember(MemberBase):
 
     def __init__(self, tools: KafkaTools, name: str, client_id: str, log_dir: Path,
                  bootstrap: str, topic: str, group: str, session_timeout_ms: int = 6000,
-                 heartbeat_interval_ms: int = 500, commit_interval_ms: int = 1000) -> None:
+                 heartbeat_interval_ms: int = 500, commit_interval_ms: int = 1000,
+                 group_protocol: str = "classic") -> None:
         super().__init__(name, client_id, log_dir)
-        props = {"client.id": client_id, "session.timeout.ms": session_timeout_ms,
-                 "heartbeat.interval.ms": heartbeat_interval_ms,
-                 "auto.commit.interval.ms": commit_interval_ms}
+        props: dict[str, object] = {"client.id": client_id,
+                                    "auto.commit.interval.ms": commit_interval_ms}
+        if group_protocol == "classic":
+            props.update({"session.timeout.ms": session_timeout_ms,
+                          "heartbeat.interval.ms": heartbeat_interval_ms})
+        else:  # KIP-848: the Java consumer refuses both (the broker decides them)
+            props["group.protocol"] = group_protocol
+            self.kind = f"java-console/{group_protocol}"
         cmd = [tools.java, "-Xmx256m", "-Djava.awt.headless=true", "-XX:TieredStopAtLevel=1",
                "-XX:+UseSerialGC", "-cp", f"{tools.libs}/*",
                f"-Dlog4j2.configurationFile={tools.LOG_CONFIG}", CONSOLE_CONSUMER,

@@ -1,7 +1,7 @@
 """KIP-848 consumer groups (group.protocol=consumer) with librdkafka against kwire.
 
 kwire serves the consumer protocol while `group.coordinator.rebalance.protocols`
-names it. The test checks what a client sees: ApiVersions advertises
+names it (the default). The test checks what a client sees: ApiVersions advertises
 ConsumerGroupHeartbeat/Describe only then; two members split six partitions and
 read every record once; when one closes, the other gets its partitions and
 resumes at the committed offsets; ConsumerGroupDescribe (AdminClient) shows the
@@ -14,12 +14,16 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupType, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from harness import KwireProcess
 
-CONSUMER_PROTOCOL = {"group.coordinator.rebalance.protocols": "classic,consumer"}
+if TYPE_CHECKING:
+    from conftest import Broker
+
+CLASSIC_ONLY = {"group.coordinator.rebalance.protocols": "classic"}
 PARTITIONS = 6
 RECORDS = 1200
 
@@ -69,28 +73,31 @@ def _poll_until(consumers: list[Consumer], seen: list[list[tuple[int, int]]],
 
 def test_consumer_protocol_is_advertised_only_when_enabled(
         kwire_factory: Callable[..., KwireProcess]) -> None:
-    off = kwire_factory().start()
-    keys = {k for k, _lo, _hi in api_versions(off.bootstrap)}
-    assert 68 not in keys and 69 not in keys
-    off.stop()
-    on = kwire_factory(CONSUMER_PROTOCOL, name="kwire-on").start()
+    """Enabled by default, as in Kafka 4.4; off when the setting leaves it out."""
+    on = kwire_factory().start()
     ranges = {k: (lo, hi) for k, lo, hi in api_versions(on.bootstrap)}
     assert ranges[68] == (0, 1) and ranges[69] == (0, 1)
+    on.stop()
+    off = kwire_factory(CLASSIC_ONLY, name="kwire-classic").start()
+    keys = {k for k, _lo, _hi in api_versions(off.bootstrap)}
+    assert 68 not in keys and 69 not in keys
 
 
-def test_two_members_split_and_hand_over(kwire_factory: Callable[..., KwireProcess]) -> None:
-    kwire = kwire_factory(CONSUMER_PROTOCOL).start()
-    bootstrap = kwire.bootstrap
+def test_two_members_split_and_hand_over(broker: Broker, topic_name: str) -> None:
+    """Against the session broker: one kwire, or the 3-broker cluster of the
+    cluster stage (the group's coordinator then is one broker among three)."""
+    bootstrap = broker.bootstrap
+    topic, group = topic_name, f"g-{topic_name}"
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic("kip848", PARTITIONS, 1)])["kip848"].result(10)
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(10)
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     for i in range(RECORDS):
-        producer.produce("kip848", value=str(i).encode(), partition=i % PARTITIONS)
+        producer.produce(topic, value=str(i).encode(), partition=i % PARTITIONS)
     assert producer.flush(10) == 0
 
-    members = [_consumer(bootstrap, "g848"), _consumer(bootstrap, "g848")]
+    members = [_consumer(bootstrap, group), _consumer(bootstrap, group)]
     for m in members:
-        m.subscribe(["kip848"])
+        m.subscribe([topic])
     seen: list[list[tuple[int, int]]] = [[], []]
     _poll_until(members, seen, lambda: sum(map(len, seen)) >= RECORDS // 2
                 and all(m.assignment() for m in members), 30)
@@ -98,7 +105,7 @@ def test_two_members_split_and_hand_over(kwire_factory: Callable[..., KwireProce
     assert sorted(owned[0] + owned[1]) == list(range(PARTITIONS)), owned
     assert {len(o) for o in owned} == {PARTITIONS // 2}, owned
 
-    described = admin.describe_consumer_groups(["g848"])["g848"].result(10)
+    described = admin.describe_consumer_groups([group])[group].result(10)
     assert described.type == ConsumerGroupType.CONSUMER
     assert described.state == ConsumerGroupState.STABLE
     assert described.partition_assignor == "uniform"
@@ -113,5 +120,5 @@ def test_two_members_split_and_hand_over(kwire_factory: Callable[..., KwireProce
     assert len(everything) == len(set(everything)) == RECORDS, "a record was read twice"
     members[1].close()
     time.sleep(0.5)
-    empty = admin.describe_consumer_groups(["g848"])["g848"].result(10)
+    empty = admin.describe_consumer_groups([group])[group].result(10)
     assert empty.state == ConsumerGroupState.EMPTY

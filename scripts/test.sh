@@ -71,8 +71,8 @@ if [[ $rc -ne 0 || $# -gt 0 ]]; then
     exit $rc  # a chosen subset runs once, as asked
 fi
 
-# The client, consumer-group, transaction and kafka-python suites once more, against a
-# 3-broker kwire cluster (cluster mode: partitions on BookKeeper ledgers, metadata
+# The client, consumer-group (classic and KIP-848), transaction and kafka-python
+# suites once more, against a 3-broker kwire cluster (cluster mode: partitions on BookKeeper ledgers, metadata
 # in ZooKeeper; a real ZooKeeper and real bookies, started once for this run).
 # Every broker they start is a cluster of 3: the session broker, each restart
 # test's own (which restarts the group's coordinator) and the kafka-python
@@ -86,7 +86,8 @@ set +e
     --log-storage=bookkeeper --cluster-brokers=3 \
     compat-tests/test_clients.py compat-tests/test_groups.py \
     compat-tests/test_group_tools.py compat-tests/test_transactions.py \
-    compat-tests/test_kafka_python_suite.py
+    compat-tests/test_kafka_python_suite.py \
+    compat-tests/test_consumer_group_protocol.py::test_two_members_split_and_hand_over
 rc=$?
 set -e
 if [[ $rc -eq 5 ]]; then

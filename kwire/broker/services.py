@@ -120,6 +120,7 @@ class Broker:
             offsets_retention_ms=int(config["offsets.retention.minutes"]) * 60_000,
             consumer=consumer_group_settings(config),
             topics=self.topics_image,
+            group_configs=lambda group_id: self.snapshot().group_configs.get(group_id, {}),
         ), offsets_topic_partitions=int(config["offsets.topic.num.partitions"]))
         self.transactions = TransactionManager(self, TxnSettings(
             num_partitions=int(config["transaction.state.log.num.partitions"]),

@@ -200,10 +200,9 @@ _PROPERTIES = [
               one_of("bidirectional", "upgrade", "downgrade", "disabled")),
     # Kafka's internal (defineInternal) setting, at least 10 s.
     ConfigKey("group.consumer.regex.refresh.interval.ms", INT, "600000", at_least(10000)),
-    # Kafka 4.4 enables classic,consumer,streams. kwire enables the consumer protocol
-    # (KIP-848) only when asked, until its online migration from and to classic
-    # groups is in place; ConsumerGroupHeartbeat/Describe are advertised only then.
-    ConfigKey("group.coordinator.rebalance.protocols", LIST, "classic",
+    # Kafka 4.4 enables classic,consumer,streams; kwire has no streams groups.
+    # ConsumerGroupHeartbeat/Describe are served and advertised while `consumer` is in.
+    ConfigKey("group.coordinator.rebalance.protocols", LIST, "classic,consumer",
               list_of("classic", "consumer", "streams", "share")),
     ConfigKey("group.consumer.min.assignment.interval.ms", INT, "0", at_least(0)),
     ConfigKey("group.consumer.max.assignment.interval.ms", INT, "15000", at_least(0)),

@@ -38,9 +38,14 @@ async def consumer_group_describe(ctx: RequestContext, request: Any) -> dict[str
             token, now, group_ids=ids))
         return tuple(r.groups)
 
+    # Kafka's GroupCoordinatorService.consumerGroupDescribe: an empty group id is
+    # INVALID_GROUP_ID (no message), answered ahead of the groups it looks up.
+    invalid = [DescribedConsumerGroup(ErrorCode.INVALID_GROUP_ID, "")
+               for group_id in requested if not group_id]
+    requested = [group_id for group_id in requested if group_id]
     answers, _elsewhere = await per_shard(ctx, requested, ask, lambda g: g.group_id)
     not_here = ErrorCode.NOT_COORDINATOR
-    described = [answers.get(group_id) or DescribedConsumerGroup(
+    described = invalid + [answers.get(group_id) or DescribedConsumerGroup(
         not_here, group_id, default_message(not_here)) for group_id in requested]
     include_ops = bool(request.include_authorized_operations)
     return {"throttle_time": 0, "groups": [
@@ -51,7 +56,8 @@ async def consumer_group_describe(ctx: RequestContext, request: Any) -> dict[str
                       "rack_id": m.rack_id, "member_epoch": m.member_epoch,
                       "client_id": m.client_id, "client_host": m.client_host,
                       "subscribed_topic_names": list(m.subscribed_topic_names),
-                      "subscribed_topic_regex": m.subscribed_topic_regex,
+                      # Kafka's ConsumerGroupMember starts with regex "", not null
+                      "subscribed_topic_regex": m.subscribed_topic_regex or "",
                       "assignment": _assignment(m.assignment),
                       "target_assignment": _assignment(m.target_assignment),
                       "member_type": m.member_type} for m in g.members],

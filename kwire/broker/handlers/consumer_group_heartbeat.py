@@ -36,7 +36,8 @@ async def consumer_group_heartbeat(ctx: RequestContext, request: Any) -> dict[st
         else int(timeout.total_seconds() * 1000),
         subscribed_topic_names=None if request.subscribed_topic_names is None
         else list(request.subscribed_topic_names),
-        subscribed_topic_regex=request.subscribed_topic_regex,
+        # v0 has no SubscribedTopicRegex field
+        subscribed_topic_regex=getattr(request, "subscribed_topic_regex", None),
         server_assignor=request.server_assignor,
         owned=None if owned is None else {
             tp.topic_id: list(tp.partitions) for tp in owned if tp.topic_id is not None},

@@ -26,14 +26,17 @@ async def offset_fetch(ctx: RequestContext, request: Any) -> dict[str, Any]:
     if ctx.api_version >= 8:
         groups = []
         for g in request.groups:
-            code, topics = await _group(ctx, g.group_id, g.topics, require_stable)
+            code, topics = await _group(ctx, g.group_id, g.topics, require_stable,
+                                        getattr(g, "member_id", None),
+                                        getattr(g, "member_epoch", -1))
             groups.append({"group_id": g.group_id, "error_code": code, "topics": topics})
         return {"throttle_time": 0, "groups": groups}
     code, topics = await _group(ctx, request.group_id, request.topics, require_stable)
     return {"throttle_time": 0, "error_code": code, "topics": topics}
 
 
-async def _group(ctx: RequestContext, group_id: str, topics: Any, require_stable: bool
+async def _group(ctx: RequestContext, group_id: str, topics: Any, require_stable: bool,
+                 member_id: str | None = None, member_epoch: int = -1,
                  ) -> tuple[int, list[dict[str, Any]]]:
     snapshot = ctx.broker.snapshot()
     by_ids = ctx.api_version >= 10
@@ -57,7 +60,8 @@ async def _group(ctx: RequestContext, group_id: str, topics: Any, require_stable
             partitions += [(topic.name, index) for index in t.partition_indexes]
     r = await ctx.broker.groups.call(group_id,
         lambda c, token, now: c.fetch_offsets(
-            token, now, group_id=group_id, partitions=partitions, require_stable=require_stable))
+            token, now, group_id=group_id, partitions=partitions, require_stable=require_stable,
+            member_id=member_id, member_epoch=member_epoch))
     answered = by_topic(r.partitions, _FIELDS)
     if by_ids:
         answered = _with_ids(snapshot, answered)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from kwire.coordinator.group.classic_group import ClassicGroup
+from kwire.coordinator.group.consumer.group import ConsumerGroupState
+from kwire.coordinator.group.consumer.groups import ConsumerGroupsMixin
 from kwire.coordinator.group.effects import Effects, EffectsBuilder
 from kwire.coordinator.group.offsets import OffsetsMixin
 from kwire.coordinator.group.rebalance import DEAD, EMPTY, STABLE
@@ -23,9 +25,11 @@ from kwire.coordinator.group.responses import (
     ListedGroup,
     ListGroupsResponse,
 )
+from kwire.coordinator.group.subscription import CONSUMER_PROTOCOL_TYPE
 from kwire.errors import ErrorCode
 
 CLASSIC_GROUP_TYPE = "classic"
+CONSUMER_GROUP_TYPE = "consumer"
 
 
 def describe(group: ClassicGroup) -> DescribedGroup:
@@ -51,7 +55,7 @@ def describe(group: ClassicGroup) -> DescribedGroup:
     )
 
 
-class AdminMixin(OffsetsMixin):
+class AdminMixin(OffsetsMixin, ConsumerGroupsMixin):
     def describe_groups(
         self, token: object, now_ms: int, *, group_ids: Sequence[str], api_version: int = 5
     ) -> Effects:
@@ -63,6 +67,15 @@ class AdminMixin(OffsetsMixin):
                 described.append(
                     DescribedGroup(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, group_id, "")
                 )
+            elif group_id in self.consumer_groups:
+                # Kafka 4.4 describes only classic groups here; admin clients ask
+                # ConsumerGroupDescribe once they see this answer.
+                if api_version >= 6:
+                    described.append(DescribedGroup(
+                        ErrorCode.GROUP_ID_NOT_FOUND, group_id, DEAD.value,
+                        error_message=f"Group {group_id} is not a classic group."))
+                else:
+                    described.append(DescribedGroup(ErrorCode.NONE, group_id, DEAD.value))
             elif group is not None:
                 described.append(describe(group))
             elif api_version >= 6:
@@ -99,6 +112,11 @@ class AdminMixin(OffsetsMixin):
             for g in self.groups.values()
             if (not states or g.state.value.lower() in states)
             and (not types or CLASSIC_GROUP_TYPE in types)
+        ) + tuple(
+            ListedGroup(c.group_id, CONSUMER_PROTOCOL_TYPE, c.state.value, CONSUMER_GROUP_TYPE)
+            for c in self.consumer_groups.values()
+            if (not states or c.state.value.lower() in states)
+            and (not types or CONSUMER_GROUP_TYPE in types)
         )
         fx.respond(token, ListGroupsResponse(ErrorCode.NONE, listed))
         return fx.build()
@@ -115,10 +133,14 @@ class AdminMixin(OffsetsMixin):
     def _delete_group(self, fx: EffectsBuilder, group_id: str) -> ErrorCode:
         if self.loading:
             return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+        consumer = self.consumer_groups.get(group_id)
         group = self.groups.get(group_id)
-        if group is None or group.is_in(DEAD):
+        if consumer is not None:
+            if consumer.state is not ConsumerGroupState.EMPTY:
+                return ErrorCode.NON_EMPTY_GROUP
+        elif group is None or group.is_in(DEAD):
             return ErrorCode.GROUP_ID_NOT_FOUND
-        if not group.is_in(EMPTY):
+        elif not group.is_in(EMPTY):
             return ErrorCode.NON_EMPTY_GROUP
         committed = self.offsets.get(group_id, {})
         # Kafka's deleteAllOffsets: the committed offsets, then the partitions that
@@ -128,5 +150,8 @@ class AdminMixin(OffsetsMixin):
             doomed[(topic, partition)] = None
         for topic, partition in doomed:
             self._write_offset(fx, group_id, topic, partition, None)
-        self.write_group_tombstone(fx, group_id)
+        if consumer is not None:
+            self.write_consumer_group_tombstones(fx, consumer)
+        else:
+            self.write_group_tombstone(fx, group_id)
         return ErrorCode.NONE

@@ -8,7 +8,7 @@ has armed) in step with the `TimerOp`s it emits. Nothing here answers requests.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kwire.coordinator.group.classic_group import ClassicGroup, ClassicGroupMember
@@ -70,6 +70,7 @@ class CoordinatorBase:
         uuid_factory: Callable[[], str] = lambda: str(uuid.uuid4()),
         consumer: ConsumerGroupSettings = DEFAULT_CONSUMER_SETTINGS,
         topics: Callable[[], TopicsImage] = lambda: EMPTY_TOPICS,
+        group_configs: Callable[[str], Mapping[str, str]] = lambda group_id: {},
     ) -> None:
         self.initial_rebalance_delay_ms = group_initial_rebalance_delay_ms
         self.min_session_timeout_ms = group_min_session_timeout_ms
@@ -98,6 +99,9 @@ class CoordinatorBase:
         self.consumer_assignors = {name: ASSIGNORS[name] for name in consumer.assignors}
         self.consumer_default_assignor = consumer.assignors[0]
         self.consumer_regex_refresh_interval_ms = consumer.regex_refresh_interval_ms
+        self.consumer_assignment_interval_ms = consumer.assignment_interval_ms
+        # The GROUP config resource: per-group overrides of the consumer.* settings.
+        self._group_configs = group_configs
         # Member epoch each armed revocation timer was armed for.
         self.revocation_epochs: dict[TimerKey, int] = {}
         self._topics = topics
@@ -117,6 +121,26 @@ class CoordinatorBase:
         self._topic_names = names
         return image
 
+    def consumer_session_timeout_for(self, group_id: str) -> int:
+        """consumer.session.timeout.ms of the group, else the broker's setting."""
+        return self._group_int(group_id, "consumer.session.timeout.ms",
+                               self.consumer_session_timeout_ms)
+
+    def consumer_heartbeat_interval_for(self, group_id: str) -> int:
+        return self._group_int(group_id, "consumer.heartbeat.interval.ms",
+                               self.consumer_heartbeat_interval_ms)
+
+    def consumer_assignment_interval_for(self, group_id: str) -> int:
+        return self._group_int(group_id, "consumer.assignment.interval.ms",
+                               self.consumer_assignment_interval_ms)
+
+    def _group_int(self, group_id: str, name: str, default: int) -> int:
+        value = self._group_configs(group_id).get(name)
+        try:
+            return default if value is None else int(value)
+        except ValueError:
+            return default
+
     # -- records ----------------------------------------------------------------------------
 
     def write(self, fx: EffectsBuilder, record: Record) -> None:
@@ -126,6 +150,34 @@ class CoordinatorBase:
 
     def replay(self, key: bytes, value: bytes | None, producer_id: int = -1) -> None:
         """Apply one `__consumer_offsets` record (GroupCoordinator.replay)."""
+        raise NotImplementedError
+
+    # -- classic members of consumer groups (consumer/classic_members.py) -----------------
+    # JoinGroup, SyncGroup, Heartbeat and LeaveGroup of a consumer group go there; the
+    # coordinator's ClassicMembersMixin provides them.
+
+    def classic_join_to_consumer_group(
+            self, fx: EffectsBuilder, token: object, now_ms: int, group: ConsumerGroup, *,
+            member_id: str, instance_id: str | None, protocol_type: str,
+            protocols: Sequence[tuple[str, bytes]], session_timeout_ms: int,
+            rebalance_timeout_ms: int, client_id: str, client_host: str,
+            require_known_member_id: bool) -> None:
+        raise NotImplementedError
+
+    def classic_sync_to_consumer_group(
+            self, fx: EffectsBuilder, token: object, now_ms: int, group: ConsumerGroup, *,
+            member_id: str, instance_id: str | None, generation_id: int,
+            protocol_type: str | None, protocol_name: str | None) -> None:
+        raise NotImplementedError
+
+    def classic_heartbeat_to_consumer_group(
+            self, fx: EffectsBuilder, token: object, now_ms: int, group: ConsumerGroup, *,
+            member_id: str, instance_id: str | None, generation_id: int) -> None:
+        raise NotImplementedError
+
+    def classic_leave_to_consumer_group(self, fx: EffectsBuilder, token: object, now_ms: int,
+                                        group: ConsumerGroup,
+                                        members: Sequence[tuple[str, str | None]]) -> None:
         raise NotImplementedError
 
     # -- timers -----------------------------------------------------------------------------

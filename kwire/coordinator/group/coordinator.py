@@ -23,8 +23,9 @@ from kwire.coordinator.group.admin import AdminMixin
 from kwire.coordinator.group.base import OffsetAndMetadata
 from kwire.coordinator.group.classic_group import ClassicGroup, ClassicGroupMember
 from kwire.coordinator.group.consumer import records as consumer_records
+from kwire.coordinator.group.consumer.classic_members import ClassicMembersMixin
 from kwire.coordinator.group.consumer.describe import ConsumerDescribeMixin
-from kwire.coordinator.group.consumer.heartbeat import ConsumerHeartbeatMixin, HeartbeatRequest
+from kwire.coordinator.group.consumer.heartbeat import HeartbeatRequest
 from kwire.coordinator.group.consumer.replay import apply_record
 from kwire.coordinator.group.consumer.responses import ConsumerGroupHeartbeatResponse
 from kwire.coordinator.group.effects import EXPIRE_OFFSETS_KEY, Effects, EffectsBuilder, TimerKey
@@ -48,7 +49,7 @@ from kwire.errors import ErrorCode
 
 
 class GroupCoordinator(JoinMixin, MembershipMixin, AdminMixin, TxnOffsetsMixin,
-                       ConsumerHeartbeatMixin, ConsumerDescribeMixin):
+                       ClassicMembersMixin, ConsumerDescribeMixin):
     """Classic and consumer (KIP-848) groups and their offsets; see the module docstring
     for the driver."""
 
@@ -71,6 +72,11 @@ class GroupCoordinator(JoinMixin, MembershipMixin, AdminMixin, TxnOffsetsMixin,
                 # classic group's tombstone; offsets stay with the id.
                 self.groups.pop(consumer_key.group_id, None)
             apply_record(self.consumer_groups, consumer_key, consumer_value)
+            gid = consumer_key.group_id
+            if gid not in self.consumer_groups and self.offsets.get(gid) and \
+                    gid not in self.groups:
+                # Offsets outliving their consumer group: a simple group keeps them.
+                self.groups[gid] = ClassicGroup(gid)
             return
         record_key = decode_key(key)
         self.replay_record(
@@ -166,6 +172,8 @@ class GroupCoordinator(JoinMixin, MembershipMixin, AdminMixin, TxnOffsetsMixin,
             self.on_consumer_session_expired(fx, key[1], key[2], now_ms)
         elif kind == "consumer_revocation":
             self.on_consumer_revocation_expired(fx, key[1], key[2], now_ms)
+        elif kind in ("consumer_join", "consumer_sync"):
+            self.on_classic_member_timeout(fx, key[1], key[2], now_ms)
         elif kind == "consumer_regex":
             self.on_regex_refresh(fx, key[1], now_ms)
         elif key == EXPIRE_OFFSETS_KEY:

@@ -103,6 +103,13 @@ class JoinMixin(RebalanceMixin):
             )
         elif self.loading:
             fx.respond(token, JoinGroupResponse(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS))
+        elif group_id in self.consumer_groups:
+            self.classic_join_to_consumer_group(
+                fx, token, now_ms, self.consumer_groups[group_id], member_id=member_id,
+                instance_id=group_instance_id, protocol_type=protocol_type,
+                protocols=req.protocols, session_timeout_ms=session_timeout_ms,
+                rebalance_timeout_ms=rebalance_timeout_ms, client_id=client_id,
+                client_host=client_host, require_known_member_id=require_known_member_id)
         else:
             self._join(fx, token, now_ms, req)
         return fx.build()

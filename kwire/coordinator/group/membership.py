@@ -69,6 +69,11 @@ class MembershipMixin(RebalanceMixin):
             fx.respond(token, SyncGroupResponse(ErrorCode.INVALID_GROUP_ID))
         elif self.loading:
             fx.respond(token, SyncGroupResponse(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS))
+        elif group_id in self.consumer_groups:
+            self.classic_sync_to_consumer_group(
+                fx, token, now_ms, self.consumer_groups[group_id], member_id=member_id,
+                instance_id=group_instance_id, generation_id=generation_id,
+                protocol_type=protocol_type, protocol_name=protocol_name)
         elif group is None or group.is_in(EMPTY):
             fx.respond(token, SyncGroupResponse(ErrorCode.UNKNOWN_MEMBER_ID))
         else:
@@ -156,6 +161,11 @@ class MembershipMixin(RebalanceMixin):
         group_instance_id: str | None = None,
     ) -> Effects:
         fx = EffectsBuilder()
+        if group_id and not self.loading and group_id in self.consumer_groups:
+            self.classic_heartbeat_to_consumer_group(
+                fx, token, now_ms, self.consumer_groups[group_id], member_id=member_id,
+                instance_id=group_instance_id, generation_id=generation_id)
+            return fx.build()
         fx.respond(
             token,
             HeartbeatResponse(
@@ -215,6 +225,9 @@ class MembershipMixin(RebalanceMixin):
             fx.respond(token, LeaveGroupResponse(ErrorCode.INVALID_GROUP_ID))
         elif self.loading:
             fx.respond(token, LeaveGroupResponse(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS))
+        elif group_id in self.consumer_groups:
+            self.classic_leave_to_consumer_group(fx, token, now_ms,
+                                                 self.consumer_groups[group_id], members)
         elif group is None:
             # Kafka (GroupCoordinatorService.leaveGroup): no group means every member
             # is unknown, answered per member under a top-level NONE.

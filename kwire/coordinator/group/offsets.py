@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 
 from kwire.coordinator.group.base import OffsetAndMetadata
 from kwire.coordinator.group.classic_group import ClassicGroup
-from kwire.coordinator.group.consumer.group import ConsumerGroup
+from kwire.coordinator.group.consumer.group import ConsumerGroup, ConsumerGroupState
+from kwire.coordinator.group.consumer.groups import ConsumerGroupsMixin
 from kwire.coordinator.group.effects import Effects, EffectsBuilder
 from kwire.coordinator.group.rebalance import (
     COMPLETING,
@@ -50,9 +51,8 @@ CommitEntry = tuple[str, int, int, int, str | None]
 
 def validate_consumer_commit(group: ConsumerGroup, member_id: str, member_epoch: int,
                              api_version: int) -> ErrorCode:
-    """Kafka's ConsumerGroup.validateOffsetCommit, at the member level. A commit with
-    an older epoch (Kafka checks each partition's assignment epoch) is refused with
-    STALE_MEMBER_EPOCH; the member commits again after its next heartbeat."""
+    """Kafka's ConsumerGroup.validateOffsetCommit, at the member level; a commit with
+    an older epoch is then checked partition by partition."""
     if member_epoch < 0 and not group.members:
         return ErrorCode.NONE
     member = group.members.get(member_id)
@@ -60,11 +60,26 @@ def validate_consumer_commit(group: ConsumerGroup, member_id: str, member_epoch:
         return ErrorCode.UNKNOWN_MEMBER_ID
     if not member.uses_classic_protocol() and api_version < 9:
         return ErrorCode.UNSUPPORTED_VERSION
-    if member_epoch == member.member_epoch:
+    if member_epoch > member.member_epoch:
+        return (ErrorCode.ILLEGAL_GENERATION if member.uses_classic_protocol()
+                else ErrorCode.STALE_MEMBER_EPOCH)
+    # Equal: accepted. Older: each partition is checked (_stale_partition_check).
+    return ErrorCode.NONE
+
+
+def validate_consumer_fetch(group: ConsumerGroup, member_id: str | None,
+                            member_epoch: int) -> ErrorCode:
+    """Kafka's ConsumerGroup.validateOffsetFetch: a fetch that names a member (v9+)
+    must come from that member at its current epoch."""
+    if member_id is None and member_epoch < 0:
         return ErrorCode.NONE
-    if member.uses_classic_protocol():
-        return ErrorCode.ILLEGAL_GENERATION
-    return ErrorCode.STALE_MEMBER_EPOCH
+    member = group.members.get(member_id or "")
+    if member is None:
+        return ErrorCode.UNKNOWN_MEMBER_ID
+    if member_epoch != member.member_epoch:
+        return (ErrorCode.ILLEGAL_GENERATION if member.uses_classic_protocol()
+                else ErrorCode.STALE_MEMBER_EPOCH)
+    return ErrorCode.NONE
 
 
 def _java_length(s: str) -> int:
@@ -72,7 +87,7 @@ def _java_length(s: str) -> int:
     return len(s.encode("utf-16-le")) // 2
 
 
-class OffsetsMixin(RebalanceMixin):
+class OffsetsMixin(RebalanceMixin, ConsumerGroupsMixin):
     # -- the store -----------------------------------------------------------------------------
 
     def apply_offset(
@@ -149,9 +164,14 @@ class OffsetsMixin(RebalanceMixin):
             )
             return fx.build()
         expire = None if retention_time_ms == -1 else now_ms + retention_time_ms
+        stale = self._stale_partition_check(group_id, member_id, generation_id)
         results = []
         for topic, partition, offset, leader_epoch, metadata in offsets:
             text = metadata if metadata is not None else ""
+            partition_error = stale(topic, partition)
+            if partition_error is not ErrorCode.NONE:
+                results.append(OffsetCommitPartitionResponse(topic, partition, partition_error))
+                continue
             if _java_length(text) > self.offset_metadata_max_bytes:
                 results.append(
                     OffsetCommitPartitionResponse(
@@ -164,6 +184,24 @@ class OffsetsMixin(RebalanceMixin):
             results.append(OffsetCommitPartitionResponse(topic, partition, ErrorCode.NONE))
         fx.respond(token, OffsetCommitResponse(tuple(results)))
         return fx.build()
+
+    def _stale_partition_check(self, group_id: str, member_id: str,
+                               member_epoch: int) -> Callable[[str, int], ErrorCode]:
+        """Kafka's assignment-epoch validator: a consumer-group member committing with
+        an older epoch may commit only partitions it got at or before that epoch."""
+        group = self.consumer_groups.get(group_id)
+        member = None if group is None else group.members.get(member_id)
+        if member is None or member_epoch >= member.member_epoch:
+            return lambda topic, partition: ErrorCode.NONE
+        topics = self.topics()
+        stale = (ErrorCode.ILLEGAL_GENERATION if member.uses_classic_protocol()
+                 else ErrorCode.STALE_MEMBER_EPOCH)
+
+        def check(topic: str, partition: int) -> ErrorCode:
+            topic_id = topics.id_of(topic)
+            epoch = None if topic_id is None else member.assignment_epoch(topic_id, partition)
+            return stale if epoch is None or member_epoch < epoch else ErrorCode.NONE
+        return check
 
     def _validate_commit(
         self,
@@ -233,6 +271,8 @@ class OffsetsMixin(RebalanceMixin):
         group_id: str,
         partitions: Sequence[tuple[str, int]] | None,
         require_stable: bool = False,
+        member_id: str | None = None,
+        member_epoch: int = -1,
     ) -> Effects:
         """OffsetFetch of some partitions, or of all committed ones (partitions None).
 
@@ -244,8 +284,14 @@ class OffsetsMixin(RebalanceMixin):
         if self.loading:
             fx.respond(token, OffsetFetchResponse(group_id, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS))
             return fx.build()
+        consumer = self.consumer_groups.get(group_id)
+        if consumer is not None:
+            error = validate_consumer_fetch(consumer, member_id, member_epoch)
+            if error is not ErrorCode.NONE:
+                fx.respond(token, OffsetFetchResponse(group_id, error))
+                return fx.build()
         group = self.groups.get(group_id)
-        known = (group is not None and not group.is_in(DEAD)) or group_id in self.consumer_groups
+        known = (group is not None and not group.is_in(DEAD)) or consumer is not None
         stored = self.offsets.get(group_id, {}) if known else {}
         if partitions is None:
             wanted = [(t, p) for t, by_p in stored.items() for p in by_p]
@@ -355,13 +401,23 @@ class OffsetsMixin(RebalanceMixin):
     def expire_offsets_into(self, fx: EffectsBuilder, now_ms: int, retention_ms: int) -> None:
         for group_id in list(self.groups):
             group = self.groups[group_id]
-            if self._cleanup_expired_offsets(fx, group, now_ms, retention_ms) and group.is_in(
-                EMPTY
-            ):
+            if self._cleanup_expired_offsets(
+                    fx, group_id, group.is_subscribed_to_topic, self._expiration_base(group),
+                    now_ms, retention_ms) and group.is_in(EMPTY):
                 self.write_group_tombstone(fx, group_id)
+        for group_id in list(self.consumer_groups):
+            consumer = self.consumer_groups[group_id]
+            # Kafka's ConsumerGroup.offsetExpirationCondition: from the commit time, for
+            # topics no member subscribes to; an empty group without offsets goes.
+            if self._cleanup_expired_offsets(
+                    fx, group_id, consumer.is_subscribed_to,
+                    lambda o: o.commit_timestamp_ms, now_ms, retention_ms) \
+                    and consumer.state is ConsumerGroupState.EMPTY:
+                self.write_consumer_group_tombstones(fx, consumer)
 
     def _cleanup_expired_offsets(
-        self, fx: EffectsBuilder, group: ClassicGroup, now_ms: int, retention_ms: int
+        self, fx: EffectsBuilder, group_id: str, subscribed: Callable[[str], bool],
+        base: Callable[[OffsetAndMetadata], int] | None, now_ms: int, retention_ms: int,
     ) -> bool:
         """True when the group has no offsets left afterwards.
 
@@ -371,16 +427,15 @@ class OffsetsMixin(RebalanceMixin):
         too, except when it has no committed offset at all, which kwire treats
         the same way rather than dropping the group under a live transaction).
         """
-        open_txns = self.pending.has_open_transactions(group.group_id)
-        by_topic = self.offsets.get(group.group_id)
+        open_txns = self.pending.has_open_transactions(group_id)
+        by_topic = self.offsets.get(group_id)
         if not by_topic:
             return not open_txns
-        base = self._expiration_base(group)
         if base is None:
             return False
         all_expired = True
         for topic, by_partition in list(by_topic.items()):
-            if group.is_subscribed_to_topic(topic):
+            if subscribed(topic):
                 all_expired = False
                 continue
             for partition, value in list(by_partition.items()):
@@ -388,8 +443,8 @@ class OffsetsMixin(RebalanceMixin):
                     expired = now_ms >= value.expire_timestamp_ms  # v1-4 explicit retention
                 else:
                     expired = now_ms - base(value) >= retention_ms
-                if expired and not self.pending.has(group.group_id, topic, partition):
-                    self._write_offset(fx, group.group_id, topic, partition, None)
+                if expired and not self.pending.has(group_id, topic, partition):
+                    self._write_offset(fx, group_id, topic, partition, None)
                 else:
                     all_expired = False
         return all_expired and not open_txns

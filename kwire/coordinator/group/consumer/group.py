@@ -20,6 +20,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
+from kwire.coordinator.group.consumer.assignors import java_order
 from kwire.coordinator.group.consumer.member import (
     Assignment,
     ConsumerGroupMember,
@@ -48,9 +49,11 @@ class ResolvedRegularExpression:
 @dataclass(eq=False)
 class ConsumerGroup:
     group_id: str
-    group_epoch: int = 0
+    # Kafka 4.4 starts a group at group epoch 1 and assignment epoch 1 (ModernGroup,
+    # TargetAssignmentMetadata.INITIAL): the first member's join makes it epoch 2.
+    group_epoch: int = 1
     metadata_hash: int = 0
-    assignment_epoch: int = -1
+    assignment_epoch: int = 1
     assignment_timestamp_ms: int = 0
     members: dict[str, ConsumerGroupMember] = field(default_factory=dict)
     static_members: dict[str, str] = field(default_factory=dict)
@@ -63,6 +66,9 @@ class ConsumerGroup:
     # checked again once it passed or the group epoch moved on.
     metadata_refresh_deadline_ms: int = 0
     metadata_refresh_epoch: int = -1
+    # Set once a record of the group was applied: a group created for a heartbeat
+    # that then failed before writing anything is forgotten (Kafka never stored it).
+    persisted: bool = False
 
     # -- derived state ------------------------------------------------------------------
 
@@ -146,9 +152,12 @@ def _most_common(counts: Counter[str]) -> str | None:
     if not counts:
         return None
     best = max(counts.values())
-    # Ties: Kafka takes the max of a HashMap's entries, the first in hash order; kwire
-    # takes the first name in sorted order, which is stable across restarts.
-    return min(name for name, count in counts.items() if count == best)
+    # Ties: Kafka takes the max of a copy of its HashMap (BinaryOperator.maxBy keeps
+    # the first of equals), so the first name in Java's hash order wins.
+    for name in java_order.copy_order(sorted(counts), java_order.string_hash):
+        if counts[name] == best:
+            return name
+    return None
 
 
 def total_partitions(assignment: EpochAssignment | Assignment) -> int:

@@ -7,52 +7,31 @@ from kwire.coordinator.group.base import CoordinatorBase
 from kwire.coordinator.group.consumer import writes
 from kwire.coordinator.group.consumer.group import ConsumerGroup, ConsumerGroupState
 from kwire.coordinator.group.consumer.member import MemberState
-from kwire.coordinator.group.consumer.timers import revocation_key, session_key
+from kwire.coordinator.group.consumer.timers import (
+    join_key,
+    revocation_key,
+    session_key,
+    sync_key,
+)
 from kwire.coordinator.group.effects import EffectsBuilder
-from kwire.coordinator.group.state import GroupState
 from kwire.errors import ErrorCode, KwireError
 
 
 class ConsumerGroupsMixin(CoordinatorBase):
-    def consumer_group_for_heartbeat(self, fx: EffectsBuilder, group_id: str, create: bool,
-                                     now_ms: int) -> ConsumerGroup:
-        """Kafka's getOrMaybeCreateConsumerGroup. An empty classic group (one that only
-        keeps offsets) becomes a consumer group when a member joins with the new
-        protocol; its offsets stay."""
-        group = self.consumer_groups.get(group_id)
-        if group is not None:
-            return group
-        classic = self.groups.get(group_id)
-        if not create:
-            if classic is not None:
-                raise KwireError(ErrorCode.GROUP_ID_NOT_FOUND,
-                                 f"Group {group_id} is not a consumer group.")
-            raise KwireError(ErrorCode.GROUP_ID_NOT_FOUND, f"Consumer group {group_id} not found.")
-        if classic is not None:
-            if classic.members or not classic.is_in(GroupState.EMPTY, GroupState.DEAD):
-                # Online upgrade of a classic group with members is not supported yet.
-                raise KwireError(ErrorCode.GROUP_ID_NOT_FOUND,
-                                 f"Group {group_id} is not a consumer group.")
-            if classic.generation_id > 0 or classic.protocol_type:
-                self.write_group_tombstone(fx, group_id)
-            self.groups.pop(group_id, None)
-        group = ConsumerGroup(group_id)
-        self.consumer_groups[group_id] = group
-        return group
-
     def existing_consumer_group(self, group_id: str) -> ConsumerGroup:
         group = self.consumer_groups.get(group_id)
         if group is None:
             if group_id in self.groups:
                 raise KwireError(ErrorCode.GROUP_ID_NOT_FOUND,
                                  f"Group {group_id} is not a consumer group.")
-            raise KwireError(ErrorCode.GROUP_ID_NOT_FOUND, f"Consumer group {group_id} not found.")
+            # Kafka's consumerGroup(groupId) -> group(groupId)
+            raise KwireError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} not found.")
         return group
 
     def forget_unwritten_group(self, group_id: str) -> None:
         """A group created for a call that failed before writing anything."""
         group = self.consumer_groups.get(group_id)
-        if group is not None and group.group_epoch == 0 and not group.members:
+        if group is not None and not group.persisted:
             del self.consumer_groups[group_id]
 
     def arm_loaded_consumer_groups(self, fx: EffectsBuilder, now_ms: int) -> None:
@@ -61,7 +40,7 @@ class ConsumerGroupsMixin(CoordinatorBase):
         for group in self.consumer_groups.values():
             for member in group.members.values():
                 self.schedule(fx, session_key(group.group_id, member.member_id),
-                              now_ms + self.consumer_session_timeout_ms)
+                              now_ms + self.consumer_session_timeout_for(group.group_id))
                 if member.state is MemberState.UNREVOKED_PARTITIONS:
                     key = revocation_key(group.group_id, member.member_id)
                     self.revocation_epochs[key] = member.member_epoch
@@ -89,3 +68,11 @@ class ConsumerGroupsMixin(CoordinatorBase):
             self.write(fx, writes.regex_tombstone(gid, regex))
         self.write(fx, writes.subscription_metadata_tombstone(gid))
         self.write(fx, writes.group_epoch_tombstone(gid))
+
+    def cancel_consumer_timers(self, fx: EffectsBuilder, group_id: str, member_id: str) -> None:
+        self.cancel(fx, session_key(group_id, member_id))
+        self.cancel(fx, join_key(group_id, member_id))
+        self.cancel(fx, sync_key(group_id, member_id))
+        key = revocation_key(group_id, member_id)
+        self.revocation_epochs.pop(key, None)
+        self.cancel(fx, key)

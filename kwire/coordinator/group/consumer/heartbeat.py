@@ -19,19 +19,20 @@ Every change is a record, written (and applied) through `self.write`.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kwire.coordinator.group.consumer import writes
+from kwire.coordinator.group.consumer.conversion import ConsumerConversionMixin
 from kwire.coordinator.group.consumer.current_assignment import (
     OwnedPartitions,
     SubscribedTopics,
     reconcile,
 )
 from kwire.coordinator.group.consumer.group import ConsumerGroup
-from kwire.coordinator.group.consumer.groups import ConsumerGroupsMixin
 from kwire.coordinator.group.consumer.member import (
     Assignment,
     ConsumerGroupMember,
@@ -68,7 +69,7 @@ class HeartbeatRequest:
     client_host: str
 
 
-class ConsumerHeartbeatMixin(ConsumerRegexMixin, ConsumerGroupsMixin):
+class ConsumerHeartbeatMixin(ConsumerRegexMixin, ConsumerConversionMixin):
     # -- entry point ---------------------------------------------------------------------
 
     def consumer_group_heartbeat(self, token: object, now_ms: int,
@@ -92,7 +93,7 @@ class ConsumerHeartbeatMixin(ConsumerRegexMixin, ConsumerGroupsMixin):
         joining = request.member_epoch == 0
         group = self.consumer_group_for_heartbeat(fx, request.group_id, joining, now_ms)
         self._throw_if_full(group, request.member_id, request.instance_id)
-        member_id = request.member_id or str(uuid.uuid4())
+        member_id = request.member_id or new_member_id()
         if request.instance_id is None:
             member = self._dynamic_member(group, member_id, request.member_epoch,
                                           request.owned, joining)
@@ -131,7 +132,7 @@ class ConsumerHeartbeatMixin(ConsumerRegexMixin, ConsumerGroupsMixin):
                                        target_epoch, target, has_subscription_changed,
                                        request.owned, now_ms)
         self.schedule(fx, session_key(group.group_id, member_id),
-                      now_ms + self.consumer_session_timeout_ms)
+                      now_ms + self.consumer_session_timeout_for(group.group_id))
         full = (request.rebalance_timeout_ms != -1
                 and (request.subscribed_topic_names is not None
                      or request.subscribed_topic_regex is not None)
@@ -140,7 +141,7 @@ class ConsumerHeartbeatMixin(ConsumerRegexMixin, ConsumerGroupsMixin):
                            or updated.assigned_partitions != member.assigned_partitions)
         return ConsumerGroupHeartbeatResponse(
             ErrorCode.NONE, None, updated.member_id, updated.member_epoch,
-            self.consumer_heartbeat_interval_ms,
+            self.consumer_heartbeat_interval_for(group.group_id),
             partitions_of(updated.assigned_partitions) if send_assignment else None)
 
     def _throw_if_full(self, group: ConsumerGroup, member_id: str,
@@ -161,7 +162,8 @@ class ConsumerHeartbeatMixin(ConsumerRegexMixin, ConsumerGroupsMixin):
                 raise KwireError(ErrorCode.UNKNOWN_MEMBER_ID,
                                  f"Member {member_id} is not a member of group "
                                  f"{group.group_id}.")
-            return ConsumerGroupMember(member_id)
+            # Kafka's ConsumerGroupMember.Builder: epoch 0, previous epoch -1.
+            return ConsumerGroupMember(member_id, previous_member_epoch=-1)
         _check_member_epoch(member, member_epoch, owned)
         return member
 
@@ -171,7 +173,8 @@ class ConsumerHeartbeatMixin(ConsumerRegexMixin, ConsumerGroupsMixin):
         existing = group.static_member(instance_id)
         if create:
             if existing is None:
-                return group.members.get(member_id) or ConsumerGroupMember(member_id)
+                return group.members.get(member_id) or ConsumerGroupMember(
+                    member_id, previous_member_epoch=-1)
             if not existing.uses_classic_protocol() and \
                     existing.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH:
                 raise KwireError(
@@ -228,7 +231,9 @@ class ConsumerHeartbeatMixin(ConsumerRegexMixin, ConsumerGroupsMixin):
     def maybe_update_target(self, fx: EffectsBuilder, group: ConsumerGroup, group_epoch: int,
                             member: ConsumerGroupMember,
                             now_ms: int) -> tuple[int, Assignment]:
-        if group.assignment_epoch >= group_epoch:
+        if group.assignment_epoch >= group_epoch or not _can_compute_next_target(
+                group.assignment_timestamp_ms,
+                self.consumer_assignment_interval_for(group.group_id), now_ms):
             return group.assignment_epoch, group.target_of(member.member_id, member.instance_id)
         assignor_name = self._preferred_assignor(group)
         records, assignments = compute_target_assignment(
@@ -303,6 +308,10 @@ class ConsumerHeartbeatMixin(ConsumerRegexMixin, ConsumerGroupsMixin):
         """Kafka's consumerGroupFenceMembers: remove them, bump the group epoch."""
         if not members:
             return
+        if self.downgrade_allowed(group, members):
+            # Only classic members would remain: the group goes back to classic.
+            self.downgrade_to_classic(fx, group, members, now_ms)
+            return
         counts = group.subscribed_regex_counts()
         leaving = Counter(m.subscribed_topic_regex for m in members if m.subscribed_topic_regex)
         for member in members:
@@ -324,12 +333,6 @@ class ConsumerHeartbeatMixin(ConsumerRegexMixin, ConsumerGroupsMixin):
         self.write(fx, writes.target_member_tombstone(group_id, member_id))
         self.write(fx, writes.member_subscription_tombstone(group_id, member_id))
 
-    def cancel_consumer_timers(self, fx: EffectsBuilder, group_id: str, member_id: str) -> None:
-        self.cancel(fx, session_key(group_id, member_id))
-        key = revocation_key(group_id, member_id)
-        self.revocation_epochs.pop(key, None)
-        self.cancel(fx, key)
-
     # -- timers --------------------------------------------------------------------------
 
     def on_consumer_session_expired(self, fx: EffectsBuilder, group_id: str, member_id: str,
@@ -349,6 +352,23 @@ class ConsumerHeartbeatMixin(ConsumerRegexMixin, ConsumerGroupsMixin):
             return
         if member.state is MemberState.UNREVOKED_PARTITIONS and member.member_epoch == expected:
             self.fence_consumer_members(fx, group, [member], now_ms)
+
+
+def new_member_id() -> str:
+    """Kafka's Uuid.randomUuid().toString(): url-safe base64 of 16 random bytes without
+    padding, never the zero or metadata topic id and never starting with '-'."""
+    while True:
+        raw = uuid.uuid4().bytes
+        text = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        if raw not in (bytes(16), bytes(15) + b"\x01") and not text.startswith("-"):
+            return text
+
+
+def _can_compute_next_target(assignment_timestamp_ms: int, interval_ms: int,
+                             now_ms: int) -> bool:
+    """Kafka's canComputeNextTargetAssignment."""
+    return (assignment_timestamp_ms == 0 or interval_ms == 0
+            or now_ms >= assignment_timestamp_ms + interval_ms)
 
 
 def _check_member_epoch(member: ConsumerGroupMember, received: int,

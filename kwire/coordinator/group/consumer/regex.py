@@ -23,6 +23,8 @@ from kwire.errors import ErrorCode, KwireError
 # Kafka's minimum time between two resolutions of a group's regexes.
 MIN_REFRESH_INTERVAL_MS = 10_000
 
+# RE2's named group `(?<name>...)` is Python's `(?P<name>...)` (not a lookbehind).
+_NAMED_GROUP = re.compile(r"\(\?<(?![=!])")
 # Constructs RE2 does not support: backreferences and lookaround.
 _NOT_RE2 = re.compile(r"\\[1-9]|\(\?(?:=|!|<=|<!|P=)")
 
@@ -36,16 +38,40 @@ class RegexStatus(enum.Enum):
 
 
 def check_regex(regex: str) -> re.Pattern[str]:
-    """Compile a subscription regex; INVALID_REGULAR_EXPRESSION when it is not one."""
+    """Compile a subscription regex; INVALID_REGULAR_EXPRESSION when it is not one,
+    with RE2/J's description of the error where kwire knows it."""
     if _NOT_RE2.search(regex):
-        raise KwireError(ErrorCode.INVALID_REGULAR_EXPRESSION,
-                         f"SubscribedTopicRegex `{regex}` is not a valid regular expression.")
+        raise _invalid(regex, "invalid or unsupported Perl syntax"
+                       if "(?" in regex else "invalid escape sequence")
     try:
-        return re.compile(regex)
+        return re.compile(_NAMED_GROUP.sub("(?P<", regex))
     except re.error as exc:
-        raise KwireError(ErrorCode.INVALID_REGULAR_EXPRESSION,
-                         f"SubscribedTopicRegex `{regex}` is not a valid regular expression: "
-                         f"{exc}.") from exc
+        raise _invalid(regex, _re2_description(exc.msg)) from exc
+
+
+def _invalid(regex: str, description: str) -> KwireError:
+    return KwireError(ErrorCode.INVALID_REGULAR_EXPRESSION,
+                      f"SubscribedTopicRegex `{regex}` is not a valid regular expression: "
+                      f"{description}.")
+
+
+# Python's error -> RE2/J's PatternSyntaxException description.
+_RE2_DESCRIPTIONS = (
+    ("unterminated character set", "missing closing ]"),
+    ("nothing to repeat", "missing argument to repetition operator"),
+    ("multiple repeat", "invalid nested repetition operator"),
+    ("missing ), unterminated subpattern", "missing closing )"),
+    ("unbalanced parenthesis", "unexpected )"),
+    ("bad character range", "invalid character class range"),
+    ("bad escape", "invalid escape sequence"),
+)
+
+
+def _re2_description(message: str) -> str:
+    for python, re2 in _RE2_DESCRIPTIONS:
+        if message.startswith(python):
+            return re2
+    return message
 
 
 def resolve(regex: str, topic_names: Iterable[str]) -> frozenset[str]:

@@ -34,7 +34,10 @@ class ConsumerRegexMixin(CoordinatorBase):
                              old: ConsumerGroupMember, new: ConsumerGroupMember,
                              now_ms: int) -> RegexStatus:
         """Called after the member's subscription record was applied: `group` already
-        counts `new`'s regex and no longer `old`'s."""
+        counts `new`'s regex and no longer `old`'s. The refresh decision reads the
+        resolved regexes as they were before this heartbeat, as Kafka's does (its
+        records are applied after the call)."""
+        resolved = dict(group.resolved_regexes)
         before, after = old.subscribed_topic_regex, new.subscribed_topic_regex
         status = RegexStatus.NO_CHANGE
         require_refresh = False
@@ -48,7 +51,7 @@ class ConsumerRegexMixin(CoordinatorBase):
                     # The first member with this regex (Kafka validated it then; here
                     # check_new_regex did, before any write).
                     require_refresh = True
-                elif after in group.resolved_regexes:
+                elif after in resolved:
                     status = RegexStatus.UPDATED_AND_RESOLVED
             elif before:
                 status = RegexStatus.UPDATED_AND_RESOLVED
@@ -56,12 +59,18 @@ class ConsumerRegexMixin(CoordinatorBase):
             return status
         if regex_key(group.group_id) in self.timers:
             return status
-        last = max((r.timestamp_ms for r in group.resolved_regexes.values()), default=-1)
-        if now_ms <= last + MIN_REFRESH_INTERVAL_MS:
+        # Kafka learns of new topics as they are created (onMetadataUpdate); kwire looks
+        # now, so a topic created since the last call counts on this heartbeat.
+        self.topics(now_ms)
+        # Every regex of a group is resolved at once: the first one's time and version
+        # are the group's (Kafka's lastResolvedRegularExpression*).
+        first = next(iter(resolved.values()), None)
+        if first is not None and now_ms <= first.timestamp_ms + MIN_REFRESH_INTERVAL_MS:
             return status
-        last_version = min((r.version for r in group.resolved_regexes.values()), default=-1)
+        last = -(2**63) if first is None else first.timestamp_ms
+        last_version = 0 if first is None else first.version
         require_refresh = (require_refresh
-                           or len(counts) != len(group.resolved_regexes)
+                           or len(counts) != len(resolved)
                            or last_version < self.topics_version
                            or now_ms > last + self.consumer_regex_refresh_interval_ms)
         if require_refresh and counts:

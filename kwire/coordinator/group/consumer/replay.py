@@ -36,6 +36,7 @@ def apply_record(groups: dict[str, ConsumerGroup], key: ConsumerGroupKey,
         if value is None:
             return
         group = groups[key.group_id] = ConsumerGroup(key.group_id)
+    group.persisted = True
     if isinstance(key, ConsumerGroupMetadataKey):
         if value is None:
             del groups[key.group_id]

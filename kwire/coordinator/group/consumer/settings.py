@@ -20,6 +20,7 @@ class ConsumerGroupSettings:
     assignors: tuple[str, ...] = ("uniform", "range")  # group.consumer.assignors
     migration_policy: MigrationPolicy = MigrationPolicy.BIDIRECTIONAL
     regex_refresh_interval_ms: int = 600_000  # group.consumer.regex.refresh.interval.ms
+    assignment_interval_ms: int = 1_000  # group.consumer.assignment.interval.ms
 
 
 def consumer_group_settings(config: _Config) -> ConsumerGroupSettings:
@@ -31,6 +32,7 @@ def consumer_group_settings(config: _Config) -> ConsumerGroupSettings:
         assignors=tuple(config_list(config["group.consumer.assignors"])),
         migration_policy=MigrationPolicy(str(config["group.consumer.migration.policy"]).lower()),
         regex_refresh_interval_ms=int(str(config["group.consumer.regex.refresh.interval.ms"])),
+        assignment_interval_ms=int(str(config["group.consumer.assignment.interval.ms"])),
     )
 
 

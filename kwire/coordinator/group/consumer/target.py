@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from kwire.coordinator.group.consumer.assignors import java_order
 from kwire.coordinator.group.consumer.assignors.api import (
     GroupAssignment,
     GroupSpec,
@@ -69,7 +70,8 @@ def compute_target_assignment(group: ConsumerGroup, group_epoch: int,
                          f"Failed to compute a new target assignment for epoch {group_epoch}: "
                          f"{exc}") from exc
     records: list[Record] = []
-    for member_id in specs:
+    # Kafka walks its HashMap of member specs: the records come in that order.
+    for member_id in java_order.put_order(specs, java_order.string_hash):
         new = assigned.get(member_id, {})
         if dict(new) != dict(group.target_assignment.get(member_id, {})) \
                 or member_id not in group.target_assignment:

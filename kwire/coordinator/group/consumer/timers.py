@@ -18,3 +18,13 @@ def revocation_key(group_id: str, member_id: str) -> TimerKey:
 def regex_key(group_id: str) -> TimerKey:
     """A resolution of the group's regexes, armed at once (Kafka's executor task)."""
     return ("consumer_regex", group_id)
+
+
+def join_key(group_id: str, member_id: str) -> TimerKey:
+    """A classic member in a consumer group must rejoin within its rebalance timeout."""
+    return ("consumer_join", group_id, member_id)
+
+
+def sync_key(group_id: str, member_id: str) -> TimerKey:
+    """A classic member in a consumer group must sync within its rebalance timeout."""
+    return ("consumer_sync", group_id, member_id)
