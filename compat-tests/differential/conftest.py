@@ -38,6 +38,11 @@ COMMON_SETTINGS: dict[str, str] = {
     "log.retention.hours": "168",
     "log.cleanup.policy": "delete",
     "compression.type": "producer",
+    # KIP-848 (diff_sc_consumer_groups): ConsumerGroupHeartbeat/Describe on both. This is
+    # Kafka 4.4's default list, so Kafka runs as it does unset; kwire's default is
+    # classic,consumer and it accepts "streams" (no streams groups: ignored), so
+    # DescribeConfigs shows the same value on both.
+    "group.coordinator.rebalance.protocols": "classic,consumer,streams",
 }
 
 

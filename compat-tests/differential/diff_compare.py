@@ -29,6 +29,12 @@ _DAY_MS = 86_400_000
 _MILLIS_RE = re.compile(r"-?\b\d{13,19}\b")
 _LONG_MAX = 2**63 - 1
 _MEMBER_RE = re.compile(r"^(.*?)-?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+# Kafka's Uuid.toString (22 url-safe base64 characters): KIP-848 member ids, which the
+# broker generates at ConsumerGroupHeartbeat v0 and the client at v1.
+_KAFKA_UUID_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
+# The same inside an error message ("Member <id> is not a member of group ..."); a
+# generated id mixes upper and lower case, which names in scenarios do not.
+_KAFKA_UUID_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{22}(?![A-Za-z0-9_-])")
 # Masked outright: values that depend on the process, the host or the clock.
 _MASKED = {"throttle_time", "port", "cluster_id", "log_dir", "total_bytes", "usable_bytes"}
 # field -> (placeholder kind, values that mean "none" and stay as they are)
@@ -39,7 +45,10 @@ _MAPPED_IDS: dict[str, tuple[str, tuple[Any, ...]]] = {
 }
 _MEMBER_FIELDS = {"member_id", "leader", "group_instance_id_generated"}
 _KEYS = ("name", "api_key", "partition_index", "partition", "index", "group_id", "resource_name",
-         "topic_name", "member_id", "key", "broker_id", "node_id", "topic")
+         "topic_name", "member_id", "key", "broker_id", "node_id", "topic",
+         # last: KIP-848 assignments list topics by (masked) id only, in each broker's
+         # hash order of its own random ids
+         "topic_id")
 
 
 class Normalizer:
@@ -63,6 +72,12 @@ class Normalizer:
             return "<now-Long.MAX_VALUE>"
         return m.group()
 
+    def _member_in_text(self, m: re.Match[str]) -> str:
+        token = m.group()
+        if any(c.isupper() for c in token) and any(c.islower() for c in token):
+            return self.ident("member", token)
+        return token
+
     def __call__(self, value: Any, name: str = "") -> Any:
         if isinstance(value, dict):
             return {k: self(v, k) for k, v in value.items()}
@@ -76,6 +91,10 @@ class Normalizer:
             m = _MEMBER_RE.match(value)
             if m:
                 return f"{m.group(1)}-{self.ident('member', value)}"
+            if _KAFKA_UUID_RE.match(value):
+                return self.ident("member", value)
+        if name == "error_message" and isinstance(value, str):
+            value = _KAFKA_UUID_IN_TEXT.sub(self._member_in_text, value)
         if isinstance(value, str) and _MILLIS_RE.search(value):
             # wall-clock milliseconds inside a message (e.g. a timestamp range)
             return _MILLIS_RE.sub(self._clock_number, value)

@@ -16,6 +16,7 @@ from typing import Any
 
 import diff_sc_admin  # noqa: F401 - registers scenarios
 import diff_sc_basic  # noqa: F401
+import diff_sc_consumer_groups  # noqa: F401
 import diff_sc_describe_topic_partitions  # noqa: F401
 import diff_sc_fetch  # noqa: F401
 import diff_sc_groups  # noqa: F401

@@ -15,7 +15,7 @@ from kwire.coordinator.group.classic_group import ClassicGroup, ClassicGroupMemb
 from kwire.coordinator.group.consumer.assignors import ASSIGNORS
 from kwire.coordinator.group.consumer.group import ConsumerGroup
 from kwire.coordinator.group.consumer.settings import ConsumerGroupSettings
-from kwire.coordinator.group.consumer.topics import EMPTY_TOPICS, TopicsImage
+from kwire.coordinator.group.consumer.topics import EMPTY_TOPICS, TopicsImage, changed_topics
 from kwire.coordinator.group.effects import (
     CancelTimer,
     EffectsBuilder,
@@ -105,7 +105,7 @@ class CoordinatorBase:
         # Member epoch each armed revocation timer was armed for.
         self.revocation_epochs: dict[TimerKey, int] = {}
         self._topics = topics
-        self._topic_names: frozenset[str] = frozenset()
+        self._topics_seen: TopicsImage | None = None
         # Moves on (to the wall clock) whenever a topic appears: regexes resolved at
         # an older version are resolved again (Kafka's lastMetadataImageWithNewTopics).
         self.topics_version = 0
@@ -113,12 +113,21 @@ class CoordinatorBase:
     # -- topics ---------------------------------------------------------------------------
 
     def topics(self, now_ms: int | None = None) -> TopicsImage:
-        """The topics as the broker's metadata has them now."""
+        """The topics as the broker's metadata has them now. When they changed since
+        the last look, consumer groups subscribed to a changed topic will recompute
+        their metadata hash on their next heartbeat (Kafka's onMetadataUpdate)."""
         image = self._topics()
-        names = frozenset(image.by_name)
-        if not names <= self._topic_names:
-            self.topics_version = max(self.topics_version + 1, now_ms or 0)
-        self._topic_names = names
+        last = self._topics_seen
+        if image is not last:
+            self._topics_seen = image
+            if last is not None:
+                if not frozenset(image.by_name) <= frozenset(last.by_name):
+                    self.topics_version = max(self.topics_version + 1, now_ms or 0)
+                changed = changed_topics(last, image)
+                if changed:
+                    for group in self.consumer_groups.values():
+                        if any(group.is_subscribed_to(name) for name in changed):
+                            group.request_metadata_refresh()
         return image
 
     def consumer_session_timeout_for(self, group_id: str) -> int:

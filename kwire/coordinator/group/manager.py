@@ -59,6 +59,9 @@ OFFSETS_TOPIC_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": "10485760
 # Kafka's offsets.topic.num.partitions default.
 DEFAULT_OFFSETS_TOPIC_PARTITIONS = 50
 
+# Timers that stand for Kafka's background executor tasks, run at once (_call).
+BACKGROUND_TIMERS = frozenset({"consumer_regex"})
+
 # One coordinator operation: (the shard's coordinator, the response token, now_ms).
 Call = Callable[["GroupCoordinator", object, int], Effects]
 
@@ -268,7 +271,20 @@ class GroupManager:
                 await self._load_locked(shard)
             effects = op(shard.coordinator, token, self._host.now_ms())
             await self._apply(shard, effects)
+            await self._run_background_work(shard, effects)
         return await token
+
+    async def _run_background_work(self, shard: _Shard, effects: Effects) -> None:
+        """Work a call armed to run at once in the background (a consumer group's regex
+        resolution, Kafka's executor task) runs before the shard is let go: the call
+        has its answer already, and the next request sees the result, as it does in
+        Kafka, where the executor finishes long before the next request arrives."""
+        now = self._host.now_ms()
+        for timer in effects.timers:
+            if (isinstance(timer, ScheduleTimer) and timer.key[0] in BACKGROUND_TIMERS
+                    and timer.deadline_ms <= now and timer.key in shard.timers):
+                shard.timers.pop(timer.key).cancel()
+                await self._apply(shard, shard.coordinator.on_timer(timer.key, now))
 
     async def _apply(self, shard: _Shard, effects: Effects) -> None:
         if effects.records:

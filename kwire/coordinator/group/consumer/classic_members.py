@@ -53,6 +53,7 @@ class ClassicMembersMixin(ConsumerHeartbeatMixin):
             protocols: Sequence[tuple[str, bytes]], session_timeout_ms: int,
             rebalance_timeout_ms: int, client_id: str, client_host: str,
             require_known_member_id: bool) -> None:
+        self.topics(now_ms)  # marks groups whose subscribed topics changed (see heartbeat)
         try:
             self._classic_join(fx, token, now_ms, group, member_id, instance_id, protocol_type,
                                tuple(protocols), session_timeout_ms, rebalance_timeout_ms,
@@ -103,7 +104,7 @@ class ClassicMembersMixin(ConsumerHeartbeatMixin):
             names_changed = updated.subscribed_topic_names != member.subscribed_topic_names
         regex_status = self.maybe_update_regexes(fx, group, member, updated, now_ms)
         bump = names_changed or regex_status.value != "no_change"
-        group_epoch = self.update_subscription_metadata(fx, group, bump)
+        group_epoch = self.update_subscription_metadata(fx, group, bump, now_ms)
         target_epoch, target = self.maybe_update_target(fx, group, group_epoch, updated, now_ms)
         topics = self.topics(now_ms)
         owned_by_id: dict[uuid.UUID, list[int]] = {}

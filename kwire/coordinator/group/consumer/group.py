@@ -62,10 +62,11 @@ class ConsumerGroup:
     # (topic id, partition) -> epoch of the member owning (or revoking) it.
     partition_epochs: PartitionEpochs = field(default_factory=PartitionEpochs)
     has_subscription_metadata_record: bool = False
-    # Kafka's metadata refresh deadline: the group's subscription metadata (hash) is
-    # checked again once it passed or the group epoch moved on.
+    # Kafka's metadata refresh deadline (not stored: a loaded group starts expired):
+    # the subscribed topics' hash is computed again once it passed, or when the
+    # group epoch went below the epoch it was set at.
     metadata_refresh_deadline_ms: int = 0
-    metadata_refresh_epoch: int = -1
+    metadata_refresh_epoch: int = 0
     # Set once a record of the group was applied: a group created for a heartbeat
     # that then failed before writing anything is forgotten (Kafka never stored it).
     persisted: bool = False
@@ -81,6 +82,17 @@ class ConsumerGroup:
         if any(not m.is_reconciled_to(self.assignment_epoch) for m in self.members.values()):
             return ConsumerGroupState.RECONCILING
         return ConsumerGroupState.STABLE
+
+    def has_metadata_expired(self, now_ms: int) -> bool:
+        return (now_ms >= self.metadata_refresh_deadline_ms
+                or self.group_epoch < self.metadata_refresh_epoch)
+
+    def set_metadata_refresh_deadline(self, deadline_ms: int, group_epoch: int) -> None:
+        self.metadata_refresh_deadline_ms, self.metadata_refresh_epoch = deadline_ms, group_epoch
+
+    def request_metadata_refresh(self) -> None:
+        """A subscribed topic changed (Kafka's onMetadataUpdate)."""
+        self.metadata_refresh_deadline_ms, self.metadata_refresh_epoch = 0, 0
 
     def current_partition_epoch(self, topic_id: uuid.UUID, partition: int) -> int:
         return self.partition_epochs.current_partition_epoch(topic_id, partition)

@@ -50,6 +50,9 @@ from kwire.coordinator.group.effects import EffectsBuilder
 from kwire.errors import ErrorCode, KwireError
 
 LEAVE_GROUP_MEMBER_EPOCH = -1
+# Kafka sets the metadata refresh deadline Integer.MAX_VALUE ms ahead: the group's
+# metadata is looked at again only when a subscribed topic changes.
+NO_DEADLINE_MS = 2**31 - 1
 LEAVE_GROUP_STATIC_MEMBER_EPOCH = -2
 
 
@@ -75,6 +78,9 @@ class ConsumerHeartbeatMixin(ConsumerRegexMixin, ConsumerConversionMixin):
     def consumer_group_heartbeat(self, token: object, now_ms: int,
                                  request: HeartbeatRequest) -> EffectsBuilder:
         fx = EffectsBuilder()
+        # Look at the topics first: a change since the last call marks the groups
+        # subscribed to it for a metadata refresh (Kafka learns of it as it happens).
+        self.topics(now_ms)
         try:
             if request.member_epoch in (LEAVE_GROUP_MEMBER_EPOCH,
                                         LEAVE_GROUP_STATIC_MEMBER_EPOCH):
@@ -125,7 +131,7 @@ class ConsumerHeartbeatMixin(ConsumerRegexMixin, ConsumerConversionMixin):
         assignor_changed = self._preferred_assignor(group) != assignor_before
         bump = (names_changed or regex_status is RegexStatus.UPDATED_AND_RESOLVED
                 or assignor_changed)
-        group_epoch = self.update_subscription_metadata(fx, group, bump)
+        group_epoch = self.update_subscription_metadata(fx, group, bump, now_ms)
         target_epoch, target = self.maybe_update_target(fx, group, group_epoch, updated, now_ms)
         has_subscription_changed = names_changed or regex_status is not RegexStatus.NO_CHANGE
         updated = self.maybe_reconcile(fx, group, group.members.get(updated.member_id, updated),
@@ -213,15 +219,20 @@ class ConsumerHeartbeatMixin(ConsumerRegexMixin, ConsumerConversionMixin):
         return group.preferred_server_assignor() or self.consumer_default_assignor
 
     def update_subscription_metadata(self, fx: EffectsBuilder, group: ConsumerGroup,
-                                     bump: bool) -> int:
-        """Kafka's updateSubscriptionMetadata: the group epoch moves on when asked
-        (`bump`) or when the subscribed topics' metadata changed."""
+                                     bump: bool, now_ms: int) -> int:
+        """Kafka's updateSubscriptionMetadata, run when the epoch must move on
+        (`bump`) or the group's metadata expired (a subscribed topic changed, or the
+        group was just created or loaded): the group epoch also moves on when the
+        subscribed topics' metadata hash changed."""
+        if not bump and not group.has_metadata_expired(now_ms):
+            return group.group_epoch
         subscribed = set().union(*group.subscriptions().values()) if group.members else set()
-        hashed = metadata_hash(subscribed, self.topics())
+        hashed = metadata_hash(subscribed, self.topics(now_ms))
         epoch = group.group_epoch
         if bump or hashed != group.metadata_hash:
             epoch += 1
             self.write(fx, writes.group_epoch(group.group_id, epoch, hashed))
+        group.set_metadata_refresh_deadline(now_ms + NO_DEADLINE_MS, epoch)
         if group.has_subscription_metadata_record:
             self.write(fx, writes.subscription_metadata_tombstone(group.group_id))
         return epoch

@@ -95,4 +95,6 @@ class ConsumerRegexMixin(CoordinatorBase):
         subscribed = set().union(*group.subscriptions().values()) if group.members else set()
         hashed = metadata_hash(subscribed, topics)
         if bump or hashed != group.metadata_hash:
-            self.write(fx, writes.group_epoch(group.group_id, group.group_epoch + 1, hashed))
+            epoch = group.group_epoch + 1
+            self.write(fx, writes.group_epoch(group.group_id, epoch, hashed))
+            group.set_metadata_refresh_deadline(now_ms + 2**31 - 1, epoch)

@@ -58,3 +58,9 @@ def metadata_hash(subscribed: Iterable[str], topics: TopicsImage) -> int:
         if topic is not None:
             hashes[name] = topic_hash(topic.topic_id, name, [()] * topic.partitions)
     return group_hash(hashes)
+
+
+def changed_topics(old: TopicsImage, new: TopicsImage) -> set[str]:
+    """Names of topics created, deleted or changed (id or partition count)."""
+    return {name for name in set(old.by_name) | set(new.by_name)
+            if old.by_name.get(name) != new.by_name.get(name)}
