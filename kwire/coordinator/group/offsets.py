@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from kwire.coordinator.group.base import OffsetAndMetadata
 from kwire.coordinator.group.classic_group import ClassicGroup
-from kwire.coordinator.group.consumer.group import ConsumerGroup, ConsumerGroupState
+from kwire.coordinator.group.consumer.group import ConsumerGroupState
 from kwire.coordinator.group.consumer.groups import ConsumerGroupsMixin
 from kwire.coordinator.group.effects import Effects, EffectsBuilder
 from kwire.coordinator.group.rebalance import (
@@ -47,39 +47,6 @@ from kwire.errors import ErrorCode
 
 # (topic, partition, committed_offset, committed_leader_epoch, committed_metadata)
 CommitEntry = tuple[str, int, int, int, str | None]
-
-
-def validate_consumer_commit(group: ConsumerGroup, member_id: str, member_epoch: int,
-                             api_version: int) -> ErrorCode:
-    """Kafka's ConsumerGroup.validateOffsetCommit, at the member level; a commit with
-    an older epoch is then checked partition by partition."""
-    if member_epoch < 0 and not group.members:
-        return ErrorCode.NONE
-    member = group.members.get(member_id)
-    if member is None:
-        return ErrorCode.UNKNOWN_MEMBER_ID
-    if not member.uses_classic_protocol() and api_version < 9:
-        return ErrorCode.UNSUPPORTED_VERSION
-    if member_epoch > member.member_epoch:
-        return (ErrorCode.ILLEGAL_GENERATION if member.uses_classic_protocol()
-                else ErrorCode.STALE_MEMBER_EPOCH)
-    # Equal: accepted. Older: each partition is checked (_stale_partition_check).
-    return ErrorCode.NONE
-
-
-def validate_consumer_fetch(group: ConsumerGroup, member_id: str | None,
-                            member_epoch: int) -> ErrorCode:
-    """Kafka's ConsumerGroup.validateOffsetFetch: a fetch that names a member (v9+)
-    must come from that member at its current epoch."""
-    if member_id is None and member_epoch < 0:
-        return ErrorCode.NONE
-    member = group.members.get(member_id or "")
-    if member is None:
-        return ErrorCode.UNKNOWN_MEMBER_ID
-    if member_epoch != member.member_epoch:
-        return (ErrorCode.ILLEGAL_GENERATION if member.uses_classic_protocol()
-                else ErrorCode.STALE_MEMBER_EPOCH)
-    return ErrorCode.NONE
 
 
 def _java_length(s: str) -> int:
@@ -217,7 +184,8 @@ class OffsetsMixin(RebalanceMixin, ConsumerGroupsMixin):
             return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
         consumer = self.consumer_groups.get(group_id)
         if consumer is not None:
-            return validate_consumer_commit(consumer, member_id, generation_id, api_version)
+            return consumer.validate_offset_commit(member_id, group_instance_id, generation_id,
+                                                   transactional=False, api_version=api_version)
         group = self.groups.get(group_id)
         if group is None:
             if generation_id >= 0:
@@ -286,7 +254,7 @@ class OffsetsMixin(RebalanceMixin, ConsumerGroupsMixin):
             return fx.build()
         consumer = self.consumer_groups.get(group_id)
         if consumer is not None:
-            error = validate_consumer_fetch(consumer, member_id, member_epoch)
+            error = consumer.validate_offset_fetch(member_id, member_epoch)
             if error is not ErrorCode.NONE:
                 fx.respond(token, OffsetFetchResponse(group_id, error))
                 return fx.build()

@@ -29,7 +29,6 @@ from collections.abc import Sequence
 
 from kwire.coordinator.group.base import OffsetAndMetadata
 from kwire.coordinator.group.classic_group import ClassicGroup
-from kwire.coordinator.group.consumer.group import ConsumerGroup
 from kwire.coordinator.group.effects import Effects, EffectsBuilder, TxnProducer
 from kwire.coordinator.group.offsets import CommitEntry, OffsetsMixin, _java_length
 from kwire.coordinator.group.records import (
@@ -77,13 +76,14 @@ class TxnOffsetsMixin(OffsetsMixin):
             )
             return fx.build()
         before = self.pending.snapshot(producer_id)
+        stale = self._stale_partition_check(group_id, member_id, generation_id)
         results = []
         for topic, partition, offset, leader_epoch, metadata in offsets:
             text = metadata if metadata is not None else ""
-            if _java_length(text) > self.offset_metadata_max_bytes:
+            code = stale(topic, partition)
+            if code is ErrorCode.NONE and _java_length(text) > self.offset_metadata_max_bytes:
                 code = ErrorCode.OFFSET_METADATA_TOO_LARGE
-            else:
-                code = ErrorCode.NONE
+            elif code is ErrorCode.NONE:
                 value = OffsetAndMetadata(offset, leader_epoch, text, now_ms)
                 fx.append(
                     offset_commit_record(
@@ -118,8 +118,8 @@ class TxnOffsetsMixin(OffsetsMixin):
             return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
         consumer = self.consumer_groups.get(group_id)
         if consumer is not None:
-            return validate_txn_consumer_commit(consumer, member_id, group_instance_id,
-                                                generation_id)
+            return consumer.validate_offset_commit(member_id, group_instance_id, generation_id,
+                                                   transactional=True)
         group = self.groups.get(group_id)
         if group is None:
             if generation_id >= 0:
@@ -174,20 +174,3 @@ class TxnOffsetsMixin(OffsetsMixin):
     ) -> OffsetAndMetadata | None:
         """A pending transactional offset (read-only use: tests)."""
         return self.pending.get(producer_id, group_id, topic, partition)
-
-
-def validate_txn_consumer_commit(group: ConsumerGroup, member_id: str,
-                                 group_instance_id: str | None, member_epoch: int) -> ErrorCode:
-    """Kafka's ConsumerGroup.validateOffsetCommit for TxnOffsetCommit: a commit
-    without a member is taken; a member's must carry its current epoch."""
-    if member_epoch < 0 and not group.members:
-        return ErrorCode.NONE
-    if member_epoch == -1 and member_id == "" and group_instance_id is None:
-        return ErrorCode.NONE
-    member = group.members.get(member_id)
-    if member is None:
-        return ErrorCode.UNKNOWN_MEMBER_ID
-    if member_epoch != member.member_epoch:
-        return (ErrorCode.ILLEGAL_GENERATION if member.uses_classic_protocol()
-                else ErrorCode.STALE_MEMBER_EPOCH)
-    return ErrorCode.NONE

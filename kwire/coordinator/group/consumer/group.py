@@ -27,6 +27,11 @@ from kwire.coordinator.group.consumer.member import (
     EpochAssignment,
 )
 from kwire.coordinator.group.consumer.partition_epochs import PartitionEpochs
+from kwire.errors import ErrorCode
+
+# Kafka sets the metadata refresh deadline Integer.MAX_VALUE ms ahead: the group's
+# metadata is looked at again only when a subscribed topic changes.
+NO_DEADLINE_MS = 2**31 - 1
 
 
 class ConsumerGroupState(enum.Enum):
@@ -82,6 +87,39 @@ class ConsumerGroup:
         if any(not m.is_reconciled_to(self.assignment_epoch) for m in self.members.values()):
             return ConsumerGroupState.RECONCILING
         return ConsumerGroupState.STABLE
+
+    def validate_offset_commit(self, member_id: str, instance_id: str | None,
+                               member_epoch: int, *, transactional: bool,
+                               api_version: int = 9) -> ErrorCode:
+        """Kafka's ConsumerGroup.validateOffsetCommit, at the member level. A commit with
+        an older epoch passes here; its partitions are then checked one by one against
+        the epochs at which the member got them (the caller's part)."""
+        if member_epoch < 0 and not self.members:
+            return ErrorCode.NONE
+        if transactional and member_epoch == -1 and member_id == "" and instance_id is None:
+            return ErrorCode.NONE
+        member = self.members.get(member_id)
+        if member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if not transactional and not member.uses_classic_protocol() and api_version < 9:
+            return ErrorCode.UNSUPPORTED_VERSION
+        if member_epoch > member.member_epoch:
+            return (ErrorCode.ILLEGAL_GENERATION if member.uses_classic_protocol()
+                    else ErrorCode.STALE_MEMBER_EPOCH)
+        return ErrorCode.NONE
+
+    def validate_offset_fetch(self, member_id: str | None, member_epoch: int) -> ErrorCode:
+        """Kafka's ConsumerGroup.validateOffsetFetch: a fetch that names a member (v9+)
+        must come from that member at its current epoch."""
+        if member_id is None and member_epoch < 0:
+            return ErrorCode.NONE
+        member = self.members.get(member_id or "")
+        if member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if member_epoch != member.member_epoch:
+            return (ErrorCode.ILLEGAL_GENERATION if member.uses_classic_protocol()
+                    else ErrorCode.STALE_MEMBER_EPOCH)
+        return ErrorCode.NONE
 
     def has_metadata_expired(self, now_ms: int) -> bool:
         return (now_ms >= self.metadata_refresh_deadline_ms

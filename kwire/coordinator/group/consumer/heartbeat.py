@@ -5,7 +5,7 @@ One heartbeat, in Kafka's order:
    member id, static by instance id: a static member rejoining replaces its
    predecessor); check the member epoch (FENCED_MEMBER_EPOCH);
 2. store the member's subscription when it changed; resolve a new regular
-   expression (in the background, as Kafka's executor does: `regex.py`);
+   expression (in a call of its own, as Kafka's executor does: `regex_refresh.py`);
 3. bump the group epoch when the subscriptions, the preferred assignor or the
    subscribed topics' metadata changed;
 4. compute a new target assignment when the group epoch is ahead of it (`target.py`);
@@ -32,7 +32,7 @@ from kwire.coordinator.group.consumer.current_assignment import (
     SubscribedTopics,
     reconcile,
 )
-from kwire.coordinator.group.consumer.group import ConsumerGroup
+from kwire.coordinator.group.consumer.group import NO_DEADLINE_MS, ConsumerGroup
 from kwire.coordinator.group.consumer.member import (
     Assignment,
     ConsumerGroupMember,
@@ -50,9 +50,6 @@ from kwire.coordinator.group.effects import EffectsBuilder
 from kwire.errors import ErrorCode, KwireError
 
 LEAVE_GROUP_MEMBER_EPOCH = -1
-# Kafka sets the metadata refresh deadline Integer.MAX_VALUE ms ahead: the group's
-# metadata is looked at again only when a subscribed topic changes.
-NO_DEADLINE_MS = 2**31 - 1
 LEAVE_GROUP_STATIC_MEMBER_EPOCH = -2
 
 

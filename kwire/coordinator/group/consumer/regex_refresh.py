@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from kwire.coordinator.group.base import CoordinatorBase
 from kwire.coordinator.group.consumer import writes
-from kwire.coordinator.group.consumer.group import ConsumerGroup, ResolvedRegularExpression
+from kwire.coordinator.group.consumer.group import (
+    NO_DEADLINE_MS,
+    ConsumerGroup,
+    ResolvedRegularExpression,
+)
 from kwire.coordinator.group.consumer.member import ConsumerGroupMember
 from kwire.coordinator.group.consumer.regex import (
     MIN_REFRESH_INTERVAL_MS,
@@ -97,4 +101,4 @@ class ConsumerRegexMixin(CoordinatorBase):
         if bump or hashed != group.metadata_hash:
             epoch = group.group_epoch + 1
             self.write(fx, writes.group_epoch(group.group_id, epoch, hashed))
-            group.set_metadata_refresh_deadline(now_ms + 2**31 - 1, epoch)
+            group.set_metadata_refresh_deadline(now_ms + NO_DEADLINE_MS, epoch)
