@@ -1,15 +1,19 @@
-"""Helpers of test_consumer_protocol.py (KIP-848: ConsumerGroupHeartbeat 68,
-ConsumerGroupDescribe 69, `group.protocol=consumer` on the clients).
+"""Helpers of test_consumer_protocol.py and test_consumer_protocol_java.py (KIP-848:
+ConsumerGroupHeartbeat 68, ConsumerGroupDescribe 69, `group.protocol=consumer` on the
+clients).
 
 - TARGET_SETTINGS: the broker settings every target broker gets, kwire and the
   reference Kafka alike (Kafka's names).
+- target_fixture(): the modules' `target` fixture, the broker under test: a kwire
+  of the module's own, or a reference Kafka 4.4 (KWIRE_VS_KAFKA=1).
 - api_versions(): the broker's ApiVersions v0 answer, so a broker that does not
   advertise the KIP-848 APIs fails the tests at once instead of leaving clients
   retrying until a wait times out.
 - ConsumerGroupMonitor: describe_consumer_groups (confluent-kafka's AdminClient:
   ConsumerGroupDescribe for consumer groups, DescribeGroups for classic ones)
-  every `interval` s, as groups_support.Snapshot (plus the group type), so the
-  same waits serve both protocols.
+  every `interval` s, a groups_support.GroupPoller: its answers read as
+  groups_support.Snapshot (plus the group type), so the same waits serve both
+  protocols.
 - longest_pause(): the longest gap between consecutive records a member received
   inside a time window.
 """
@@ -17,16 +21,18 @@ ConsumerGroupDescribe 69, `group.protocol=consumer` on the clients).
 from __future__ import annotations
 
 import json
+import os
 import socket
 import struct
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from confluent_kafka.admin import AdminClient
-from groups_support import Rec, Snapshot, wait_for
+from groups_support import GroupPoller, Rec, Snapshot, wait_for
+from harness import KafkaRefProcess, KafkaTools, KwireProcess
 
 CONSUMER_GROUP_HEARTBEAT = 68
 CONSUMER_GROUP_DESCRIBE = 69
@@ -45,6 +51,51 @@ TARGET_SETTINGS: dict[str, str] = {
     "group.consumer.min.heartbeat.interval.ms": "500",
     "group.initial.rebalance.delay.ms": "0",
 }
+
+VS_KAFKA = bool(os.environ.get("KWIRE_VS_KAFKA"))
+
+
+def target_fixture(tmp_prefix: str) -> Any:
+    """The module-scoped `target` fixture of a KIP-848 test module (`target =
+    target_fixture("kip848")`): the bootstrap of the broker under test, started with
+    TARGET_SETTINGS, one per parameter:
+      kwire   a kwire of the module's own (--log-storage honoured); --bootstrap: that
+              broker; --process-broker kafka: a reference Kafka;
+      kafka44 a real Apache Kafka 4.4.0 from the Maven jars, only with KWIRE_VS_KAFKA=1.
+    Its data and log go to a tmp dir named `tmp_prefix`-<parameter>."""
+
+    # The Kafka 4.4 reference is a parameter only when asked for (KWIRE_VS_KAFKA=1):
+    # it checks the tests themselves, it is not part of the suite.
+    params: list[Any] = ["kwire"]
+    if VS_KAFKA:
+        params.append(pytest.param("kafka44", marks=[pytest.mark.java]))
+
+    @pytest.fixture(scope="module", params=params)
+    def target(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+        """Bootstrap of the broker under test, started with TARGET_SETTINGS."""
+        if request.param == "kwire" and request.config.getoption("--bootstrap"):
+            yield request.config.getoption("--bootstrap")
+            return
+        root = tmp_path_factory.mktemp(f"{tmp_prefix}-{request.param}")
+        proc: KwireProcess
+        if request.param == "kafka44" or request.config.getoption("--process-broker") == "kafka":
+            tools: KafkaTools = request.getfixturevalue("kafka_tools")
+            proc = KafkaRefProcess(root / "data", root / "broker.log", tools, TARGET_SETTINGS)
+        else:
+            settings = dict(TARGET_SETTINGS)
+            if request.config.getoption("--log-storage") == "bookkeeper":
+                env = request.getfixturevalue("bookkeeper")
+                settings.update({"log.storage": "bookkeeper",
+                                 "zookeeper.connect": env.zk_connect_with_chroot(env.new_chroot())})
+            proc = KwireProcess(root / "data", root / "broker.log", settings)
+        proc.start()
+        try:
+            yield proc.bootstrap
+        finally:
+            proc.close()
+
+    return target
 
 
 def api_versions(bootstrap: str, timeout: float = 5.0) -> dict[int, tuple[int, int]]:
@@ -125,66 +176,36 @@ def admin(bootstrap: str) -> AdminClient:
     return AdminClient({"bootstrap.servers": bootstrap, "client.id": "compat-kip848-admin"})
 
 
-class ConsumerGroupMonitor(threading.Thread):
-    """describe_consumer_groups every `interval` s; the same interface as
-    groups_support.GroupMonitor (all / first_after / wait / history) plus views()."""
+class ConsumerGroupMonitor(GroupPoller):
+    """describe_consumer_groups every `interval` s; groups_support.GroupMonitor's
+    interface (all / first_after / wait / history) plus views() and wait_view()."""
+
+    title = "describe_consumer_groups"
+    history_lines = 40
+    stop_wait = 15.0
 
     def __init__(self, bootstrap: str, group: str, topic: str, interval: float = 0.2) -> None:
-        super().__init__(name=f"cg-monitor-{group}", daemon=True)
+        super().__init__(f"cg-monitor-{group}", interval)
         self.adm = admin(bootstrap)
-        self.group, self.topic, self.interval = group, topic, interval
-        self._views: list[GroupView] = []
-        self.errors: list[str] = []
-        self.lock = threading.Lock()
-        self.halt = threading.Event()
+        self.group, self.topic = group, topic
 
-    def run(self) -> None:
-        while not self.halt.is_set():
-            try:
-                v = describe(self.adm, self.group, self.topic, timeout=5.0)
-                with self.lock:
-                    self._views.append(v)
-            except Exception as exc:  # a busy broker, a group not created yet
-                with self.lock:
-                    self.errors.append(repr(exc))
-            self.halt.wait(self.interval)
+    def describe_once(self) -> GroupView:
+        return describe(self.adm, self.group, self.topic, timeout=5.0)
 
-    def stop(self) -> None:
-        self.halt.set()
-        self.join(15)
+    def snapshot_of(self, answer: Any) -> Snapshot:
+        return answer.snapshot()
+
+    def shape_of(self, answer: Any) -> str:
+        return f"{answer.type} {answer.snapshot().shape()}"
 
     def views(self) -> list[GroupView]:
-        with self.lock:
-            return list(self._views)
-
-    def all(self) -> list[Snapshot]:
-        return [v.snapshot() for v in self.views()]
-
-    def first_after(self, t: float, pred: Callable[[Snapshot], bool]) -> Snapshot | None:
-        return next((s for s in self.all() if s.t >= t and pred(s)), None)
-
-    def wait(self, pred: Callable[[Snapshot], bool], timeout: float, what: str,
-             after: float = 0.0) -> Snapshot:
-        return wait_for(lambda: self.first_after(after, pred), timeout, what, 0.05,
-                        detail=self.history)
+        return self.answers()
 
     def wait_view(self, pred: Callable[[GroupView], bool], timeout: float, what: str,
                   after: float = 0.0, detail: Callable[[], str] | None = None) -> GroupView:
         def found() -> GroupView | None:
             return next((v for v in self.views() if v.t >= after and pred(v)), None)
         return wait_for(found, timeout, what, 0.05, detail=detail or self.history)
-
-    def history(self, last: int = 40) -> str:
-        lines, prev = [], None
-        for v in self.views():
-            sh = f"{v.type} {v.snapshot().shape()}"
-            if sh != prev:
-                lines.append(f"  {time.strftime('%H:%M:%S', time.localtime(v.t))}"
-                             f".{int(v.t * 1000) % 1000:03d} {sh}")
-                prev = sh
-        errs = self.errors[-3:]
-        return "describe_consumer_groups history:\n" + "\n".join(lines[-last:]) + (
-            f"\nlast errors: {errs}" if errs else "")
 
 
 def longest_pause(recs: Iterable[Rec], start: float, end: float) -> tuple[float, float]:

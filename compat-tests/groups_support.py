@@ -1,4 +1,5 @@
-"""Helpers of the consumer-group compat-tests (test_groups.py, test_group_tools.py).
+"""Helpers of the consumer-group compat-tests (test_groups.py, test_group_tools.py,
+test_consumer_protocol.py).
 
 - PythonMember: group_member.py as a child process (one client library each),
   its JSON stdout parsed as it arrives (records, assignments, commits).
@@ -6,9 +7,14 @@
   printing `Partition:p<TAB>Offset:o<TAB>value`; it commits with auto-commit
   (also on revoke and on close), which only the broker can show.
 - GroupMonitor: polls DescribeGroups (kafka-python's admin) so assignments and
-  their timing are seen from the broker's side, for every kind of member.
+  their timing are seen from the broker's side, for every kind of member (a
+  GroupPoller, the polling thread and waits it shares with
+  consumer_protocol_support.ConsumerGroupMonitor).
 - RateProducer: confluent-kafka, acks=all, idempotent, explicit partition i % n,
   at a fixed rate; remembers the acknowledged (partition, offset) -> value.
+- the kill-and-leave scenario (test_groups.test_group_rebalance_kill_and_leave and
+  test_consumer_protocol.test_kill_and_leave): its settings, the steps both tests
+  take alike, and check_kill_and_leave(), the checks of what the members consumed.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,45 +315,55 @@ class Snapshot:
             f"{c}:{sorted(p)}" for c, p in sorted(self.members.items()))
 
 
-class GroupMonitor(threading.Thread):
-    """DescribeGroups every `interval` s; keeps a Snapshot per answer (time = answer time)."""
+class GroupPoller(threading.Thread):
+    """Describes a group every `interval` s in a thread and keeps each answer (its `t`:
+    when it came); all() reads them as Snapshots, so the same waits serve DescribeGroups
+    (GroupMonitor) and describe_consumer_groups (consumer_protocol_support's
+    ConsumerGroupMonitor). A subclass says how to ask (describe_once), how an answer
+    reads as a Snapshot (snapshot_of) and shows in the history (shape_of)."""
 
-    def __init__(self, bootstrap: str, group: str, topic: str, interval: float = 0.2) -> None:
-        super().__init__(name=f"monitor-{group}", daemon=True)
-        self.adm = GroupAdmin(bootstrap)
-        self.group, self.topic, self.interval = group, topic, interval
-        self.snaps: list[Snapshot] = []
+    title = "?"  # what the history calls the answers
+    history_lines = 30  # history()'s default length
+    stop_wait = 10.0  # s stop() waits for the thread
+
+    def __init__(self, name: str, interval: float) -> None:
+        super().__init__(name=name, daemon=True)
+        self.interval = interval
+        self._answers: list[Any] = []
         self.errors: list[str] = []
         self.lock = threading.Lock()
         self.halt = threading.Event()
 
+    def describe_once(self) -> Any:
+        raise NotImplementedError
+
+    def snapshot_of(self, answer: Any) -> Snapshot:
+        return answer  # GroupMonitor's answers are Snapshots
+
+    def shape_of(self, answer: Any) -> str:
+        return self.snapshot_of(answer).shape()
+
     def run(self) -> None:
         while not self.halt.is_set():
             try:
-                d = self.adm.describe(self.group)
-                members, ids = {}, {}
-                for mem in d["members"]:
-                    asg = mem["member_assignment"]
-                    parts = frozenset(p for t in (asg or {}).get("assigned_partitions", [])
-                                      if t["topic"] == self.topic for p in t["partitions"])
-                    members[mem["client_id"]] = parts
-                    ids[mem["client_id"]] = mem["member_id"]
-                snap = Snapshot(time.time(), d["group_state"], members, ids)
+                answer = self.describe_once()
                 with self.lock:
-                    self.snaps.append(snap)
-            except Exception as exc:  # a busy broker, a reconnect
+                    self._answers.append(answer)
+            except Exception as exc:  # a busy broker, a reconnect, a group not created yet
                 with self.lock:
                     self.errors.append(repr(exc))
             self.halt.wait(self.interval)
 
     def stop(self) -> None:
         self.halt.set()
-        self.join(10)
-        self.adm.close()
+        self.join(self.stop_wait)
+
+    def answers(self) -> list[Any]:
+        with self.lock:
+            return list(self._answers)
 
     def all(self) -> list[Snapshot]:
-        with self.lock:
-            return list(self.snaps)
+        return [self.snapshot_of(x) for x in self.answers()]
 
     def first_after(self, t: float, pred: Callable[[Snapshot], bool]) -> Snapshot | None:
         return next((s for s in self.all() if s.t >= t and pred(s)), None)
@@ -356,18 +373,45 @@ class GroupMonitor(threading.Thread):
         return wait_for(lambda: self.first_after(after, pred), timeout, what, 0.05,
                         detail=self.history)
 
-    def history(self, last: int = 30) -> str:
-        """Compressed history: one line per change of shape."""
+    def history(self, last: int | None = None) -> str:
+        """Compressed history: one line per change of shape (the last `last` of them)."""
         lines, prev = [], None
-        for s in self.all():
-            sh = s.shape()
+        for x in self.answers():
+            sh = self.shape_of(x)
             if sh != prev:
-                lines.append(f"  {time.strftime('%H:%M:%S', time.localtime(s.t))}"
-                             f".{int(s.t * 1000) % 1000:03d} {sh}")
+                lines.append(f"  {time.strftime('%H:%M:%S', time.localtime(x.t))}"
+                             f".{int(x.t * 1000) % 1000:03d} {sh}")
                 prev = sh
         errs = self.errors[-3:]
-        return "DescribeGroups history:\n" + "\n".join(lines[-last:]) + (
+        return f"{self.title} history:\n" + "\n".join(
+            lines[-(self.history_lines if last is None else last):]) + (
             f"\nlast errors: {errs}" if errs else "")
+
+
+class GroupMonitor(GroupPoller):
+    """DescribeGroups every `interval` s; keeps a Snapshot per answer (time = answer time)."""
+
+    title = "DescribeGroups"
+
+    def __init__(self, bootstrap: str, group: str, topic: str, interval: float = 0.2) -> None:
+        super().__init__(f"monitor-{group}", interval)
+        self.adm = GroupAdmin(bootstrap)
+        self.group, self.topic = group, topic
+
+    def describe_once(self) -> Snapshot:
+        d = self.adm.describe(self.group)
+        members, ids = {}, {}
+        for mem in d["members"]:
+            asg = mem["member_assignment"]
+            parts = frozenset(p for t in (asg or {}).get("assigned_partitions", [])
+                              if t["topic"] == self.topic for p in t["partitions"])
+            members[mem["client_id"]] = parts
+            ids[mem["client_id"]] = mem["member_id"]
+        return Snapshot(time.time(), d["group_state"], members, ids)
+
+    def stop(self) -> None:
+        super().stop()
+        self.adm.close()
 
 
 class RateProducer(threading.Thread):
@@ -453,3 +497,236 @@ def produce_now(bootstrap: str, topic: str, per_partition: dict[int, int],
     assert not errors, errors[:5]
     return acked
 
+
+
+# --------------------------------------------------------------------------- kill and leave
+# The scenario of test_groups.test_group_rebalance_kill_and_leave, which
+# test_consumer_protocol.test_kill_and_leave runs again with group.protocol=consumer
+# (and classic clients for comparison). Each test drives the scenario; its settings,
+# the steps both take alike and the checks of what the members consumed are here.
+PARTITIONS = 6
+TOTAL = 30_000
+RATE = 1200.0  # msgs/s: 25 s of traffic, so the kill and the leave happen mid-stream
+SESSION_MS = 6000  # group.min.session.timeout.ms default: the shortest a broker accepts
+HEARTBEAT_MS = 500
+KILL_DETECT_MIN = 5.0  # session timeout - heartbeat interval - 0.5 s slack
+KILL_DETECT_MAX = 14.0
+LEAVE_DETECT_MAX = 3.0  # half the session timeout
+REBALANCE_SLACK = 2.0  # a commit's answer can land after the monitor saw the group stable
+
+Windows = tuple[tuple[float, float], ...]  # (start, end) of the test's rebalances
+
+
+def describe_failure(members: Iterable[MemberBase], mon: Any) -> str:
+    """The monitor's history (a GroupMonitor or a ConsumerGroupMonitor; None: none) and
+    the tail of each member's output, for an assertion message."""
+    out = [mon.history()] if mon is not None else []
+    out += [f"===== {m}: {m.n_records()} records\n{m.tail(25)}" for m in members]
+    return "\n".join(out)
+
+
+def by_partition(recs: Iterable[Rec], since: float = 0.0) -> dict[int, list[int]]:
+    """partition -> offsets of the records seen at or after `since`, in arrival order."""
+    out: dict[int, list[int]] = defaultdict(list)
+    for p, o, _v, t in recs:
+        if t >= since:
+            out[p].append(o)
+    return out
+
+
+def member_errors(m: MemberBase, allowed: Callable[[dict[str, Any]], bool] = lambda _e: False
+                  ) -> list[dict[str, Any]]:
+    """A Python member's failed commits (but those `allowed` accepts), errors and
+    unparsable lines; a Java member prints none of these."""
+    if not isinstance(m, PythonMember):
+        return []
+    bad = [e for e in m.evs("commit_failed") if not allowed(e)]
+    return bad + m.evs("error") + m.evs("garbage")
+
+
+def stop_all(mon: Any, adm: GroupAdmin, members: Iterable[MemberBase],
+             prod: RateProducer | None, producer_wait: float = 70.0) -> None:
+    """A group test's teardown: the monitor, the admin, every member still running, and
+    the producer given `producer_wait` s to finish."""
+    mon.stop()
+    adm.close()
+    for m in members:
+        m.close()
+    if prod is not None:
+        prod.done.wait(producer_wait)
+
+
+def even_split(ids: set[str], each: int) -> Callable[[Snapshot], bool]:
+    """A snapshot predicate: Stable, exactly the members `ids`, each owning `each` of the
+    PARTITIONS partitions, all of them owned."""
+    def ok(s: Snapshot) -> bool:
+        parts = [p for ps in s.members.values() for p in ps]
+        return (s.stable and set(s.members) == ids and sorted(parts) == list(range(PARTITIONS))
+                and all(len(ps) == each for ps in s.members.values()))
+    return ok
+
+
+def wait_uncommitted(c: MemberBase, detail: Callable[[], str]) -> None:
+    """Until a Python member C holds 30 consumed but uncommitted records on a partition,
+    so that it dies between two of its commits (the Java member's commits can't be
+    seen; its 1 s auto-commit leaves such a window most of the time)."""
+    if not isinstance(c, PythonMember):
+        return
+
+    def uncommitted() -> bool:
+        done = c.last_committed()
+        return any(max(offs) + 1 - done.get(p, 0) >= 30
+                   for p, offs in by_partition(c.recs()).items())
+
+    wait_for(uncommitted, 10, "C to hold 30 consumed but uncommitted records", 0.01,
+             detail=detail)
+
+
+def check_kill_detected(mon: Any, c: MemberBase, t_kill: float, s2: Snapshot,
+                        detail: Callable[[], str]) -> float:
+    """C, SIGKILLed at t_kill, stayed in the group until its session could have expired,
+    and the survivors owned its partitions (s2) within [KILL_DETECT_MIN, KILL_DETECT_MAX]
+    s; returns how long that took."""
+    early = [s for s in mon.all() if t_kill <= s.t < t_kill + KILL_DETECT_MIN
+             and c.client_id not in s.members]
+    assert not early, (f"C was dropped before its session timeout ({SESSION_MS} ms): "
+                       f"{early[0].shape()} {early[0].t - t_kill:.2f} s after SIGKILL\n"
+                       f"{detail()}")
+    kill_dt = s2.t - t_kill
+    assert KILL_DETECT_MIN <= kill_dt <= KILL_DETECT_MAX, (
+        f"partitions of the killed member reassigned {kill_dt:.2f} s after SIGKILL, "
+        f"expected within [{KILL_DETECT_MIN}, {KILL_DETECT_MAX}] s\n{detail()}")
+    return kill_dt
+
+
+def wait_took_over(survivors: Iterable[MemberBase], part_c: Iterable[int], t_kill: float,
+                   detail: Callable[[], str]) -> None:
+    """Until the survivors consumed a record of each of C's partitions after the kill."""
+    def took_over() -> bool:
+        got = by_partition([r for m in survivors for r in m.recs()], since=t_kill)
+        return all(got.get(p) for p in part_c)
+
+    wait_for(took_over, 20, "survivors to consume each partition C had", detail=detail)
+
+
+def wait_committed_to_end(adm: GroupAdmin, group: str, topic: str,
+                          expected: dict[tuple[int, int], str], partitions: int,
+                          timeout: float, detail: Callable[[], str]) -> None:
+    """Until the group's committed offset of every partition is its end (what the
+    producer had acknowledged there)."""
+    want = {p: sum(1 for pp, _o in expected if pp == p) for p in range(partitions)}
+    wait_for(lambda: adm.committed(group, topic, range(partitions)) == want,
+             timeout, f"the group to commit the end of every partition {want}", 0.5,
+             detail=lambda: f"committed: "
+             f"{adm.committed(group, topic, range(partitions))}\n{detail()}")
+
+
+def b_leaves(mon: Any, a: MemberBase, b: MemberBase, exit_codes: tuple[int, ...],
+             detail: Callable[[], str]) -> tuple[float, Snapshot]:
+    """B gets SIGTERM: it commits and leaves, A owns all the PARTITIONS within
+    LEAVE_DETECT_MAX s (a leave must not wait for the session timeout) and B exits with
+    one of `exit_codes`. Returns (when B was told to leave, the snapshot of A owning all)."""
+    t_leave = time.time()
+    b.terminate()
+    s3 = mon.wait(lambda s: s.stable and s.members == {a.client_id: frozenset(range(6))},
+                  15, "A to own all 6 partitions after B left", after=t_leave)
+    leave_dt = s3.t - t_leave
+    rc_b = b.wait(30)
+    assert rc_b in exit_codes, f"B exited with {rc_b} after SIGTERM\n{b.tail()}"
+    assert leave_dt <= LEAVE_DETECT_MAX, (
+        f"a clean leave took {leave_dt:.2f} s to rebalance (session timeout "
+        f"{SESSION_MS / 1000} s): leaving should rebalance at once\n{detail()}")
+    return t_leave, s3
+
+
+def a_finishes(mon: Any, adm: GroupAdmin, group: str, topic: str, a: MemberBase,
+               expected: dict[tuple[int, int], str], exit_codes: tuple[int, ...],
+               detail: Callable[[], str]) -> float:
+    """A, the last member, consumes to the end: the group commits the end of every
+    partition, then A gets SIGTERM, exits with one of `exit_codes` and the group is
+    Empty. Returns when A was told to leave."""
+    wait_committed_to_end(adm, group, topic, expected, PARTITIONS, 40, detail)
+    t_end = time.time()
+    a.terminate()
+    rc_a = a.wait(30)
+    assert rc_a in exit_codes, f"A exited with {rc_a} after SIGTERM\n{a.tail()}"
+    mon.wait(lambda s: s.state == "Empty" and not s.members, 15,
+             "the group to be Empty after A left", after=t_end)
+    return t_end
+
+
+def resume_offsets(committed: dict[int, int]) -> dict[int, int]:
+    """partition -> where a new owner starts: the committed offset, 0 without one."""
+    return {p: (o if o >= 0 else 0) for p, o in committed.items()}
+
+
+def check_kill_and_leave(members: list[MemberBase], expected: dict[tuple[int, int], str], *,
+                         part_c: frozenset[int], committed_c: dict[int, int], t_kill: float,
+                         s2: Snapshot, part_b: frozenset[int], t_leave: float, s3: Snapshot,
+                         commit_race: Callable[[dict[str, Any], Windows], bool],
+                         info: str) -> int:
+    """What members A, B, C (in that order) consumed in the scenario; returns how many of
+    C's records were delivered again.
+
+    - every acknowledged record consumed with its produced value, none that was not
+      produced;
+    - nothing consumed twice but records C consumed at or after its committed offset
+      (committed_c, read 1 s after the kill) that A or B then consumed again;
+    - the survivors resumed each of C's partitions (part_c) exactly at that offset, and
+      A each of B's (part_b, B committed on its clean leave) right after B's last record;
+    - no Python member saw an error or a failed commit, but those `commit_race(event,
+      rebalances)` accepts, rebalances being the kill's and the leave's windows.
+    """
+    a, b, c = members
+    seen: dict[tuple[int, int], list[tuple[float, str]]] = defaultdict(list)
+    wrong = []
+    for m in members:
+        for p, o, v, t in m.recs():
+            seen[(p, o)].append((t, m.name))
+            if expected.get((p, o)) != v:
+                wrong.append((m.name, p, o, v, expected.get((p, o))))
+    assert not wrong, f"records with a value that was not produced there: {wrong[:5]}"
+    missing = sorted(set(expected) - set(seen))
+    assert not missing, (f"{len(missing)} of {len(expected)} acknowledged records never "
+                         f"consumed (a gap); first (partition, offset): {missing[:10]}\n{info}")
+    extra = sorted(set(seen) - set(expected))
+    assert not extra, f"consumed records that were never produced: {extra[:10]}"
+
+    c_recs = by_partition(c.recs())
+    start_after_kill = resume_offsets(committed_c)
+    redelivered, bad_dups = 0, []
+    for (p, o), who in seen.items():
+        if len(who) == 1:
+            continue
+        names = [n for _t, n in sorted(who)]
+        allowed = (len(names) == 2 and names[0] == "C" and names[1] in ("A", "B") and p in part_c
+                   and p in c_recs and start_after_kill[p] <= o <= max(c_recs[p]))
+        if allowed:
+            redelivered += 1
+        else:
+            bad_dups.append(((p, o), sorted(who)))
+    assert not bad_dups, (
+        f"{len(bad_dups)} records consumed more than once that are not C's uncommitted "
+        f"records (C's committed offsets at death: {committed_c}); first: {sorted(bad_dups)[:8]}"
+        f"\n{info}")
+
+    # resume points: C's partitions exactly at C's committed offset; B's right after B's last
+    surv = by_partition(a.recs() + b.recs(), since=t_kill)
+    for p in part_c:
+        assert min(surv[p]) == start_after_kill[p], (
+            f"after the kill, partition {p} resumed at {min(surv[p])}, "
+            f"C's committed offset was {committed_c[p]}\n{info}")
+    b_recs = by_partition(b.recs())
+    a_after_leave = by_partition(a.recs(), since=t_leave)
+    for p in part_b:
+        if p in b_recs and p in a_after_leave:
+            assert min(a_after_leave[p]) == max(b_recs[p]) + 1, (
+                f"after B left, A resumed partition {p} at {min(a_after_leave[p])}; B's last "
+                f"record there was {max(b_recs[p])}\n{info}")
+
+    rebalances = ((t_kill + KILL_DETECT_MIN, s2.t + REBALANCE_SLACK),
+                  (t_leave, s3.t + REBALANCE_SLACK))
+    for m in members:
+        bad = member_errors(m, lambda e: commit_race(e, rebalances))
+        assert not bad, f"{m}: {bad[:3]}"
+    return redelivered

@@ -45,113 +45,71 @@ at once, with that reason, when it does not.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer
 from consumer_protocol_support import (
-    TARGET_SETTINGS,
     ConsumerGroupMonitor,
     admin,
     describe,
     longest_pause,
     report_line,
     require_kip848,
+    target_fixture,
 )
 from groups_support import (
     CONSOLE_CONSUMER,
     GROUP_COMMAND,
+    HEARTBEAT_MS,
     JAVA_LINE,
+    KILL_DETECT_MAX,
+    PARTITIONS,
+    RATE,
+    REBALANCE_SLACK,
+    SESSION_MS,
+    TOTAL,
     GroupAdmin,
     JavaConsoleMember,
     MemberBase,
     PythonMember,
     RateProducer,
-    Snapshot,
+    a_finishes,
+    b_leaves,
+    check_kill_and_leave,
+    check_kill_detected,
     create_topic,
+    describe_failure,
+    even_split,
+    member_errors,
     produce_now,
+    stop_all,
+    wait_committed_to_end,
     wait_for,
+    wait_took_over,
+    wait_uncommitted,
 )
-from harness import KafkaRefProcess, KafkaTools, KwireProcess
+from harness import KafkaTools
 
 pytestmark = [pytest.mark.slow]
 
-VS_KAFKA = bool(os.environ.get("KWIRE_VS_KAFKA"))
-
 
 # --------------------------------------------------------------------------- target
-@pytest.fixture(scope="module", params=[
-    "kwire",
-    pytest.param("kafka44", marks=[
-        pytest.mark.java,
-        pytest.mark.skipif(not VS_KAFKA, reason="the Kafka 4.4 reference runs with "
-                                                "KWIRE_VS_KAFKA=1")]),
-])
-def target(request: pytest.FixtureRequest,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Bootstrap of the broker under test, started with TARGET_SETTINGS."""
-    if request.param == "kwire" and request.config.getoption("--bootstrap"):
-        yield request.config.getoption("--bootstrap")
-        return
-    root = tmp_path_factory.mktemp(f"kip848-{request.param}")
-    proc: KwireProcess
-    if request.param == "kafka44" or request.config.getoption("--process-broker") == "kafka":
-        tools: KafkaTools = request.getfixturevalue("kafka_tools")
-        proc = KafkaRefProcess(root / "data", root / "broker.log", tools, TARGET_SETTINGS)
-    else:
-        settings = dict(TARGET_SETTINGS)
-        if request.config.getoption("--log-storage") == "bookkeeper":
-            env = request.getfixturevalue("bookkeeper")
-            settings.update({"log.storage": "bookkeeper",
-                             "zookeeper.connect": env.zk_connect_with_chroot(env.new_chroot())})
-        proc = KwireProcess(root / "data", root / "broker.log", settings)
-    proc.start()
-    try:
-        yield proc.bootstrap
-    finally:
-        proc.close()
-
-
-def by_partition(recs, since: float = 0.0) -> dict[int, list[int]]:  # noqa: ANN001
-    out: dict[int, list[int]] = defaultdict(list)
-    for p, o, _v, t in recs:
-        if t >= since:
-            out[p].append(o)
-    return out
-
-
-def failure_info(members: list[MemberBase], mon: Any) -> str:
-    out = [mon.history()] if mon is not None else []
-    out += [f"===== {m}: {m.n_records()} records\n{m.tail(25)}" for m in members]
-    return "\n".join(out)
-
-
-def member_errors(m: MemberBase, allowed: Any = lambda _e: False) -> list[dict[str, Any]]:
-    if not isinstance(m, PythonMember):
-        return []
-    bad = [e for e in m.evs("commit_failed") if not allowed(e)]
-    return bad + m.evs("error") + m.evs("garbage")
+target = target_fixture("kip848")  # kwire, or (KWIRE_VS_KAFKA=1) a Kafka 4.4 reference
 
 
 # --------------------------------------------------------------------------- 1. kill and leave
-PARTITIONS = 6
-TOTAL = 30_000
-RATE = 1200.0
-SESSION_MS = 6000
-HEARTBEAT_MS = 500
-KILL_DETECT_MIN = 5.0
-KILL_DETECT_MAX = 14.0
-LEAVE_DETECT_MAX = 3.0
-REBALANCE_SLACK = 2.0
+# The scenario's settings (PARTITIONS, TOTAL, RATE, SESSION_MS, HEARTBEAT_MS, KILL_DETECT_*,
+# LEAVE_DETECT_MAX, REBALANCE_SLACK) and its shared steps and checks are groups_support's.
+
+EXIT_CODES = (0, 130, 143)  # of a member told to leave (SIGTERM)
 
 # kind -> (client, group.protocol, classic strategy)
 KINDS: dict[str, tuple[str, str, str]] = {
@@ -223,17 +181,11 @@ def test_kill_and_leave(kind: str, target: str, request: pytest.FixtureRequest,
         a, b, c = members
 
         def fail_info() -> str:
-            return failure_info(members, mon)
+            return describe_failure(members, mon)
 
         # 1. stable 2/2/2 -----------------------------------------------------------
-        ids = {m.client_id for m in members}
-
-        def two_each(s: Snapshot) -> bool:
-            parts = [p for ps in s.members.values() for p in ps]
-            return (s.stable and set(s.members) == ids and sorted(parts) == list(range(6))
-                    and all(len(ps) == 2 for ps in s.members.values()))
-
-        s1 = mon.wait(two_each, 40, "a stable group with 2/2/2 partitions")
+        s1 = mon.wait(even_split({m.client_id for m in members}, 2), 40,
+                      "a stable group with 2/2/2 partitions")
         if client != "java":
             wait_for(lambda: all(m.owned() == s1.members[m.client_id] for m in members
                                  if isinstance(m, PythonMember)), 10,
@@ -251,14 +203,7 @@ def test_kill_and_leave(kind: str, target: str, request: pytest.FixtureRequest,
         prod.start()
         wait_for(lambda: all(m.n_records() >= 600 for m in members), 40,
                  "each member to consume 600 records", detail=fail_info)
-        if isinstance(c, PythonMember):  # kill C holding consumed-but-uncommitted records
-            def uncommitted() -> bool:
-                done = c.last_committed()
-                return any(max(offs) + 1 - done.get(p, 0) >= 30
-                           for p, offs in by_partition(c.recs()).items())
-
-            wait_for(uncommitted, 10, "C to hold 30 consumed but uncommitted records",
-                     0.01, detail=fail_info)
+        wait_uncommitted(c, fail_info)  # kill C holding consumed-but-uncommitted records
 
         # 3. SIGKILL C ------------------------------------------------------------------
         part_c = s1.members[c.client_id]
@@ -266,131 +211,44 @@ def test_kill_and_leave(kind: str, target: str, request: pytest.FixtureRequest,
         c.kill()
         time.sleep(1.0)  # let a commit C had on the wire land
         committed_c = adm.committed(group, topic_name, sorted(part_c))
-        survivors = {a.client_id, b.client_id}
-
-        def three_each(s: Snapshot) -> bool:
-            parts = [p for ps in s.members.values() for p in ps]
-            return (s.stable and set(s.members) == survivors and sorted(parts) == list(range(6))
-                    and all(len(ps) == 3 for ps in s.members.values()))
-
-        s2 = mon.wait(three_each, KILL_DETECT_MAX + 6, "survivors A, B to own 3/3 after the kill",
-                      after=t_kill)
-        early = [s for s in mon.all() if t_kill <= s.t < t_kill + KILL_DETECT_MIN
-                 and c.client_id not in s.members]
-        assert not early, (f"C was dropped before its session timeout ({SESSION_MS} ms): "
-                           f"{early[0].shape()} {early[0].t - t_kill:.2f} s after SIGKILL\n"
-                           f"{fail_info()}")
-        kill_dt = s2.t - t_kill
-        assert KILL_DETECT_MIN <= kill_dt <= KILL_DETECT_MAX, (
-            f"partitions of the killed member reassigned {kill_dt:.2f} s after SIGKILL, "
-            f"expected within [{KILL_DETECT_MIN}, {KILL_DETECT_MAX}] s\n{fail_info()}")
+        s2 = mon.wait(even_split({a.client_id, b.client_id}, 3), KILL_DETECT_MAX + 6,
+                      "survivors A, B to own 3/3 after the kill", after=t_kill)
+        kill_dt = check_kill_detected(mon, c, t_kill, s2, fail_info)
         if protocol == "consumer":  # the survivors keep what they had, gain C's
             for m in (a, b):
                 assert s1.members[m.client_id] <= s2.members[m.client_id], (
                     f"{m} lost partitions in the kill rebalance: "
                     f"{sorted(s1.members[m.client_id])} -> {sorted(s2.members[m.client_id])}"
                     f"\n{fail_info()}")
-
-        def took_over() -> bool:
-            got = by_partition(a.recs() + b.recs(), since=t_kill)
-            return all(got.get(p) for p in part_c)
-
-        wait_for(took_over, 20, "survivors to consume each partition C had", detail=fail_info)
+        wait_took_over((a, b), part_c, t_kill, fail_info)
 
         # 4. B leaves cleanly -------------------------------------------------------------
         part_b = s2.members[b.client_id]
-        t_leave = time.time()
-        b.terminate()
-        s3 = mon.wait(lambda s: s.stable and s.members == {a.client_id: frozenset(range(6))},
-                      15, "A to own all 6 partitions after B left", after=t_leave)
+        t_leave, s3 = b_leaves(mon, a, b, EXIT_CODES, fail_info)
         leave_dt = s3.t - t_leave
-        rc_b = b.wait(30)
-        assert rc_b in (0, 130, 143), f"B exited with {rc_b} after SIGTERM\n{b.tail()}"
-        assert leave_dt <= LEAVE_DETECT_MAX, (
-            f"a clean leave took {leave_dt:.2f} s to rebalance (session timeout "
-            f"{SESSION_MS / 1000} s): leaving should rebalance at once\n{fail_info()}")
         if protocol == "consumer":
             assert s2.members[a.client_id] <= s3.members[a.client_id]
 
         # 5. A consumes to the end, commits, leaves -------------------------------------
         expected = prod.result(90)
         t_prod_end = t_prod + TOTAL / RATE
-        want = {p: sum(1 for pp, _o in expected if pp == p) for p in range(PARTITIONS)}
-        wait_for(lambda: adm.committed(group, topic_name, range(PARTITIONS)) == want,
-                 40, f"the group to commit the end of every partition {want}", 0.5,
-                 detail=lambda: f"committed: "
-                 f"{adm.committed(group, topic_name, range(PARTITIONS))}\n{fail_info()}")
-        t_end = time.time()
-        a.terminate()
-        rc_a = a.wait(30)
-        assert rc_a in (0, 130, 143), f"A exited with {rc_a} after SIGTERM\n{a.tail()}"
-        mon.wait(lambda s: s.state == "Empty" and not s.members, 15,
-                 "the group to be Empty after A left", after=t_end)
+        t_end = a_finishes(mon, adm, group, topic_name, a, expected, EXIT_CODES, fail_info)
     finally:
-        mon.stop()
-        adm.close()
-        for m in members:
-            m.close()
-        if prod is not None:
-            prod.done.wait(70)
+        stop_all(mon, adm, members, prod)
 
     # -- what the members saw ---------------------------------------------------------
-    info = failure_info(members, mon)
-    seen: dict[tuple[int, int], list[tuple[float, str]]] = defaultdict(list)
-    wrong = []
-    for m in members:
-        for p, o, v, t in m.recs():
-            seen[(p, o)].append((t, m.name))
-            if expected.get((p, o)) != v:
-                wrong.append((m.name, p, o, v, expected.get((p, o))))
-    assert not wrong, f"records with a value that was not produced there: {wrong[:5]}"
-    missing = sorted(set(expected) - set(seen))
-    assert not missing, (f"{len(missing)} of {TOTAL} acknowledged records never consumed (a "
-                         f"gap); first (partition, offset): {missing[:10]}\n{info}")
-    extra = sorted(set(seen) - set(expected))
-    assert not extra, f"consumed records that were never produced: {extra[:10]}"
+    info = describe_failure(members, mon)
+    redelivered = check_kill_and_leave(
+        members, expected, part_c=part_c, committed_c=committed_c, t_kill=t_kill, s2=s2,
+        part_b=part_b, t_leave=t_leave, s3=s3, info=info,
+        commit_race=lambda e, rebalances: rebalance_race(protocol, strategy, e, rebalances))
+    if client != "java" and protocol == "consumer":  # A, untouched, never loses a
+        # partition once the group is 2/2/2 (before that, the first member gave up what
+        # later ones took)
+        lost = [e for e in a.evs() if e["e"] in ("revoked", "lost")
+                and s1.t <= e["t"] < t_end]
+        assert not lost, f"{a} had partitions taken away: {lost[:3]}\n{info}"
 
-    c_recs = by_partition(c.recs())
-    start_after_kill = {p: (o if o >= 0 else 0) for p, o in committed_c.items()}
-    redelivered, bad_dups = 0, []
-    for (p, o), who in seen.items():
-        if len(who) == 1:
-            continue
-        names = [n for _t, n in sorted(who)]
-        allowed = (len(names) == 2 and names[0] == "C" and names[1] in ("A", "B") and p in part_c
-                   and p in c_recs and start_after_kill[p] <= o <= max(c_recs[p]))
-        if allowed:
-            redelivered += 1
-        else:
-            bad_dups.append(((p, o), sorted(who)))
-    assert not bad_dups, (
-        f"{len(bad_dups)} records consumed more than once that are not C's uncommitted "
-        f"records (C's committed offsets at death: {committed_c}); first: {sorted(bad_dups)[:8]}"
-        f"\n{info}")
-    surv = by_partition(a.recs() + b.recs(), since=t_kill)
-    for p in part_c:
-        assert min(surv[p]) == start_after_kill[p], (
-            f"after the kill, partition {p} resumed at {min(surv[p])}, C's committed offset "
-            f"was {committed_c[p]}\n{info}")
-    b_recs = by_partition(b.recs())
-    a_after_leave = by_partition(a.recs(), since=t_leave)
-    for p in part_b:
-        if p in b_recs and p in a_after_leave:
-            assert min(a_after_leave[p]) == max(b_recs[p]) + 1, (
-                f"after B left, A resumed partition {p} at {min(a_after_leave[p])}; B's last "
-                f"record there was {max(b_recs[p])}\n{info}")
-
-    if client != "java":
-        rebalances = ((t_kill + KILL_DETECT_MIN, s2.t + REBALANCE_SLACK),
-                      (t_leave, s3.t + REBALANCE_SLACK))
-        for m in members:
-            bad = member_errors(m, lambda e: rebalance_race(protocol, strategy, e, rebalances))
-            assert not bad, f"{m}: {bad[:3]}"
-        if protocol == "consumer":  # A, untouched, never loses a partition once the
-            # group is 2/2/2 (before that, the first member gave up what later ones took)
-            lost = [e for e in a.evs() if e["e"] in ("revoked", "lost")
-                    and s1.t <= e["t"] < t_end]
-            assert not lost, f"{a} had partitions taken away: {lost[:3]}\n{info}"
 
     # -- A's pauses while records flowed -----------------------------------------------
     a_recs = a.recs()
@@ -682,7 +540,7 @@ def test_static_member_restart(target: str, tmp_path: Path, topic_name: str) -> 
         d = member("D")
 
         def fail_info() -> str:
-            return failure_info(members, mon)
+            return describe_failure(members, mon)
 
         s1 = mon.wait(lambda v: v.stable and set(v.members) == {s.client_id, d.client_id}
                       and all(len(ps) == 3 for ps in v.members.values()), 30,
@@ -710,24 +568,16 @@ def test_static_member_restart(target: str, tmp_path: Path, topic_name: str) -> 
         view = mon.views()[-1]
         assert view.instance_ids.get(s2.client_id) == f"static-{topic_name}", view
         expected = prod.result(60)
-        want = {p: sum(1 for pp, _o in expected if pp == p) for p in range(PARTITIONS)}
-        wait_for(lambda: adm.committed(group, topic_name, range(PARTITIONS)) == want, 30,
-                 f"the group to commit the end of every partition {want}", 0.5,
-                 detail=fail_info)
+        wait_committed_to_end(adm, group, topic_name, expected, PARTITIONS, 30, fail_info)
         t_end = time.time()
         for m in (s2, d):
             m.terminate()
         for m in (s2, d):
             assert m.wait(20) == 0, m.tail()
     finally:
-        mon.stop()
-        adm.close()
-        for m in members:
-            m.close()
-        if prod is not None:
-            prod.done.wait(30)
+        stop_all(mon, adm, members, prod, producer_wait=30)
 
-    info = failure_info(members, mon)
+    info = describe_failure(members, mon)
     # D untouched: the broker never moved a partition to or from it
     changed = [v for v in mon.views() if v.t >= s1.t and v.t < t_end and d.client_id in v.members
                and v.members[d.client_id] != part_d]
@@ -796,7 +646,7 @@ def test_upgrade_downgrade(target: str, tmp_path: Path, topic_name: str) -> None
             return m
 
         def fail_info() -> str:
-            return failure_info(list(members), mon)
+            return describe_failure(list(members), mon)
 
         def settled(live: list[PythonMember], group_type: str, what: str) -> None:
             ids = {m.client_id for m in live}
@@ -844,11 +694,8 @@ def test_upgrade_downgrade(target: str, tmp_path: Path, topic_name: str) -> None
         c4 = replace(n2, "C4", "classic", [c3, n2], "Consumer", "Classic")
         produced_during = prod.sent
         expected = prod.result(60)
-        want = {p: sum(1 for pp, _o in expected if pp == p) for p in range(UPGRADE_PARTITIONS)}
-        wait_for(lambda: adm.committed(group, topic_name, range(UPGRADE_PARTITIONS)) == want, 30,
-                 f"the group to commit the end of every partition {want}", 0.5,
-                 detail=lambda: f"committed "
-                 f"{adm.committed(group, topic_name, range(UPGRADE_PARTITIONS))}\n{fail_info()}")
+        wait_committed_to_end(adm, group, topic_name, expected, UPGRADE_PARTITIONS, 30,
+                              fail_info)
         t_end = time.time()
         for m in (c3, c4):
             m.terminate()
@@ -857,14 +704,9 @@ def test_upgrade_downgrade(target: str, tmp_path: Path, topic_name: str) -> None
         mon.wait(lambda s: s.state == "Empty" and not s.members, 15, "an Empty group at the end",
                  after=t_end)
     finally:
-        mon.stop()
-        adm.close()
-        for m in members:
-            m.close()
-        if prod is not None:
-            prod.done.wait(70)
+        stop_all(mon, adm, members, prod)
 
-    info = "\n".join(steps) + "\n" + failure_info(list(members), mon)
+    info = "\n".join(steps) + "\n" + describe_failure(list(members), mon)
     assert produced_during < total, (
         f"all {total} records were produced before the last handover: the handovers "
         f"happened without traffic\n{info}")

@@ -34,54 +34,26 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from consumer_protocol_support import TARGET_SETTINGS, require_kip848
+from consumer_protocol_support import require_kip848, target_fixture
 from groups_support import create_topic, produce_now, wait_for
-from harness import COMPAT_DIR, KafkaRefProcess, KafkaTools, KwireProcess
+from harness import COMPAT_DIR, KafkaTools
 
 pytestmark = [pytest.mark.slow, pytest.mark.java]
 
-VS_KAFKA = bool(os.environ.get("KWIRE_VS_KAFKA"))
 SOURCE = COMPAT_DIR / "java" / "ProtocolConsumer.java"
 LOG_CONFIG = COMPAT_DIR / "tools-log4j2.properties"
 PARTITIONS = 4
 
 
 # --------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module", params=[
-    "kwire",
-    pytest.param("kafka44", marks=pytest.mark.skipif(
-        not VS_KAFKA, reason="the Kafka 4.4 reference runs with KWIRE_VS_KAFKA=1")),
-])
-def target(request: pytest.FixtureRequest,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Bootstrap of the broker under test, started with TARGET_SETTINGS."""
-    if request.param == "kwire" and request.config.getoption("--bootstrap"):
-        yield request.config.getoption("--bootstrap")
-        return
-    root = tmp_path_factory.mktemp(f"kip848-java-{request.param}")
-    proc: KwireProcess
-    if request.param == "kafka44" or request.config.getoption("--process-broker") == "kafka":
-        tools: KafkaTools = request.getfixturevalue("kafka_tools")
-        proc = KafkaRefProcess(root / "data", root / "broker.log", tools, TARGET_SETTINGS)
-    else:
-        settings = dict(TARGET_SETTINGS)
-        if request.config.getoption("--log-storage") == "bookkeeper":
-            env = request.getfixturevalue("bookkeeper")
-            settings.update({"log.storage": "bookkeeper",
-                             "zookeeper.connect": env.zk_connect_with_chroot(env.new_chroot())})
-        proc = KwireProcess(root / "data", root / "broker.log", settings)
-    proc.start()
-    try:
-        yield proc.bootstrap
-    finally:
-        proc.close()
+target = target_fixture("kip848-java")  # kwire, or (KWIRE_VS_KAFKA=1) a Kafka 4.4 reference
 
 
 @dataclass(frozen=True)

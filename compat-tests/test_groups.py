@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,31 +56,41 @@ from typing import Any
 import pytest
 from cluster_env import KwireCluster
 from groups_support import (
+    HEARTBEAT_MS,
+    KILL_DETECT_MAX,
+    KILL_DETECT_MIN,
     NO_COMMIT,
+    PARTITIONS,
+    RATE,
+    SESSION_MS,
+    TOTAL,
     GroupAdmin,
     GroupMonitor,
     JavaConsoleMember,
     MemberBase,
     PythonMember,
     RateProducer,
-    Snapshot,
+    a_finishes,
+    b_leaves,
+    by_partition,
+    check_kill_and_leave,
+    check_kill_detected,
     create_topic,
+    describe_failure,
+    even_split,
     produce_now,
+    resume_offsets,
+    stop_all,
     wait_for,
+    wait_took_over,
+    wait_uncommitted,
 )
 from harness import KwireProcess
 
 pytestmark = [pytest.mark.slow]
 
-PARTITIONS = 6
-TOTAL = 30_000
-RATE = 1200.0  # msgs/s: 25 s of traffic, so the kill and the leave happen mid-stream
-SESSION_MS = 6000  # group.min.session.timeout.ms default: the shortest a broker accepts
-HEARTBEAT_MS = 500
-KILL_DETECT_MIN = 5.0  # session timeout - heartbeat interval - 0.5 s slack
-KILL_DETECT_MAX = 14.0
-LEAVE_DETECT_MAX = 3.0  # half the session timeout
-REBALANCE_SLACK = 2.0  # a commit's answer can land after the monitor saw the group stable
+# The scenario's settings (PARTITIONS, TOTAL, RATE, SESSION_MS, HEARTBEAT_MS, KILL_DETECT_*,
+# LEAVE_DETECT_MAX, REBALANCE_SLACK) are groups_support's: test_consumer_protocol runs it too.
 
 # kind -> (python client, strategy), or None for the Java console consumer
 KINDS: dict[str, tuple[str, str] | None] = {
@@ -105,20 +114,6 @@ def spawn(kind: str, name: str, request: pytest.FixtureRequest, log_dir: Path, b
     return PythonMember(client, name, client_id, log_dir, bootstrap, topic, group, strategy,
                         session_timeout_ms=SESSION_MS, heartbeat_interval_ms=HEARTBEAT_MS,
                         **opts)
-
-
-def describe_failure(members: list[MemberBase], mon: GroupMonitor | None) -> str:
-    out = [mon.history()] if mon else []
-    out += [f"===== {m}: {m.n_records()} records\n{m.tail(25)}" for m in members]
-    return "\n".join(out)
-
-
-def by_partition(recs, since: float = 0.0) -> dict[int, list[int]]:  # noqa: ANN001
-    out: dict[int, list[int]] = defaultdict(list)
-    for p, o, _v, t in recs:
-        if t >= since:
-            out[p].append(o)
-    return out
 
 
 def generation_race(kind: str, event: dict[str, Any],
@@ -166,14 +161,8 @@ def test_group_rebalance_kill_and_leave(kind: str, broker, request, tmp_path: Pa
             return describe_failure(members, mon)
 
         # 1. stable 2/2/2 ---------------------------------------------------------
-        ids = {m.client_id for m in members}
-
-        def two_each(s: Snapshot) -> bool:
-            parts = [p for ps in s.members.values() for p in ps]
-            return (s.stable and set(s.members) == ids and sorted(parts) == list(range(6))
-                    and all(len(ps) == 2 for ps in s.members.values()))
-
-        s1 = mon.wait(two_each, 60, "a stable group with 2/2/2 partitions")
+        s1 = mon.wait(even_split({m.client_id for m in members}, 2), 60,
+                      "a stable group with 2/2/2 partitions")
         t_stable = s1.t
         if KINDS[kind] is not None:  # the members' own view agrees with the broker's
             wait_for(lambda: all(m.owned() == s1.members[m.client_id] for m in members
@@ -187,16 +176,7 @@ def test_group_rebalance_kill_and_leave(kind: str, broker, request, tmp_path: Pa
         prod.start()
         wait_for(lambda: all(m.n_records() >= 600 for m in members), 40,
                  "each member to consume 600 records", detail=fail_info)
-        if isinstance(c, PythonMember):  # kill C between two of its commits, so that it
-            # dies holding consumed-but-uncommitted records (the Java member's commits
-            # can't be seen; its 1 s auto-commit leaves such a window most of the time)
-            def uncommitted() -> bool:
-                done = c.last_committed()
-                return any(max(offs) + 1 - done.get(p, 0) >= 30
-                           for p, offs in by_partition(c.recs()).items())
-
-            wait_for(uncommitted, 10, "C to hold 30 consumed but uncommitted records",
-                     0.01, detail=fail_info)
+        wait_uncommitted(c, fail_info)  # kill C between two of its commits
 
         # 3. SIGKILL C --------------------------------------------------------------
         part_c = s1.members[c.client_id]
@@ -204,133 +184,44 @@ def test_group_rebalance_kill_and_leave(kind: str, broker, request, tmp_path: Pa
         c.kill()
         time.sleep(1.0)  # let a commit C had on the wire land (it can't send another)
         committed_c = adm.committed(group, topic_name, sorted(part_c))
-        survivors = {a.client_id, b.client_id}
-
-        def three_each(s: Snapshot) -> bool:
-            parts = [p for ps in s.members.values() for p in ps]
-            return (s.stable and set(s.members) == survivors and sorted(parts) == list(range(6))
-                    and all(len(ps) == 3 for ps in s.members.values()))
-
-        s2 = mon.wait(three_each, KILL_DETECT_MAX + 6, "survivors A, B to own 3/3 after the kill",
-                      after=t_kill)
-        early = [s for s in mon.all() if t_kill <= s.t < t_kill + KILL_DETECT_MIN
-                 and c.client_id not in s.members]
-        assert not early, (f"C was dropped before its session timeout ({SESSION_MS} ms): "
-                           f"{early[0].shape()} {early[0].t - t_kill:.2f} s after SIGKILL\n"
-                           f"{fail_info()}")
-        kill_dt = s2.t - t_kill
-        assert KILL_DETECT_MIN <= kill_dt <= KILL_DETECT_MAX, (
-            f"partitions of the killed member reassigned {kill_dt:.2f} s after SIGKILL, "
-            f"expected within [{KILL_DETECT_MIN}, {KILL_DETECT_MAX}] s\n{fail_info()}")
-
+        s2 = mon.wait(even_split({a.client_id, b.client_id}, 3), KILL_DETECT_MAX + 6,
+                      "survivors A, B to own 3/3 after the kill", after=t_kill)
+        kill_dt = check_kill_detected(mon, c, t_kill, s2, fail_info)
         # the survivors consume C's partitions before B leaves
-        def took_over() -> bool:
-            recs = a.recs() + b.recs()
-            got = by_partition(recs, since=t_kill)
-            return all(got.get(p) for p in part_c)
-
-        wait_for(took_over, 20, "survivors to consume each partition C had",
-                 detail=fail_info)
+        wait_took_over((a, b), part_c, t_kill, fail_info)
 
         # 4. B leaves cleanly ---------------------------------------------------------
         part_b = s2.members[b.client_id]
         produced_at_leave = prod.sent
-        t_leave = time.time()
-        b.terminate()
-        s3 = mon.wait(lambda s: s.stable and s.members == {a.client_id: frozenset(range(6))},
-                      15, "A to own all 6 partitions after B left", after=t_leave)
+        t_leave, s3 = b_leaves(mon, a, b, (0, 143), fail_info)  # with a LeaveGroup
         leave_dt = s3.t - t_leave
-        rc_b = b.wait(30)
-        assert rc_b in (0, 143), f"B exited with {rc_b} after SIGTERM\n{b.tail()}"
-        assert leave_dt <= LEAVE_DETECT_MAX, (
-            f"a clean leave took {leave_dt:.2f} s to rebalance (session timeout "
-            f"{SESSION_MS / 1000} s): LeaveGroup should rebalance at once\n{fail_info()}")
 
         # 5. A consumes to the end, commits, leaves -----------------------------------
         expected = prod.result(90)
-        want = {p: sum(1 for pp, _o in expected if pp == p) for p in range(PARTITIONS)}
-        wait_for(lambda: adm.committed(group, topic_name, range(PARTITIONS)) == want,
-                 40, f"the group to commit the end of every partition {want}", 0.5,
-                 detail=lambda: f"committed: "
-                 f"{adm.committed(group, topic_name, range(PARTITIONS))}\n{fail_info()}")
-        t_end = time.time()
-        a.terminate()
-        rc_a = a.wait(30)
-        assert rc_a in (0, 143), f"A exited with {rc_a} after SIGTERM\n{a.tail()}"
-        mon.wait(lambda s: s.state == "Empty" and not s.members, 15,
-                 "the group to be Empty after A left", after=t_end)
+        a_finishes(mon, adm, group, topic_name, a, expected, (0, 143), fail_info)
     finally:
-        mon.stop()
-        adm.close()
-        for m in members:
-            m.close()
-        if prod is not None:
-            prod.done.wait(70)
+        stop_all(mon, adm, members, prod)
 
     # -- what the members saw -------------------------------------------------------
     info = describe_failure(members, mon)
-    seen: dict[tuple[int, int], list[tuple[float, str]]] = defaultdict(list)
-    wrong_values = []
-    for m in members:
-        for p, o, v, t in m.recs():
-            seen[(p, o)].append((t, m.name))
-            if expected.get((p, o)) != v:
-                wrong_values.append((m.name, p, o, v, expected.get((p, o))))
-    assert not wrong_values, f"records with a value that was not produced there: {wrong_values[:5]}"
-    missing = sorted(set(expected) - set(seen))
-    assert not missing, (f"{len(missing)} of {TOTAL} records never consumed (a gap); first "
-                         f"{missing[:10]}\n{info}")
-    extra = sorted(set(seen) - set(expected))
-    assert not extra, f"consumed records that were never produced: {extra[:10]}"
+    redelivered = check_kill_and_leave(
+        members, expected, part_c=part_c, committed_c=committed_c, t_kill=t_kill, s2=s2,
+        part_b=part_b, t_leave=t_leave, s3=s3, info=info,
+        commit_race=lambda e, rebalances: generation_race(kind, e, rebalances))
 
+    # C's commits: C can't have committed past what it consumed, and what a Python C
+    # said it committed did get committed
     c_recs = by_partition(c.recs())
-    start_after_kill = {p: (o if o >= 0 else 0) for p, o in committed_c.items()}
+    start_after_kill = resume_offsets(committed_c)
     for p in part_c:
-        if p in c_recs:  # C can't have committed past what it consumed
+        if p in c_recs:
             assert start_after_kill[p] <= max(c_recs[p]) + 1, (p, committed_c, max(c_recs[p]))
-    if isinstance(c, PythonMember):  # what C said it committed did get committed
+    if isinstance(c, PythonMember):
         for p, o in c.last_committed().items():
             assert committed_c[p] >= o, f"C committed {o} on {p}, OffsetFetch says {committed_c[p]}"
 
-    redelivered, bad_dups = 0, []
-    for (p, o), who in seen.items():
-        if len(who) == 1:
-            continue
-        names = [n for _t, n in sorted(who)]
-        allowed = (len(names) == 2 and names[0] == "C" and names[1] in ("A", "B") and p in part_c
-                   and p in c_recs and start_after_kill[p] <= o <= max(c_recs[p]))
-        if allowed:
-            redelivered += 1
-        else:
-            bad_dups.append(((p, o), sorted(who)))
-    assert not bad_dups, (
-        f"{len(bad_dups)} records consumed more than once that are not C's uncommitted "
-        f"records (C's committed offsets at death: {committed_c}); first: {sorted(bad_dups)[:8]}"
-        f"\n{info}")
-
-    # resume points: C's partitions exactly at C's committed offset; B's right after B's last
-    surv = by_partition(a.recs() + b.recs(), since=t_kill)
-    for p in part_c:
-        assert min(surv[p]) == start_after_kill[p], (
-            f"after the kill, partition {p} resumed at {min(surv[p])}, "
-            f"C's committed offset was {committed_c[p]}\n{info}")
-    b_recs = by_partition(b.recs())
-    a_after_leave = by_partition(a.recs(), since=t_leave)
-    for p in part_b:
-        if p in b_recs and p in a_after_leave:
-            assert min(a_after_leave[p]) == max(b_recs[p]) + 1, (
-                f"after B left, A resumed partition {p} at {min(a_after_leave[p])}; B's last "
-                f"record there was {max(b_recs[p])}\n{info}")
-
     # the members' own view (Python clients print their rebalance callbacks)
     if KINDS[kind] is not None:
-        rebalances = ((t_kill + KILL_DETECT_MIN, s2.t + REBALANCE_SLACK),
-                      (t_leave, s3.t + REBALANCE_SLACK))
-        for m in members:
-            failed = [e for e in m.evs("commit_failed")
-                      if not generation_race(kind, e, rebalances)]
-            failed += m.evs("error") + m.evs("garbage")
-            assert not failed, f"{m}: {failed[:3]}"
         for m, before in ((a, s1.members[a.client_id]), (b, s1.members[b.client_id])):
             after_kill = [e for e in m.evs() if t_kill <= e["t"] < t_leave
                           and e["e"] in ("assigned", "revoked", "lost")]
