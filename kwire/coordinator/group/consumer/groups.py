@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from kwire.coordinator.group.base import CoordinatorBase
 from kwire.coordinator.group.consumer import writes
-from kwire.coordinator.group.consumer.group import ConsumerGroup, ConsumerGroupState
+from kwire.coordinator.group.consumer.group import ConsumerGroup
 from kwire.coordinator.group.consumer.member import MemberState
 from kwire.coordinator.group.consumer.timers import (
     join_key,
@@ -39,20 +39,15 @@ class ConsumerGroupsMixin(CoordinatorBase):
         that were revoking (Kafka's onLoaded)."""
         for group in self.consumer_groups.values():
             for member in group.members.values():
+                classic = member.classic_member_metadata
+                timeout = (classic.session_timeout_ms if classic is not None
+                           else self.consumer_session_timeout_for(group.group_id))
                 self.schedule(fx, session_key(group.group_id, member.member_id),
-                              now_ms + self.consumer_session_timeout_for(group.group_id))
+                              now_ms + timeout)
                 if member.state is MemberState.UNREVOKED_PARTITIONS:
                     key = revocation_key(group.group_id, member.member_id)
                     self.revocation_epochs[key] = member.member_epoch
                     self.schedule(fx, key, now_ms + max(member.rebalance_timeout_ms, 0))
-
-    def delete_consumer_group(self, fx: EffectsBuilder, group: ConsumerGroup) -> ErrorCode:
-        """DeleteGroups of a consumer group: only an empty one (Kafka's
-        validateDeleteGroup), with Kafka's tombstones (createGroupTombstoneRecords)."""
-        if group.state is not ConsumerGroupState.EMPTY:
-            return ErrorCode.NON_EMPTY_GROUP
-        self.write_consumer_group_tombstones(fx, group)
-        return ErrorCode.NONE
 
     def write_consumer_group_tombstones(self, fx: EffectsBuilder, group: ConsumerGroup) -> None:
         gid = group.group_id
