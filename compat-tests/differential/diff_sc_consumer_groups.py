@@ -234,7 +234,8 @@ def _heartbeat_version(v: int) -> None:
             ctx.sleep(ASSIGNMENT_WAIT)
             ack(ctx, v, g, r2, owned_of(r), regex=ctx.name("nothing") + ".*")  # changed regex
             ctx.sleep(REGEX_WAIT)
-            ack(ctx, v, g, r2, [])
+            ack(ctx, v, g, r2, [])  # asks for the new regex's resolution
+            ctx.sleep(REGEX_WAIT)  # which both run in the background: describe after it
             describe(ctx, v, [g])
 
         def invalid_regex(ctx: Ctx) -> None:
