@@ -24,7 +24,6 @@ from kwire.coordinator.group.consumer.assignors import java_order
 from kwire.coordinator.group.consumer.member import (
     Assignment,
     ConsumerGroupMember,
-    EpochAssignment,
 )
 from kwire.coordinator.group.consumer.partition_epochs import PartitionEpochs
 from kwire.errors import ErrorCode
@@ -208,7 +207,3 @@ def _most_common(counts: Counter[str]) -> str | None:
         if counts[name] == best:
             return name
     return None
-
-
-def total_partitions(assignment: EpochAssignment | Assignment) -> int:
-    return sum(len(p) for p in assignment.values())

@@ -20,8 +20,6 @@ EpochAssignment = Mapping[uuid.UUID, Mapping[int, int]]
 keeps it to fence commits of a zombie that owned the partition before). Never holds an
 empty partition map."""
 
-EMPTY_ASSIGNMENT: Assignment = {}
-
 
 def partitions_of(assignment: EpochAssignment) -> dict[uuid.UUID, frozenset[int]]:
     """The partitions of an assignment, without their epochs."""
@@ -79,9 +77,6 @@ class ConsumerGroupMember:
 
     def uses_classic_protocol(self) -> bool:
         return self.classic_member_metadata is not None
-
-    def is_static(self) -> bool:
-        return self.instance_id is not None
 
     def is_reconciled_to(self, target_assignment_epoch: int) -> bool:
         return self.state is MemberState.STABLE and self.member_epoch == target_assignment_epoch
